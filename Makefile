@@ -1,0 +1,47 @@
+# Two commands do everything: `make run` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+PYTEST_ARGS ?=
+
+.PHONY: run test migrate demo clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-deps: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(PY) -m core demo
+	@echo
+	@echo "  Event Orders runs at http://127.0.0.1:$(PORT)/  (demo event: http://127.0.0.1:$(PORT)/?event=demo)"
+	@echo "  Stop it with Ctrl+C."
+	@echo
+	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+# The suite runs on a fresh SQLite file per test, then again on PostgreSQL when TEST_POSTGRESQL_URL names a
+# database that the tests may wipe. In CI (CI=true) that second pass is required, not optional.
+test: $(VENV)/.test-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$TEST_POSTGRESQL_URL" ]; then \
+		echo "== The same suite on PostgreSQL =="; \
+		TEST_DATABASE_URL="$$TEST_POSTGRESQL_URL" $(PY) -m pytest $(PYTEST_ARGS); \
+	elif [ "$$CI" = "true" ]; then \
+		echo "CI=true but TEST_POSTGRESQL_URL is not set: the PostgreSQL pass may not be skipped in CI." >&2; exit 1; \
+	else \
+		echo "PostgreSQL pass skipped: set TEST_POSTGRESQL_URL=postgresql+psycopg://USER:PASSWORD@127.0.0.1/DB to run it."; \
+	fi
+
+migrate: $(VENV)/.run-deps
+	$(PY) -m core migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

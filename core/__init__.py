@@ -1,0 +1,1 @@
+"""Event Orders domain: everything that is a rule lives here; nothing here imports streamlit."""

@@ -1,0 +1,80 @@
+"""Engines for SQLite and PostgreSQL, units of work, and Alembic migrations applied at start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from core.config import PROJECT_DIR
+
+MIGRATIONS_DIR = PROJECT_DIR / "migrations"
+# How long a SQLite writer waits for another writer before giving up; requests are short, so this is generous.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_READ_ONLY = "event_orders_read_only"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for `url`; SQLite gets WAL, busy_timeout, foreign keys and BEGIN IMMEDIATE writes."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy's "begin" event: pysqlite would otherwise start deferred
+    # transactions on its own, and a deferred read-then-write transaction fails with "database is locked".
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Any) -> None:
+    # Writers take the write lock up front so they queue on busy_timeout instead of failing mid-transaction;
+    # readers stay deferred so they never wait for a writer (WAL lets them read the last commit).
+    read_only = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """One write transaction: commits when the block ends, rolls back if it raises."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Session]:
+    """A transaction for reading; never takes SQLite's write lock and is always rolled back."""
+    # Closing the session rolls back whatever it began.
+    with Session(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False) as session:
+        yield session
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to the newest migration; safe to call on every start."""
+    command.upgrade(alembic_config(engine), "head")

@@ -1,0 +1,29 @@
+"""The DomainError tree: every error a user may see, with a message that is safe to show them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class DomainError(Exception):
+    """An expected failure caused by input or state; its message is safe to show to the person acting."""
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist (or the asker may not know that it does)."""
+
+
+class SchemaError(DomainError):
+    """A form schema or catalogue definition is malformed; the message names the bad field."""
+
+
+class EventNotOpen(DomainError):
+    """The event does not take orders at this moment."""
+
+
+class FormValidationError(DomainError):
+    """Answers that break the form's rules; `errors` maps a field key (or `key.part`) to its message."""
+
+    def __init__(self, errors: Mapping[str, str]):
+        self.errors = dict(errors)
+        super().__init__("Please correct the highlighted fields: " + ", ".join(sorted(self.errors)))

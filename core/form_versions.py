@@ -1,0 +1,41 @@
+"""Stored form schemas: the current version of an event's form, and saving a new one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound
+from core.forms import FormSpec, parse_form_spec
+from core.models import Event, FormVersion, Order
+
+
+def current_form_version(session: Session, event: Event) -> FormVersion:
+    """The newest form version of `event`; raises NotFound when the event has no form yet."""
+    version = session.scalars(
+        select(FormVersion).where(FormVersion.event_id == event.id).order_by(FormVersion.number.desc()).limit(1)
+    ).first()
+    if version is None:
+        raise NotFound("This event has no order form yet.")
+    return version
+
+
+def save_form(session: Session, event: Event, document: dict[str, Any]) -> tuple[FormVersion, FormSpec]:
+    """Validate `document` and store it as the event's form.
+
+    The current version is edited in place while no order uses it; otherwise a new version is created, so
+    every order keeps the form it was placed with. Raises SchemaError naming the bad field.
+    """
+    spec = parse_form_spec(document)
+    latest = session.scalars(
+        select(FormVersion).where(FormVersion.event_id == event.id).order_by(FormVersion.number.desc()).limit(1)
+    ).first()
+    if latest is not None and not session.scalar(select(exists().where(Order.form_version_id == latest.id))):
+        latest.schema = document
+        return latest, spec
+    number = (session.scalar(select(func.max(FormVersion.number)).where(FormVersion.event_id == event.id)) or 0) + 1
+    version = FormVersion(event=event, number=number, schema=document)
+    session.add(version)
+    return version, spec

@@ -1,0 +1,202 @@
+"""Typed SQLAlchemy models. Personal data lives only in OrderPersonalData, so forgetting it is one DELETE."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores none, so it is restored on load)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Stable constraint names, so that Alembic migrations can refer to them on SQLite and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "received"
+    SENT_TO_VENDOR = "sent_to_vendor"
+    IN_PRODUCTION = "in_production"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+def _enum(enum: type[StrEnum]) -> Enum:
+    # Store the values ("received"), not the member names, and skip native enum types so new statuses are cheap.
+    return Enum(enum, values_callable=lambda e: [m.value for m in e], native_enum=False, length=32,
+                validate_strings=True)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    header_image: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    header_image_type: Mapped[str | None] = mapped_column(String(32))
+    accent_colour: Mapped[str] = mapped_column(String(7), default="#3b5bdb")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    phone_region: Mapped[str] = mapped_column(String(2), default="GB")
+    published: Mapped[bool] = mapped_column(default=False)
+    opens_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime | None]
+    closed_message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    form_versions: Mapped[list[FormVersion]] = relationship(back_populates="event", order_by="FormVersion.number")
+    items: Mapped[list[Item]] = relationship(back_populates="event", order_by="Item.position")
+
+
+class FormVersion(Base):
+    """A form schema document; immutable once an order was placed with it (`forms_store.save_form`)."""
+
+    __tablename__ = "form_versions"
+    __table_args__ = (UniqueConstraint("event_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    schema: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="form_versions")
+
+
+class Item(Base):
+    """Something to order; it declares its own dimensions, e.g. [{"name": "size", "label": "Size", "options": [...]}]."""
+
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("event_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    dimensions: Mapped[list[Any]] = mapped_column(default=list)
+    max_per_order: Mapped[int] = mapped_column(default=10)
+    active: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    event: Mapped[Event] = relationship(back_populates="items")
+    variants: Mapped[list[Variant]] = relationship(back_populates="item", order_by="Variant.id",
+                                                   cascade="all, delete-orphan")
+
+
+class Variant(Base):
+    """One combination of an item's dimension options; `key` joins the option values ("fitted/M/black")."""
+
+    __tablename__ = "variants"
+    __table_args__ = (UniqueConstraint("item_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    item: Mapped[Item] = relationship(back_populates="variants")
+
+
+class Order(Base):
+    """An order without personal data: what was ordered, when, with which form version, and its status."""
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("event_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"), index=True)
+    form_version_id: Mapped[int] = mapped_column(ForeignKey("form_versions.id", ondelete="RESTRICT"), index=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus), default=OrderStatus.RECEIVED)
+    # Answers to fields that are not personal (a size preference, a consent tick); personal ones live apart.
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id",
+                                                  cascade="all, delete-orphan")
+    personal: Mapped[OrderPersonalData | None] = relationship(back_populates="order", cascade="all, delete-orphan")
+
+
+class OrderPersonalData(Base):
+    """Every answer to a personal field of one order; deleting the row forgets the person."""
+
+    __tablename__ = "order_personal_data"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    answers: Mapped[dict[str, Any]]
+
+    order: Mapped[Order] = relationship(back_populates="personal")
+
+
+class OrderLine(Base):
+    """One ordered variant; copies labels and price so later catalogue edits don't rewrite history."""
+
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"), index=True)
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="SET NULL"), index=True)
+    item_key: Mapped[str] = mapped_column(String(40))
+    item_name: Mapped[str] = mapped_column(String(200))
+    variant_key: Mapped[str] = mapped_column(String(200), default="")
+    variant_label: Mapped[str] = mapped_column(String(300), default="")
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+
+    order: Mapped[Order] = relationship(back_populates="lines")

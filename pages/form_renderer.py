@@ -1,0 +1,165 @@
+"""Draws a FormSpec as widgets and reads the answers back; shared by the public form and the builder preview.
+
+Widget values live in st.session_state under `prefix`, so the drawing is a function of (schema, answers):
+the same answers always give the same widgets, and a callback can read the answers before the page redraws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+
+from core.catalogue import CatalogueItem
+from core.forms import ADDRESS_PARTS, FieldSpec, FieldType, FormSpec, visible_fields
+
+_AUTOCOMPLETE = {FieldType.EMAIL: "email", FieldType.PHONE: "tel"}
+
+
+def read_answers(form: FormSpec, catalogue: Sequence[CatalogueItem], prefix: str) -> dict[str, Any]:
+    """The current answers of every field, read from session state (hidden fields included; core drops them)."""
+    state = st.session_state
+    answers: dict[str, Any] = {}
+    for spec in form.fields:
+        key = f"{prefix}.{spec.key}"
+        if spec.type == FieldType.ADDRESS:
+            answers[spec.key] = {part: state.get(f"{key}.{part}") or "" for part in ADDRESS_PARTS}
+        elif spec.type == FieldType.ITEMS:
+            answers[spec.key] = _read_lines(catalogue, key)
+        elif spec.type == FieldType.MULTIPLE_CHOICE:
+            answers[spec.key] = list(state.get(key) or [])
+        else:
+            answers[spec.key] = state.get(key)
+    return answers
+
+
+def render_form(form: FormSpec, catalogue: Sequence[CatalogueItem], prefix: str, errors: Mapping[str, str]) -> None:
+    """Draw the visible fields with each error from `errors` right below the input it belongs to."""
+    answers = read_answers(form, catalogue, prefix)
+    for spec in visible_fields(form, answers):
+        key = f"{prefix}.{spec.key}"
+        if spec.type == FieldType.ADDRESS:
+            _address(spec, key, errors)
+        elif spec.type == FieldType.ITEMS:
+            _items(spec, catalogue, key, errors)
+        else:
+            _simple_field(spec, key)
+        _error(errors, spec.key)
+    st.caption("Fields marked * are required.")
+
+
+def _label(spec: FieldSpec) -> str:
+    return f"{spec.label} *" if spec.required else spec.label
+
+
+def _group_heading(spec: FieldSpec) -> None:
+    """The heading of a field made of several inputs (an address, the item picker)."""
+    st.markdown(f"**{spec.label}**" + (" \\*" if spec.required else ""))
+    if spec.help:
+        st.caption(spec.help)
+
+
+def _simple_field(spec: FieldSpec, key: str) -> None:
+    label, help_text = _label(spec), spec.help or None
+    match spec.type:
+        case FieldType.SHORT_TEXT | FieldType.EMAIL | FieldType.PHONE:
+            st.text_input(label, key=key, help=help_text, max_chars=spec.max_length,
+                          autocomplete=_AUTOCOMPLETE.get(spec.type))
+        case FieldType.LONG_TEXT:
+            st.text_area(label, key=key, help=help_text, max_chars=spec.max_length)
+        case FieldType.NUMBER:
+            whole = spec.decimals == 0
+            st.number_input(
+                label, key=key, help=help_text, value=None, step=1 if whole else 10 ** -spec.decimals,
+                min_value=_number(spec.min_value, whole), max_value=_number(spec.max_value, whole),
+                format=None if whole else f"%.{spec.decimals}f",
+            )
+        case FieldType.SINGLE_CHOICE:
+            if len(spec.options) <= 4:
+                st.radio(label, spec.options, key=key, help=help_text, index=None, horizontal=True)
+            else:
+                st.selectbox(label, spec.options, key=key, help=help_text, index=None, placeholder="Choose one")
+        case FieldType.MULTIPLE_CHOICE:
+            st.multiselect(label, spec.options, key=key, help=help_text, placeholder="Choose any")
+        case FieldType.CHECKBOX:
+            st.checkbox(label, key=key, help=help_text)
+        case FieldType.DATE:
+            st.date_input(label, key=key, help=help_text, value=None, min_value=spec.min_date,
+                          max_value=spec.max_date, format="YYYY-MM-DD")
+
+
+def _number(value: float | None, whole: bool) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if whole else float(value)
+
+
+def _address(spec: FieldSpec, key: str, errors: Mapping[str, str]) -> None:
+    _group_heading(spec)
+    for part, (label, longest) in ADDRESS_PARTS.items():
+        part_key = f"{key}.{part}"
+        if part == "country" and spec.options:
+            if len(spec.options) == 1:
+                st.session_state.setdefault(part_key, spec.options[0])
+            st.selectbox(label, spec.options, key=part_key, index=None, placeholder="Choose a country")
+        else:
+            st.text_input(label, key=part_key, max_chars=longest,
+                          autocomplete={"street": "street-address", "city": "address-level2",
+                                        "postcode": "postal-code", "country": "country-name"}[part])
+        _error(errors, f"{spec.key}.{part}")
+
+
+def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors: Mapping[str, str]) -> None:
+    _group_heading(spec)
+    if not catalogue:
+        st.info("Nothing is on offer at the moment.")
+    for item in catalogue:
+        item_key = f"{key}.{item.key}"
+        with st.container(border=True):
+            price = f" · {item.price:.2f}" if item.price is not None else ""
+            st.markdown(f"**{item.name}**{price}")
+            if item.description:
+                st.caption(item.description)
+            for index in range(_line_count(item_key)):
+                _item_line(item, f"{item_key}.{index}")
+            if item.dimensions and _line_count(item_key) < item.max_per_order:
+                st.button(f"Add another {item.name}", key=f"{item_key}.add", on_click=_add_line, args=(item_key,),
+                          icon=":material/add:", type="tertiary")
+            _error(errors, f"{spec.key}.{item.key}")
+
+
+def _item_line(item: CatalogueItem, line_key: str) -> None:
+    columns = st.columns([2] * len(item.dimensions) + [1.4])
+    for column, dimension in zip(columns, item.dimensions, strict=False):
+        column.selectbox(dimension.label, dimension.options, key=f"{line_key}.{dimension.name}", index=None,
+                         placeholder="Choose")
+    columns[-1].number_input("Quantity", key=f"{line_key}.quantity", min_value=0, max_value=item.max_per_order,
+                             value=0, step=1, help=f"At most {item.max_per_order} per order")
+
+
+def _line_count(item_key: str) -> int:
+    return st.session_state.get(f"{item_key}.lines", 1)
+
+
+def _add_line(item_key: str) -> None:
+    st.session_state[f"{item_key}.lines"] = _line_count(item_key) + 1
+
+
+def _read_lines(catalogue: Sequence[CatalogueItem], key: str) -> list[dict[str, Any]]:
+    state = st.session_state
+    lines = []
+    for item in catalogue:
+        item_key = f"{key}.{item.key}"
+        for index in range(_line_count(item_key)):
+            line_key = f"{item_key}.{index}"
+            quantity = state.get(f"{line_key}.quantity") or 0
+            if quantity:
+                options = {d.name: state.get(f"{line_key}.{d.name}") for d in item.dimensions}
+                lines.append({"item": item.key, "options": options, "quantity": int(quantity)})
+    return lines
+
+
+def _error(errors: Mapping[str, str], key: str) -> None:
+    if key in errors:
+        st.error(errors[key], icon=":material/error:")

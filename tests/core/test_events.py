@@ -1,0 +1,63 @@
+"""Events as the public page sees them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from core.db import read_only, unit_of_work
+from core.errors import NotFound, SchemaError
+from core.events import EventPhase, load_public_event
+from core.models import utcnow
+from tests.factories import make_event, make_shop
+
+
+@pytest.mark.parametrize("slug", ["missing", "unpublished", "../etc/passwd", "", "DROP TABLE", None, 42])
+def test_unknown_unpublished_and_malformed_slugs_are_all_not_found(engine: Engine, slug: object) -> None:
+    with unit_of_work(engine) as session:
+        make_shop(session, slug="unpublished", published=False)
+    with pytest.raises(NotFound), read_only(engine) as session:
+        load_public_event(session, slug, utcnow())
+
+
+def test_open_event_carries_its_form_and_catalogue(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_shop(session)
+    with read_only(engine) as session:
+        event = load_public_event(session, "test-event", utcnow())
+    assert event.phase == EventPhase.OPEN
+    assert event.form is not None and event.form.fields[0].key == "name"
+    assert [item.key for item in event.catalogue] == ["tshirt", "hoodie", "breakfast"]
+    assert [v.key for v in event.catalogue[1].variants] == ["S", "M", "L"]
+
+
+def test_phase_follows_the_opening_and_closing_times(engine: Engine) -> None:
+    now = utcnow()
+    with unit_of_work(engine) as session:
+        make_shop(session, opens_at=now + timedelta(hours=1), closes_at=now + timedelta(hours=2))
+    with read_only(engine) as session:
+        phases = [load_public_event(session, "test-event", now + timedelta(minutes=m)).phase for m in (0, 60, 120)]
+    assert phases == [EventPhase.NOT_OPEN_YET, EventPhase.OPEN, EventPhase.CLOSED]
+
+
+def test_closed_event_does_not_load_its_form(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_shop(session, closes_at=utcnow() - timedelta(seconds=1))
+    with read_only(engine) as session:
+        event = load_public_event(session, "test-event", utcnow())
+    assert (event.phase, event.form) == (EventPhase.CLOSED, None)
+
+
+@pytest.mark.parametrize("slug", ["Upper", "-leading", "trailing-", "with space", "a" * 65, "ümlaut"])
+def test_malformed_slugs_are_refused_on_create(engine: Engine, slug: str) -> None:
+    with pytest.raises(SchemaError), unit_of_work(engine) as session:
+        make_event(session, slug=slug)
+
+
+def test_slugs_are_unique(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_event(session, slug="taken")
+    with pytest.raises(SchemaError, match="already taken"), unit_of_work(engine) as session:
+        make_event(session, slug="taken")

@@ -1,0 +1,151 @@
+"""place_order on the real database: what is written, what is kept apart, and what is never written twice."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from core.db import read_only, unit_of_work
+from core.errors import EventNotOpen, FormValidationError, SchemaError
+from core.models import Event, FormVersion, Order, OrderLine, OrderPersonalData, OrderStatus, utcnow
+from core.orders import REFERENCE_ALPHABET, OrderReceipt, place_order
+from tests.factories import answers, make_shop
+
+
+def _place(engine: Engine, given: dict, *, key: str = "form-session-1", slug: str = "test-event") -> OrderReceipt:
+    with unit_of_work(engine) as session:
+        event = session.scalars(select(Event).where(Event.slug == slug)).one()
+        return place_order(session, event, given, idempotency_key=key)
+
+
+@pytest.fixture
+def shop(engine: Engine) -> Engine:
+    with unit_of_work(engine) as session:
+        make_shop(session)
+    return engine
+
+
+def _count(engine: Engine, model: type) -> int:
+    with read_only(engine) as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_valid_order_is_stored_with_its_lines_and_reference(shop: Engine) -> None:
+    receipt = _place(shop, answers(items=[
+        {"item": "tshirt", "options": {"type": "Fitted", "size": "M"}, "quantity": 2},
+        {"item": "hoodie", "options": {"size": "L"}, "quantity": 1},
+    ]))
+    assert receipt.created
+    assert [(line.item_name, line.variant_label, line.quantity) for line in receipt.lines] == [
+        ("T-shirt", "Fitted, M", 2), ("Hoodie", "L", 1)]
+    assert receipt.total == Decimal("55.00")
+    with read_only(shop) as session:
+        order = session.scalars(select(Order)).one()
+        assert order.reference == receipt.reference
+        assert order.status == OrderStatus.RECEIVED
+        assert order.created_at.tzinfo is not None
+        assert [(line.item_key, line.variant_key, line.unit_price) for line in order.lines] == [
+            ("tshirt", "Fitted/M", Decimal("12.50")), ("hoodie", "L", Decimal("30.00"))]
+
+
+def test_reference_is_eight_characters_without_look_alikes(shop: Engine) -> None:
+    references = {_place(shop, answers(), key=f"session-{n}").reference for n in range(20)}
+    assert len(references) == 20
+    assert all(re.fullmatch(f"[{REFERENCE_ALPHABET}]{{8}}", reference) for reference in references)
+    assert not set("01OIL") & set(REFERENCE_ALPHABET)
+
+
+def test_personal_answers_are_kept_apart_from_the_order(shop: Engine) -> None:
+    _place(shop, answers(phone="020 7946 0958", size_note="Runs small?"))
+    with read_only(shop) as session:
+        order = session.scalars(select(Order)).one()
+        personal = session.get(OrderPersonalData, order.id)
+    assert personal is not None
+    assert personal.answers == {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+442079460958"}
+    assert order.answers == {"size_note": "Runs small?"}
+
+
+def test_same_idempotency_key_returns_the_first_order(shop: Engine) -> None:
+    first = _place(shop, answers())
+    again = _place(shop, answers(name="Someone Else"))
+    assert (again.reference, again.created) == (first.reference, False)
+    assert _count(shop, Order) == 1
+
+
+def test_invalid_answers_write_nothing_and_name_every_bad_field(shop: Engine) -> None:
+    with pytest.raises(FormValidationError) as caught:
+        _place(shop, answers(name="", email="ada@", items=[]))
+    assert set(caught.value.errors) == {"name", "email", "items"}
+    assert (_count(shop, Order), _count(shop, OrderLine), _count(shop, OrderPersonalData)) == (0, 0, 0)
+
+
+def test_delivery_address_is_required_only_with_breakfast(shop: Engine) -> None:
+    breakfast = [{"item": "breakfast", "options": {}, "quantity": 1}]
+    with pytest.raises(FormValidationError) as caught:
+        _place(shop, answers(items=breakfast))
+    assert {"delivery.street", "delivery.city", "delivery.postcode", "delivery.country"} <= set(caught.value.errors)
+    address = {"street": "1 Main St", "city": "London", "postcode": "N1 9GU", "country": "United Kingdom"}
+    _place(shop, answers(items=breakfast, delivery=address))
+    with read_only(shop) as session:
+        assert session.scalars(select(OrderPersonalData)).one().answers["delivery"] == address
+
+
+def test_address_of_a_hidden_field_is_not_stored(shop: Engine) -> None:
+    address = {"street": "1 Main St", "city": "London", "postcode": "N1 9GU", "country": "United Kingdom"}
+    _place(shop, answers(delivery=address))  # t-shirt only: the address field is hidden
+    with read_only(shop) as session:
+        assert "delivery" not in session.scalars(select(OrderPersonalData)).one().answers
+
+
+def test_order_lines_keep_labels_and_price_after_catalogue_edits(shop: Engine) -> None:
+    _place(shop, answers())
+    with unit_of_work(shop) as session:
+        event = session.scalars(select(Event)).one()
+        tshirt = next(item for item in event.items if item.key == "tshirt")
+        tshirt.name, tshirt.price = "Renamed shirt", Decimal("99")
+    with read_only(shop) as session:
+        line = session.scalars(select(OrderLine)).one()
+    assert (line.item_name, line.unit_price) == ("T-shirt", Decimal("12.50"))
+
+
+@pytest.mark.parametrize("window", ["not_open_yet", "closed", "unpublished"])
+def test_no_order_outside_the_ordering_window(engine: Engine, window: str) -> None:
+    now = utcnow()
+    attributes = {
+        "not_open_yet": {"opens_at": now + timedelta(days=1)},
+        "closed": {"closes_at": now - timedelta(minutes=1)},
+        "unpublished": {"published": False},
+    }[window]
+    with unit_of_work(engine) as session:
+        make_shop(session, **attributes)
+    with pytest.raises(EventNotOpen):
+        _place(engine, answers())
+    assert _count(engine, Order) == 0
+
+
+def test_broken_stored_form_is_a_schema_error_not_a_crash(shop: Engine) -> None:
+    with unit_of_work(shop) as session:
+        session.scalars(select(FormVersion)).one().schema = {"fields": [{"key": "x", "type": "telepathy"}]}
+    with pytest.raises(SchemaError, match="Field 1 \\('x'\\)"):
+        _place(shop, answers())
+
+
+def test_concurrent_submits_of_one_form_session_create_one_order(shop: Engine) -> None:
+    """Eight simultaneous submits with one idempotency key (a hammered button): one order, one reference."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    barrier = Barrier(8)
+
+    def submit(_: int) -> str:
+        barrier.wait()
+        return _place(shop, answers(), key="hammered").reference
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        references = set(pool.map(submit, range(8)))
+    assert len(references) == 1
+    assert _count(shop, Order) == 1

@@ -1,0 +1,180 @@
+"""The public order page through AppTest: rendered from the stored schema, errors beside fields, one order per click."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from core.db import read_only, unit_of_work
+from core.demo import seed_demo
+from core.models import Order, OrderPersonalData, utcnow
+from tests.factories import make_shop
+from tests.pages.conftest import AppFactory
+
+
+def _demo(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        seed_demo(session)
+
+
+def _orders(engine: Engine) -> list[Order]:
+    with read_only(engine) as session:
+        return list(session.scalars(select(Order)).all())
+
+
+def _texts(at: AppTest) -> str:
+    """Every piece of text on the page, for assertions about what a person reads."""
+    parts = [e.value for kind in ("title", "markdown", "caption", "info", "error", "success") for e in getattr(at, kind)]
+    return "\n".join(str(part) for part in parts)
+
+
+def _fill_valid_demo_order(at: AppTest) -> None:
+    at.text_input(key="order.demo.name").input("Ada Lovelace")
+    at.text_input(key="order.demo.email").input("ada@example.com")
+    at.selectbox(key="order.demo.items.tshirt.0.type").select("Fitted")
+    at.selectbox(key="order.demo.items.tshirt.0.size").select("M")
+    at.selectbox(key="order.demo.items.tshirt.0.colour").select("Black")
+    at.number_input(key="order.demo.items.tshirt.0.quantity").set_value(2)
+    at.checkbox(key="order.demo.consent").check()
+
+
+def _submit(at: AppTest) -> AppTest:
+    return next(b for b in at.button if b.label == "Place order").click().run()
+
+
+def test_form_is_rendered_from_the_stored_schema(app: AppFactory, engine: Engine) -> None:
+    _demo(engine)
+    at = app("demo")
+    assert not at.exception
+    assert at.title[0].value == "Summer Meetup 2027"
+    assert "Organic cotton" in _texts(at)
+    assert [w.label for w in at.text_input] == ["Full name *", "Email *", "Mobile phone"]
+    assert [w.label for w in at.selectbox] == ["Type", "Size", "Colour", "Size"]  # t-shirt, then hoodie
+    assert [w.label for w in at.number_input] == ["Quantity"] * 3
+    assert len(at.get("image")) == 1  # the header image
+    # The breakfast address appears only once a breakfast box is chosen.
+    assert not [w for w in at.text_input if w.key.startswith("order.demo.delivery")]
+    at.number_input(key="order.demo.items.breakfast.0.quantity").set_value(1).run()
+    assert [w.label for w in at.text_input if w.key.startswith("order.demo.delivery")] == [
+        "Street and number", "City", "Postcode"]
+
+
+def test_description_markdown_does_not_render_raw_html(app: AppFactory, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_shop(session, description="**Bold** <script>alert(1)</script><img src=x onerror=alert(2)>")
+    at = app("test-event")
+    description = next(m for m in at.markdown if "Bold" in m.value)
+    assert description.proto.allow_html is False
+
+
+def test_invalid_answers_are_reported_beside_their_fields_and_kept(app: AppFactory, engine: Engine) -> None:
+    _demo(engine)
+    at = app("demo")
+    at.text_input(key="order.demo.name").input("Ada Lovelace")
+    at.text_input(key="order.demo.email").input("ada@")
+    at.text_input(key="order.demo.phone").input("12")
+    at = _submit(at)
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert "There must be something after the @-sign." in errors  # email-validator's own words
+    assert any("phone number" in message for message in errors)
+    assert "Choose at least one item." in errors
+    assert "Please tick this box to continue." in errors
+    assert at.text_input(key="order.demo.name").value == "Ada Lovelace"  # nothing typed is lost
+    assert at.text_input(key="order.demo.email").value == "ada@"
+    assert _orders(engine) == []
+    # Each error sits right after the input it belongs to.
+    children = list(at.main)
+    email_at = next(i for i, c in enumerate(children) if getattr(c, "key", None) == "order.demo.email")
+    assert children[email_at + 1].type == "error"
+
+
+def test_valid_order_is_stored_and_the_reference_shown(app: AppFactory, engine: Engine) -> None:
+    _demo(engine)
+    at = app("demo")
+    _fill_valid_demo_order(at)
+    at = _submit(at)
+    assert not at.exception
+    [order] = _orders(engine)
+    assert order.reference in _texts(at)
+    assert "Thank you" in at.success[0].value
+    summary = at.dataframe[0].value
+    assert summary.to_dict("records")[0]["Choice"] == "Fitted, M, Black"
+    assert summary.to_dict("records")[0]["Quantity"] == 2
+    with read_only(engine) as session:
+        assert session.get(OrderPersonalData, order.id).answers["email"] == "ada@example.com"
+
+
+def test_second_click_and_rerun_do_not_create_a_second_order(app: AppFactory, engine: Engine) -> None:
+    _demo(engine)
+    at = app("demo")
+    _fill_valid_demo_order(at)
+    at = _submit(at)
+    [first] = _orders(engine)
+    # A double click: the second click is handled before the page has redrawn, with the same form session.
+    del at.session_state["order.demo.receipt"]
+    at = _submit(at.run())
+    at.run()  # and a plain rerun of the page
+    assert [order.reference for order in _orders(engine)] == [first.reference]
+    assert first.reference in _texts(at)
+
+
+def test_a_new_form_session_after_an_order_places_a_new_order(app: AppFactory, engine: Engine) -> None:
+    _demo(engine)
+    at = app("demo")
+    _fill_valid_demo_order(at)
+    at = _submit(at)
+    at = next(b for b in at.button if b.label == "Place another order").click().run()
+    assert at.text_input(key="order.demo.name").value == ""
+    _fill_valid_demo_order(at)
+    _submit(at)
+    assert len({order.reference for order in _orders(engine)}) == 2
+
+
+def test_unknown_event_gets_a_page_of_its_own(app: AppFactory) -> None:
+    at = app("no-such-event")
+    assert not at.exception
+    assert at.title[0].value == "Event not found"
+    assert not at.button
+
+
+def test_event_not_open_yet_says_when_it_opens(app: AppFactory, engine: Engine) -> None:
+    opens = utcnow() + timedelta(days=3)
+    with unit_of_work(engine) as session:
+        make_shop(session, opens_at=opens, timezone="Europe/Berlin")
+    at = app("test-event")
+    assert "Orders open on" in at.info[0].value and "Europe/Berlin" in at.info[0].value
+    assert not at.text_input
+
+
+def test_closed_event_shows_the_organisers_message(app: AppFactory, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_shop(session, closes_at=utcnow() - timedelta(hours=1), closed_message="Thanks, all sold!")
+    at = app("test-event")
+    assert at.info[0].value == "Thanks, all sold!"
+    assert not at.text_input
+
+
+def test_no_slug_shows_a_friendly_landing_page(app: AppFactory) -> None:
+    at = app()
+    assert not at.exception
+    assert at.title[0].value == "Event Orders"
+    at.text_input[0].input("No-Such-Event")
+    at = at.button[0].click().run()
+    assert at.query_params["event"] == "no-such-event"
+    assert at.title[0].value == "Event not found"
+
+
+def test_broken_stored_form_shows_a_clear_page_not_a_stack_trace(app: AppFactory, engine: Engine) -> None:
+    from core.models import FormVersion
+
+    with unit_of_work(engine) as session:
+        make_shop(session)
+        session.flush()
+        session.scalars(select(FormVersion)).one().schema = {"fields": "nonsense"}
+    at = app("test-event")
+    assert not at.exception
+    assert at.title[0].value == "This form is not available"
+
