@@ -122,20 +122,23 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
             if item.description:
                 st.caption(item.description)
             for index in range(_line_count(item_key)):
-                _item_line(item, f"{item_key}.{index}")
+                _item_line(item, f"{item_key}.{index}", index + 1)
             if item.dimensions and _line_count(item_key) < item.max_per_order:
                 st.button(f"Add another {item.name}", key=f"{item_key}.add", on_click=_add_line, args=(item_key,),
                           icon=":material/add:", type="tertiary")
             _error(errors, f"{spec.key}.{item.key}")
 
 
-def _item_line(item: CatalogueItem, line_key: str) -> None:
+def _item_line(item: CatalogueItem, line_key: str, number: int) -> None:
+    # Labels name the item ("Hoodie size"), so that each input makes sense on its own to a screen reader.
+    suffix = f" ({number})" if number > 1 else ""
     columns = st.columns([2] * len(item.dimensions) + [1.4])
     for column, dimension in zip(columns, item.dimensions, strict=False):
-        column.selectbox(dimension.label, dimension.options, key=f"{line_key}.{dimension.name}", index=None,
-                         placeholder="Choose")
-    columns[-1].number_input("Quantity", key=f"{line_key}.quantity", min_value=0, max_value=item.max_per_order,
-                             value=0, step=1, help=f"At most {item.max_per_order} per order")
+        column.selectbox(f"{item.name} {dimension.label.lower()}{suffix}", dimension.options,
+                         key=f"{line_key}.{dimension.name}", index=None, placeholder="Choose")
+    columns[-1].number_input(f"{item.name} quantity{suffix}", key=f"{line_key}.quantity", min_value=0,
+                             max_value=item.max_per_order, value=0, step=1,
+                             help=f"At most {item.max_per_order} per order")
 
 
 def _line_count(item_key: str) -> int:

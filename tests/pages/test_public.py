@@ -51,8 +51,8 @@ def test_form_is_rendered_from_the_stored_schema(app: AppFactory, engine: Engine
     assert at.title[0].value == "Summer Meetup 2027"
     assert "Organic cotton" in _texts(at)
     assert [w.label for w in at.text_input] == ["Full name *", "Email *", "Mobile phone"]
-    assert [w.label for w in at.selectbox] == ["Type", "Size", "Colour", "Size"]  # t-shirt, then hoodie
-    assert [w.label for w in at.number_input] == ["Quantity"] * 3
+    assert [w.label for w in at.selectbox] == ["T-shirt type", "T-shirt size", "T-shirt colour", "Hoodie size"]
+    assert [w.label for w in at.number_input] == ["T-shirt quantity", "Hoodie quantity", "Breakfast box quantity"]
     assert len(at.get("image")) == 1  # the header image
     # The breakfast address appears only once a breakfast box is chosen.
     assert not [w for w in at.text_input if w.key.startswith("order.demo.delivery")]

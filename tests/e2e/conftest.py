@@ -1,0 +1,119 @@
+"""Browser tests: a real `streamlit run` on 127.0.0.1 and Debian's Chromium driven by Playwright.
+
+Without Chromium the tests skip with the reason (CI installs it and treats a skip as a failure). Screenshots of
+key screens go to test-artifacts/screenshots/, printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.config import PROJECT_DIR
+
+SCREENSHOTS = PROJECT_DIR / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+# Chromium's background services try to reach Google; this machine's network refuses them, so switch them off.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    database_url: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(database_url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `streamlit run app.py` on a free loopback port and wait until it answers its health check."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url}
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"streamlit did not become healthy within 60 s; see {log_path}")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A freshly started app server with the demo event, on this test's own database."""
+    subprocess.run([sys.executable, "-m", "core", "demo"], cwd=PROJECT_DIR, check=True, capture_output=True,
+                   env={**os.environ, "DATABASE_URL": database_url}, timeout=120)
+    process, url = start_server(database_url, tmp_path / "streamlit.log")
+    try:
+        yield Server(url=url, database_url=database_url)
+    finally:
+        stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); browser tests need it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):  # noqa: ANN001, ANN201 - Playwright types stay inside the e2e tests
+    context = browser.new_context(viewport={"width": 1000, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:  # noqa: ANN001
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SCREENSHOTS.exists() and any(SCREENSHOTS.iterdir()):
+        terminalreporter.write_line(f"Browser screenshots: {SCREENSHOTS}")
