@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
@@ -43,9 +43,12 @@ MAX_PHONE_LENGTH = 40
 ADDRESS_PARTS = {"street": ("Street and number", 200), "city": ("City", 100), "postcode": ("Postcode", 20),
                  "country": ("Country", 100)}
 MAX_QUANTITY = 1000
+# Beyond this a number answer is surely a typo, and floats would start to lose digits.
+MAX_NUMBER = Decimal(10) ** 15
 
 REQUIRED = "This field is required."
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Control characters and lone surrogates: neither belongs in an answer, and PostgreSQL cannot store NUL or surrogates.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"[\r\n]")
 
 FieldKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -78,8 +81,8 @@ class FieldSpec(BaseModel):
     max_length: Annotated[int, Field(ge=1)] | None = None
     pattern: Annotated[str, Field(max_length=200)] | None = None
     pattern_hint: Annotated[str, Field(max_length=200)] = ""
-    min_value: float | None = None
-    max_value: float | None = None
+    min_value: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    max_value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     decimals: Annotated[int, Field(ge=0, le=6)] = 0
     min_date: date | None = None
     max_date: date | None = None
@@ -117,7 +120,7 @@ class FieldSpec(BaseModel):
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ValueError(f"pattern is not a valid regular expression ({exc})") from None
         return self
 
@@ -142,9 +145,9 @@ class FormSpec(BaseModel):
                     raise ValueError(f"{where}: show_if refers to '{spec.show_if.field}', which is not an earlier field")
                 if target.type in CHOICE_TYPES and spec.show_if.value not in target.options:
                     raise ValueError(f"{where}: show_if value is not an option of '{target.key}'")
+            if spec.type == FieldType.ITEMS and any(earlier.type == FieldType.ITEMS for earlier in seen.values()):
+                raise ValueError(f"{where}: a form can have only one items field")
             seen[spec.key] = spec
-        if sum(spec.type == FieldType.ITEMS for spec in self.fields) > 1:
-            raise ValueError("a form can have only one items field")
         return self
 
     def field(self, key: str) -> FieldSpec:
@@ -226,8 +229,18 @@ def _line_is_for(entry: object, item_key: object) -> bool:
 
 
 def visible_fields(form: FormSpec, answers: Mapping[str, object]) -> tuple[FieldSpec, ...]:
-    """The fields a person filling the form sees right now."""
-    return tuple(spec for spec in form.fields if is_shown(spec, answers))
+    """The fields a person filling the form sees right now.
+
+    A condition only sees answers of fields that are shown themselves: a stale answer left in a hidden field
+    must not reveal the fields that depend on it.
+    """
+    shown: list[FieldSpec] = []
+    shown_answers: dict[str, object] = {}
+    for spec in form.fields:
+        if is_shown(spec, shown_answers):
+            shown.append(spec)
+            shown_answers[spec.key] = answers.get(spec.key)
+    return tuple(shown)
 
 
 def validate_answers(
@@ -281,6 +294,8 @@ def _clean_text(spec: FieldSpec, raw: object, **_: object) -> str | None:
     if not isinstance(raw, str):
         raise _Invalid("Enter text.")
     text = raw.strip()
+    if spec.type == FieldType.LONG_TEXT:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text:
         return None
     if _CONTROL.search(text) or (spec.type == FieldType.SHORT_TEXT and _LINE_BREAK.search(text)):
@@ -347,7 +362,10 @@ def _clean_number(spec: FieldSpec, raw: object, **_: object) -> int | float | No
         raise _Invalid("Enter a number.") from None
     if not number.is_finite():
         raise _Invalid("Enter a number.")
-    if number != number.quantize(Decimal(1).scaleb(-spec.decimals), rounding="ROUND_HALF_EVEN"):
+    if abs(number) > MAX_NUMBER:
+        raise _Invalid("This number is out of range.")
+    # Safe only below MAX_NUMBER: quantize fails once the result needs more than Decimal's 28 digits.
+    if number != number.quantize(Decimal(1).scaleb(-spec.decimals)):
         raise _Invalid("Enter a whole number." if spec.decimals == 0 else f"Use at most {spec.decimals} decimal places.")
     if spec.min_value is not None and number < Decimal(str(spec.min_value)):
         raise _Invalid(f"Enter {_plain(spec.min_value)} or more.")
@@ -392,7 +410,9 @@ def _clean_checkbox(spec: FieldSpec, raw: object, **_: object) -> bool | None:
 def _clean_date(spec: FieldSpec, raw: object, **_: object) -> str | None:
     if raw is None or raw == "":
         return None
-    if isinstance(raw, date):
+    if isinstance(raw, datetime):
+        day = raw.date()
+    elif isinstance(raw, date):
         day = raw
     elif isinstance(raw, str):
         try:
@@ -462,7 +482,7 @@ def _clean_items(
         where = f"{spec.key}.{item.key}"
         quantity = entry.get("quantity", 0)
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
-            errors[where] = "Enter a quantity of 0 or more."
+            errors[where] = f"Enter a whole quantity from 0 to {item.max_per_order}."
             continue
         if quantity == 0:
             continue

@@ -328,13 +328,26 @@ def test_number_field_refuses_what_is_not_a_finite_number(answer: object) -> Non
 
 @pytest.mark.parametrize("answer", [10**30, "1e30", "12345678901234567890123456789", 1e300])
 def test_number_too_large_for_the_field_is_refused_not_crashing(answer: object) -> None:
-    # Numbers with more than 28 significant digits once rounded to the field's decimals used to escape as
-    # decimal.InvalidOperation (the default Decimal context's precision) instead of a message beside the field.
+    # Beyond 28 significant digits (the default Decimal precision) rounding raises decimal.InvalidOperation;
+    # that must never escape: the person gets a message beside the field.
     form = make_form(make_field("guests", "number", max_value=100))
 
     errors = errors_of(form, {"guests": answer})
 
     assert list(errors) == ["guests"]
+
+
+@pytest.mark.parametrize(("decimals", "answer"), [
+    (0, "1.00000000000000000000000000001"),
+    (0, "0.99999999999999999999999999999"),
+    (2, "2.50000000000000000000000000001"),
+])
+def test_fraction_past_the_28th_significant_digit_is_still_refused(decimals: int, answer: str) -> None:
+    # Decimal's default context keeps 28 significant digits; rounding to it must not turn a fraction into a
+    # whole number (0.999...9 stored as 0) or hide extra decimal places.
+    form = make_form(make_field("guests", "number", decimals=decimals))
+
+    assert list(errors_of(form, {"guests": answer})) == ["guests"]
 
 
 # --- choices -------------------------------------------------------------------------------------------------------
@@ -806,7 +819,7 @@ def test_pattern_with_a_repeat_count_too_large_for_python_is_a_schema_error(patt
 
 @pytest.mark.parametrize("attribute", ["min_value", "max_value"])
 def test_number_limit_that_is_not_a_number_is_a_schema_error(attribute: str) -> None:
-    # A NaN limit used to parse and then crash every validation of the field (Decimal NaN comparisons raise).
+    # A NaN limit would make every answer's range check raise (Decimal comparisons with NaN signal).
     message = schema_error(make_field("guests", "number", **{attribute: float("nan")}))
 
     assert "Field 1 ('guests')" in message

@@ -1,5 +1,6 @@
 """Property tests of forms: whatever a schema document or a set of answers holds, parsing and validation only ever
-end in a FormSpec/CleanAnswers or in the domain errors SchemaError/FormValidationError, and valid answers survive.
+end in a FormSpec/CleanAnswers or in the domain errors SchemaError/FormValidationError; what is accepted is clean
+and storable as JSON; numbers are stored as given or refused; and valid answers come back as typed, only stripped.
 
 Answers arrive from the browser (or a crafted request) as JSON-like values, so the strategies mix plausible answers
 for each field with arbitrary JSON-like junk: NaN and infinities, control characters, huge strings, nesting.
@@ -8,8 +9,11 @@ for each field with arbitrary JSON-like junk: NaN and infinities, control charac
 from __future__ import annotations
 
 import json
+import math
 import string
+from decimal import Decimal
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from hypothesis import given, settings
@@ -37,10 +41,14 @@ CATALOGUE = (
 # --- JSON-like junk ------------------------------------------------------------------------------------------------
 
 # Default text includes NUL and other control characters; the repeated form reaches far past every length cap.
+def _repeated(piece: str, times: int) -> str:
+    return piece * times
+
+
 texts = st.one_of(
     st.text(max_size=30),
     st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=30),
-    st.builds(lambda piece, times: piece * times, st.text(min_size=1, max_size=4), st.integers(50, 3000)),
+    st.builds(_repeated, st.text(min_size=1, max_size=4), st.integers(50, 3000)),
 )
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), texts)
 json_values = st.recursive(
@@ -49,7 +57,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
-# --- plausible answers for a given field ---------------------------------------------------------------------------
+# --- answers for a given field ------------------------------------------------------------------------------------
 
 # Numbers as a number input or a crafted request sends them: small and huge, as numbers and as text.
 _NUMBERS = st.one_of(
@@ -58,9 +66,12 @@ _NUMBERS = st.one_of(
 )
 _DATES = st.one_of(st.dates(), st.dates().map(lambda day: day.isoformat()))
 _PHONES = st.text(alphabet="0123456789 +()-", max_size=20)
+_VALID_PHONES = st.sampled_from(["020 7946 0958", "+44 20 7946 0958", "0161 496 0000", "+353 1 234 5678"])
+# Characters that are neither whitespace nor control characters, plus the plain space.
+_VISIBLE = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp"), include_characters=" ")
 
 
-def _items_answers() -> st.SearchStrategy[list[dict[str, Any]]]:
+def _items_answers() -> st.SearchStrategy[list[Any]]:
     options = st.dictionaries(st.sampled_from(["size", "colour"]), st.sampled_from(["S", "M", "L"]) | json_values,
                               max_size=2)
     entry = st.fixed_dictionaries(
@@ -70,8 +81,8 @@ def _items_answers() -> st.SearchStrategy[list[dict[str, Any]]]:
     return st.lists(entry | json_values, max_size=5)
 
 
-def plausible_answer(spec: FieldSpec) -> st.SearchStrategy[Any]:
-    """Answers a person might really send for `spec`, near the edges of its rules."""
+def edge_answer(spec: FieldSpec) -> st.SearchStrategy[Any]:
+    """Answers a person or a crafted request might send for `spec`, near or past the edges of its rules."""
     match spec.type:
         case FieldType.SHORT_TEXT | FieldType.LONG_TEXT:
             return texts
@@ -82,7 +93,7 @@ def plausible_answer(spec: FieldSpec) -> st.SearchStrategy[Any]:
         case FieldType.NUMBER:
             return _NUMBERS
         case FieldType.SINGLE_CHOICE:
-            return st.sampled_from(spec.options)
+            return st.sampled_from(spec.options) | texts
         case FieldType.MULTIPLE_CHOICE:
             return st.lists(st.sampled_from(spec.options) | texts, max_size=4)
         case FieldType.CHECKBOX:
@@ -97,10 +108,59 @@ def plausible_answer(spec: FieldSpec) -> st.SearchStrategy[Any]:
     raise AssertionError(f"no strategy for {spec.type}")
 
 
-def answers_for(form: FormSpec) -> st.SearchStrategy[dict[str, Any]]:
-    """Answers to some of the form's fields (plausible or junk) plus answers to fields it does not have."""
-    per_field = {spec.key: plausible_answer(spec) | json_values for spec in form.fields}
-    return st.fixed_dictionaries({}, optional={**per_field, "unknown_field": json_values})
+def _bounded(limit: float | None, default: int) -> int:
+    """A finite, modest integer bound from a number field's limit."""
+    if limit is None or not math.isfinite(limit):
+        return default
+    return max(-10**6, min(10**6, math.ceil(limit) if default < 0 else math.floor(limit)))
+
+
+def valid_answer(spec: FieldSpec) -> st.SearchStrategy[Any]:
+    """Answers that usually meet `spec`'s rules (patterns and contradictory limits aside)."""
+    match spec.type:
+        case FieldType.SHORT_TEXT | FieldType.LONG_TEXT:
+            low = max(spec.min_length or 0, 1)
+            high = max(low, min(spec.max_length or 200, low + 20))
+            return st.text(alphabet=_VISIBLE, min_size=low, max_size=high)
+        case FieldType.EMAIL:
+            return st.sampled_from(["ada@example.org", " Grace.Hopper@EXAMPLE.com "])
+        case FieldType.PHONE:
+            return _VALID_PHONES
+        case FieldType.NUMBER:
+            low, high = _bounded(spec.min_value, -1000), _bounded(spec.max_value, 1000)
+            return st.integers(low, high) if low <= high else st.just(low)
+        case FieldType.SINGLE_CHOICE:
+            return st.sampled_from(spec.options)
+        case FieldType.MULTIPLE_CHOICE:
+            return st.lists(st.sampled_from(spec.options), min_size=1)
+        case FieldType.CHECKBOX:
+            return st.just(True) if spec.required else st.booleans()
+        case FieldType.DATE:
+            return st.dates(spec.min_date or date.min, spec.max_date or date.max).map(lambda day: day.isoformat())
+        case FieldType.ADDRESS:
+            return st.fixed_dictionaries({"street": st.just("1 High Street"), "city": st.just("London"),
+                                          "postcode": st.just("N1 9GU"),
+                                          "country": st.sampled_from(spec.options or ("United Kingdom",))})
+        case FieldType.ITEMS:
+            line = st.one_of(
+                st.fixed_dictionaries({"item": st.just("breakfast"), "quantity": st.integers(1, 2)}),
+                st.fixed_dictionaries({"item": st.just("tshirt"), "quantity": st.integers(1, 3),
+                                       "options": st.just({"size": "S"})}),
+            )
+            return st.lists(line, min_size=1, max_size=1)
+    raise AssertionError(f"no strategy for {spec.type}")
+
+
+@st.composite
+def answers_for(draw: st.DrawFn, form: FormSpec) -> dict[str, Any]:
+    """Mostly valid answers to every field, then a few replaced by edge cases or junk, dropped, or added."""
+    answers = {spec.key: draw(valid_answer(spec), label=spec.key) for spec in form.fields}
+    for spec in draw(st.lists(st.sampled_from(form.fields), max_size=4, unique_by=lambda spec: spec.key)):
+        answers[spec.key] = draw(edge_answer(spec) | json_values, label=f"{spec.key} replaced")
+    for key in draw(st.lists(st.sampled_from(sorted(answers)), max_size=2)):
+        answers.pop(key, None)
+    answers.update(draw(st.dictionaries(texts, json_values, max_size=2), label="unknown fields"))
+    return answers
 
 
 # --- what every validation must satisfy ----------------------------------------------------------------------------
@@ -142,10 +202,63 @@ def check_validation(form: FormSpec, answers: Mapping[str, Any]) -> CleanAnswers
     # Stored as JSON (PostgreSQL refuses NaN, infinities and NUL), so all three must be impossible.
     json.dumps(result.values, allow_nan=False)
     assert not any("\x00" in text for text in _strings_in(result.values))
+    for key, value in result.values.items():
+        check_clean_value(form.field(key), value)
+    check_conditions_hold(form, result)
     items = {item.key: item for item in CATALOGUE}
     for chosen in result.lines:
         assert 0 < chosen.quantity <= items[chosen.item_key].max_per_order
+        assert chosen.variant_key in {v.key for v in items[chosen.item_key].variants if v.available}
     return result
+
+
+def check_conditions_hold(form: FormSpec, result: CleanAnswers) -> None:
+    """A stored field whose show_if names a choice, checkbox or items field has its condition met by the stored
+    answers, so a field behind a hidden field is never stored. (Conditions on other types compare the raw answer,
+    which cleaning may change, so they are left out.)"""
+    for key in result.values:
+        condition = form.field(key).show_if
+        if condition is None:
+            continue
+        target = form.field(condition.field)
+        stored = result.values.get(target.key)
+        reason = f"'{key}' is stored though its condition on '{target.key}' does not hold"
+        if target.type == FieldType.ITEMS:
+            assert any(chosen.item_key == condition.value for chosen in result.lines), reason
+        elif target.type == FieldType.MULTIPLE_CHOICE:
+            assert condition.value in (stored or []), reason
+        elif target.type in {FieldType.SINGLE_CHOICE, FieldType.CHECKBOX}:
+            assert stored is not None and stored == condition.value, reason
+
+
+def check_clean_value(spec: FieldSpec, value: Any) -> None:
+    """A cleaned value has the shape its field type promises and keeps to the field's rules."""
+    match spec.type:
+        case FieldType.SHORT_TEXT | FieldType.LONG_TEXT:
+            assert value and value == value.strip() and len(value) <= (spec.max_length or 4000)
+            assert "\x00" not in value and (spec.type == FieldType.LONG_TEXT or "\n" not in value)
+        case FieldType.EMAIL:
+            assert "@" in value and value == value.strip()
+        case FieldType.PHONE:
+            assert value.startswith("+") and value[1:].isdigit()
+        case FieldType.NUMBER:
+            assert isinstance(value, int if spec.decimals == 0 else float) and not isinstance(value, bool)
+            assert spec.min_value is None or value >= spec.min_value
+            assert spec.max_value is None or value <= spec.max_value
+        case FieldType.SINGLE_CHOICE:
+            assert value in spec.options
+        case FieldType.MULTIPLE_CHOICE:
+            assert value == [option for option in spec.options if option in value]
+        case FieldType.CHECKBOX:
+            assert value is True or (value is False and not spec.required)
+        case FieldType.DATE:
+            day = date.fromisoformat(value)
+            assert (spec.min_date or day) <= day <= (spec.max_date or day)
+        case FieldType.ADDRESS:
+            assert set(value) == set(ADDRESS_PARTS) and all(value.values())
+            assert not spec.options or value["country"] in spec.options
+        case _:
+            raise AssertionError(f"{spec.type} has no place among the values")
 
 
 # --- (a) random answers to a form with every field type ------------------------------------------------------------
@@ -158,7 +271,9 @@ EVERY_TYPE_FORM = parse_form_spec({"fields": [
     {"key": "phone", "type": "phone", "label": "Phone", "purpose": "Courier"},
     {"key": "guests", "type": "number", "label": "Guests", "min_value": 0, "max_value": 10},
     {"key": "budget", "type": "number", "label": "Budget", "decimals": 2},
-    {"key": "meal", "type": "single_choice", "label": "Meal", "options": ["Meat", "Vegetarian"]},
+    {"key": "staying", "type": "checkbox", "label": "Staying for dinner"},
+    {"key": "meal", "type": "single_choice", "label": "Meal", "options": ["Meat", "Vegetarian"],
+     "show_if": {"field": "staying", "value": True}},
     {"key": "diet", "type": "multiple_choice", "label": "Diet", "options": ["Vegan", "Nut-free"]},
     {"key": "consent", "type": "checkbox", "label": "Consent", "required": True},
     {"key": "arrival", "type": "date", "label": "Arrival", "min_date": "2025-01-01", "max_date": "2025-12-31"},
@@ -187,67 +302,76 @@ def test_pure_junk_answers_give_clean_answers_or_field_errors(answers: dict[str,
 # --- (b) random schema documents -----------------------------------------------------------------------------------
 
 _TYPES = [t.value for t in FieldType]
-_KEYS = st.sampled_from(["name", "email", "meal", "items", "extra"]) | st.from_regex(r"[a-z][a-z0-9_]{0,5}",
-                                                                                        fullmatch=True) | texts
+_PERSONAL_TYPES = {"email", "phone", "address"}
 # Patterns built from regex atoms and quantifiers, so valid and invalid expressions and odd repeat counts come up.
 _ATOMS = st.sampled_from(["a", "[0-9]", r"\w", ".", "(", ")", "(a|b)", "|", "^", "$", "[", "]", "\\", "{"])
 _COUNTS = st.integers(0, 5) | st.integers(0, 2**40)
 _QUANTIFIERS = st.one_of(st.sampled_from(["", "*", "+", "?", "*?"]), _COUNTS.map("{{{}}}".format),
                          st.tuples(_COUNTS, _COUNTS).map(lambda low_high: "{{{},{}}}".format(*low_high)))
-_PATTERNS = st.lists(st.tuples(_ATOMS, _QUANTIFIERS).map("".join), max_size=4).map("".join) | texts
-_OPTIONS = st.lists(st.sampled_from(["Meat", "Vegetarian", "United Kingdom", "S"]) | texts, max_size=4)
-_LIMITS = st.one_of(st.none(), st.integers(-100, 100), st.integers(), st.floats(), texts,
+_PATTERNS = st.lists(st.tuples(_ATOMS, _QUANTIFIERS).map("".join), max_size=4).map("".join)
+_LIMITS = st.one_of(st.integers(-100, 100), st.integers(), st.floats(),
                     st.sampled_from([float("nan"), float("inf"), float("-inf"), 1e300]))
-_DAYS = st.one_of(_DATES, st.integers(), texts)
+_CHOICES = st.lists(st.sampled_from(["Meat", "Vegetarian", "Fish", "United Kingdom"]), min_size=1, unique=True)
 
-# Every attribute a field may have, with plausible and wrong values; "colour" is one it may not have.
-_ATTRIBUTES: dict[str, st.SearchStrategy[Any]] = {
-    "required": st.booleans() | json_values,
-    "personal": st.booleans(),
-    "purpose": st.just("To deliver the order.") | texts,
-    "help": texts,
-    "options": _OPTIONS | json_values,
-    "min_length": st.integers(-1, 300) | json_values,
-    "max_length": st.integers(-1, 5000),
-    "pattern": _PATTERNS,
-    "pattern_hint": texts,
-    "min_value": _LIMITS,
-    "max_value": _LIMITS,
-    "decimals": st.integers(-1, 8),
-    "min_date": _DAYS,
-    "max_date": _DAYS,
-    "colour": json_values,
+# The attributes that fit each type, with plausible values (which may still contradict each other).
+_COMMON = {"required": st.booleans(), "help": st.just("Some help"), "personal": st.booleans()}
+_FITTING: dict[str, dict[str, st.SearchStrategy[Any]]] = {
+    "short_text": {"min_length": st.integers(0, 30), "max_length": st.integers(1, 250), "pattern": _PATTERNS,
+                   "pattern_hint": st.just("Like this.")},
+    "long_text": {"min_length": st.integers(0, 30), "max_length": st.integers(1, 4100), "pattern": _PATTERNS},
+    "number": {"min_value": _LIMITS, "max_value": _LIMITS, "decimals": st.integers(0, 6)},
+    "single_choice": {"options": _CHOICES},
+    "multiple_choice": {"options": _CHOICES},
+    "address": {"options": _CHOICES},
+    "date": {"min_date": _DATES, "max_date": _DATES},
 }
+# Any attribute with a junk value, "colour" being one no field has.
+_JUNK_ATTRIBUTE = st.tuples(
+    st.sampled_from(["key", "type", "label", "required", "purpose", "options", "min_length", "max_length", "pattern",
+                     "min_value", "max_value", "decimals", "min_date", "max_date", "show_if", "colour"]),
+    json_values,
+)
+
+
+def _now_and_then(draw: st.DrawFn, one_in: int) -> bool:
+    """True about once in `one_in` draws; a middle value is the rare one, as hypothesis favours the bounds."""
+    return draw(st.integers(0, one_in - 1)) == one_in // 2
 
 
 @st.composite
-def field_documents(draw: st.DrawFn, earlier: list[dict[str, Any]]) -> Any:
-    """A field document: mostly well-typed with a few attributes, sometimes junk."""
-    if draw(st.integers(0, 9)) == 0:
+def field_documents(draw: st.DrawFn, position: int, earlier: list[dict[str, Any]]) -> Any:
+    """A field document: mostly a plausible field of some type, sometimes with junk in it, rarely junk outright."""
+    if _now_and_then(draw, 20):
         return draw(json_values)
-    document: dict[str, Any] = {"key": draw(_KEYS), "type": draw(st.sampled_from(_TYPES) | texts),
-                                "label": draw(st.just("A label") | texts)}
-    if document["type"] in {"email", "phone", "address"} and draw(st.integers(0, 4)) > 0:
+    type_ = draw(st.sampled_from(_TYPES))
+    document: dict[str, Any] = {"key": f"field_{position}", "type": type_, "label": "A label"}
+    fitting = {**_COMMON, **_FITTING.get(type_, {})}
+    for name in draw(st.lists(st.sampled_from(sorted(fitting)), max_size=3, unique=True)):
+        document[name] = draw(fitting[name])
+    if type_ in {"single_choice", "multiple_choice"} and not _now_and_then(draw, 10):
+        document["options"] = draw(_CHOICES)
+    if (type_ in _PERSONAL_TYPES or document.get("personal")) and not _now_and_then(draw, 10):
         document["purpose"] = "To deliver the order."
-    if document["type"] in {"single_choice", "multiple_choice"} and draw(st.integers(0, 4)) > 0:
-        document["options"] = draw(st.lists(st.sampled_from(["Meat", "Vegetarian", "Fish"]), min_size=1, unique=True))
-    for name in draw(st.lists(st.sampled_from(sorted(_ATTRIBUTES)), max_size=3, unique=True)):
-        document[name] = draw(_ATTRIBUTES[name])
     if earlier and draw(st.booleans()):
         target = draw(st.sampled_from(earlier))
-        target_options = target.get("options") if isinstance(target.get("options"), list) else []
-        value = draw(st.sampled_from(["breakfast", True, *target_options]) | texts | st.booleans())
-        document["show_if"] = {"field": target.get("key"), "value": value}
+        value = draw(st.sampled_from(["breakfast", "tshirt", True, *target.get("options", [])]) | texts)
+        document["show_if"] = {"field": target["key"], "value": value}
+    if _now_and_then(draw, 10):
+        name, value = draw(_JUNK_ATTRIBUTE)
+        document[name] = value
     return document
 
 
 @st.composite
 def schema_documents(draw: st.DrawFn) -> Any:
-    if draw(st.integers(0, 9)) == 0:
+    """A schema document of up to six fields, or (rarely) any JSON-like value at all."""
+    if _now_and_then(draw, 20):
         return draw(json_values)
     fields: list[Any] = []
-    for _ in range(draw(st.integers(1, 6))):
-        fields.append(draw(field_documents([f for f in fields if isinstance(f, dict)])))
+    for position in range(draw(st.integers(1, 6))):
+        plausible = [f for f in fields if isinstance(f, dict) and isinstance(f.get("key"), str)
+                     and isinstance(f.get("options", []), list)]
+        fields.append(draw(field_documents(position, plausible)))
     return {"fields": fields}
 
 
@@ -263,11 +387,43 @@ def test_any_schema_parses_or_raises_schema_error_and_its_answers_validate(docum
     check_validation(form, data.draw(answers_for(form), label="answers"))
 
 
+# --- (d) numbers are stored as given or refused -----------------------------------------------------------------
+
+def _fraction_with_a_run(whole: int, run: int, digit: str, last: int) -> str:
+    """Decimal text such as 1.0000001 or 0.9999997, whose last digit may sit far to the right."""
+    return f"{whole}.{digit * run}{last}"
+
+
+# Decimal text as typed: plain, with long runs of zeros or nines before the last digit, or in exponent form.
+_DECIMAL_TEXTS = st.one_of(
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    st.builds(_fraction_with_a_run, st.integers(-10**6, 10**6), st.integers(0, 40), st.sampled_from("09"),
+              st.integers(1, 9)),
+    st.from_regex(r"-?[0-9]{1,20}(\.[0-9]{1,12})?[eE][+-]?[0-9]{1,2}", fullmatch=True),
+)
+
+
+@PROPERTY_SETTINGS
+@given(decimals=st.integers(0, 6), answer=_DECIMAL_TEXTS)
+def test_number_is_stored_as_given_or_refused(decimals: int, answer: str) -> None:
+    form = parse_form_spec({"fields": [{"key": "n", "type": "number", "label": "N", "decimals": decimals}]})
+    given_number = Decimal(answer)
+
+    try:
+        stored = validate_answers(form, {"n": answer}).values["n"]
+    except FormValidationError as exc:
+        assert list(exc.errors) == ["n"]
+        return
+    # Accepted only with at most `decimals` places, and stored as that very number (a float for decimals > 0).
+    assert given_number == given_number.quantize(Decimal(1).scaleb(-decimals))
+    if decimals == 0:
+        assert isinstance(stored, int) and stored == given_number
+    else:
+        assert stored == float(given_number)
+
+
 # --- (c) valid answers to a valid simple schema survive validation -------------------------------------------------
 
-# Characters that are not whitespace or control characters, so stripping leaves them alone; plus the plain space
-# inside an answer.
-_VISIBLE = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp"), include_characters=" ")
 _PADDING = st.text(alphabet=" \t\n", max_size=3)
 _OPTION = st.text(alphabet=string.ascii_letters + string.digits + " -", min_size=1, max_size=20)
 
@@ -285,7 +441,7 @@ def text_field_with_answer(draw: st.DrawFn, key: str) -> tuple[dict[str, Any], s
     if high < cap or draw(st.booleans()):
         document["max_length"] = high
     text = draw(st.text(alphabet=_VISIBLE, min_size=max(low, 1), max_size=min(high, low + 40))
-                .filter(lambda t: t == t.strip() and len(t) >= max(low, 1)))
+                .filter(lambda t: t == t.strip()))
     return document, draw(_PADDING) + text + draw(_PADDING), text
 
 
@@ -304,6 +460,7 @@ def choice_field_with_answer(draw: st.DrawFn, key: str) -> tuple[dict[str, Any],
 
 @st.composite
 def pattern_field_with_answer(draw: st.DrawFn, key: str) -> tuple[dict[str, Any], str, str]:
+    """A short text field with a pattern, a padded answer matching it and the answer as stored."""
     pattern = r"[A-Z]{2}[0-9]{2,4}"
     answer = draw(st.from_regex(pattern, fullmatch=True))
     document = {"key": key, "type": "short_text", "label": key, "pattern": pattern, "pattern_hint": "e.g. AB123"}
@@ -312,6 +469,7 @@ def pattern_field_with_answer(draw: st.DrawFn, key: str) -> tuple[dict[str, Any]
 
 @st.composite
 def valid_forms_with_answers(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A schema document of text and choice fields, raw answers that meet it and the values they clean to."""
     makers = [text_field_with_answer, choice_field_with_answer, pattern_field_with_answer]
     fields, answers, expected = [], {}, {}
     for position in range(draw(st.integers(1, 5))):
