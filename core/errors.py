@@ -27,3 +27,15 @@ class FormValidationError(DomainError):
     def __init__(self, errors: Mapping[str, str]):
         self.errors = dict(errors)
         super().__init__("Please correct the highlighted fields: " + ", ".join(sorted(self.errors)))
+
+
+class PermissionDenied(DomainError):
+    """The acting user may not do this (or is not logged in)."""
+
+
+class LoginThrottled(DomainError):
+    """Too many failed logins lately; `retry_after` says how many seconds to wait."""
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(f"Too many failed attempts. Please wait {retry_after} seconds and try again.")

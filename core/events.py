@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.auth import Actor, visible_events
 from core.catalogue import CatalogueItem, load_catalogue
 from core.errors import NotFound, SchemaError
 from core.form_versions import current_form_version
@@ -101,3 +102,19 @@ def create_event(session: Session, *, slug: str, title: str, **attributes: objec
     event = Event(slug=slug, title=title, **attributes)
     session.add(event)
     return event
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    id: int
+    slug: str
+    title: str
+    archived: bool
+
+
+def list_events(session: Session, actor: Actor, *, include_archived: bool = False) -> list[EventSummary]:
+    """The events `actor` may see, newest first."""
+    query = visible_events(actor)
+    if not include_archived:
+        query = query.where(Event.archived_at.is_(None))
+    return [EventSummary(e.id, e.slug, e.title, e.archived_at is not None) for e in session.scalars(query)]

@@ -62,6 +62,11 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
 
 
+class UserRole(StrEnum):
+    ADMIN = "admin"
+    ORGANISER = "organiser"
+
+
 class OrderStatus(StrEnum):
     RECEIVED = "received"
     SENT_TO_VENDOR = "sent_to_vendor"
@@ -93,6 +98,12 @@ class Event(Base):
     opens_at: Mapped[datetime | None]
     closes_at: Mapped[datetime | None]
     closed_message: Mapped[str] = mapped_column(Text, default="")
+    # When the event itself ends; personal data is kept `retention_days` after that, then purged.
+    ends_at: Mapped[datetime | None]
+    retention_days: Mapped[int] = mapped_column(default=30)
+    # Until then attendees may change or cancel their orders.
+    change_deadline: Mapped[datetime | None]
+    archived_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     form_versions: Mapped[list[FormVersion]] = relationship(back_populates="event", order_by="FormVersion.number")
@@ -200,3 +211,51 @@ class OrderLine(Base):
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class User(Base):
+    """An organiser or admin. Cookies issued before `sessions_valid_after` are refused (logout, password change)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[UserRole] = mapped_column(_enum(UserRole))
+    password_hash: Mapped[str] = mapped_column(String(100))
+    sessions_valid_after: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventMember(Base):
+    """An organiser who may see and change an event (its creator, or someone added to it)."""
+
+    __tablename__ = "event_members"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class LoginThrottle(Base):
+    """Failed logins per username or per client, as a score that decays over time (never a permanent lock)."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    score: Mapped[float] = mapped_column(default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    blocked_until: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who changed what, when, as a dotted action code; never personal data of attendees."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,71 @@
+"""Who may do what: the acting user (Actor), permissions, and `require()`, which every core service calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from core.errors import PermissionDenied
+from core.models import Event, EventMember, UserRole
+
+
+class Permission(StrEnum):
+    EVENTS_CREATE = "events.create"
+    EVENT_VIEW = "event.view"
+    EVENT_EDIT = "event.edit"  # details, branding, form, items, members
+    ORDERS_VIEW = "orders.view"
+    ORDERS_UPDATE = "orders.update"
+    ORDERS_EXPORT = "orders.export"
+    AUDIT_VIEW = "audit.view"  # organisers see the entries of their own events only
+    USERS_MANAGE = "users.manage"
+
+
+# Granted to an organiser only for the events they are a member of.
+EVENT_PERMISSIONS = frozenset({Permission.EVENT_VIEW, Permission.EVENT_EDIT, Permission.ORDERS_VIEW,
+                               Permission.ORDERS_UPDATE, Permission.ORDERS_EXPORT})
+# Granted to every organiser.
+ORGANISER_PERMISSIONS = frozenset({Permission.EVENTS_CREATE, Permission.AUDIT_VIEW})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The logged-in user on whose behalf a core function acts."""
+
+    user_id: int
+    username: str
+    role: UserRole
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == UserRole.ADMIN
+
+
+def require(session: Session, actor: Actor | None, permission: Permission, event: Event | int | None = None) -> None:
+    """Raise PermissionDenied unless `actor` holds `permission` (for `event`, when the permission is per event)."""
+    if actor is None:
+        raise PermissionDenied("Please log in.")
+    if actor.is_admin:
+        return
+    if permission in ORGANISER_PERMISSIONS:
+        return
+    if permission in EVENT_PERMISSIONS and event is not None:
+        event_id = event if isinstance(event, int) else event.id
+        if is_member(session, actor, event_id):
+            return
+        raise PermissionDenied("You do not have access to this event.")
+    raise PermissionDenied("You do not have permission to do this.")
+
+
+def is_member(session: Session, actor: Actor, event_id: int) -> bool:
+    return session.get(EventMember, (event_id, actor.user_id)) is not None
+
+
+def visible_events(actor: Actor) -> Select[tuple[Event]]:
+    """A query for the events `actor` may see: all for admins, their own for organisers."""
+    query = select(Event).order_by(Event.created_at.desc(), Event.id.desc())
+    if actor.is_admin:
+        return query
+    return query.join(EventMember, EventMember.event_id == Event.id).where(EventMember.user_id == actor.user_id)

@@ -1,0 +1,201 @@
+"""Organisers and admins: accounts with bcrypt hashes, session revocation, and login throttling that decays."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import bcrypt
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core import audit
+from core.auth import Actor, Permission, require
+from core.errors import DomainError, LoginThrottled, NotFound, SchemaError
+from core.models import LoginThrottle, User, UserRole, utcnow
+
+USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores (5.x: refuses) anything longer
+
+# Throttling: each failure adds 1 to a score that halves every HALF_LIFE. Past FREE_FAILURES the key waits
+# BASE_DELAY * 2^(excess), capped. The per-username cap is low, so a stranger who knows a username can slow its
+# owner down by at most USERNAME_MAX_DELAY, never lock them out; per-client keys may wait much longer.
+HALF_LIFE = timedelta(minutes=10)
+FREE_FAILURES = 5.0
+BASE_DELAY_SECONDS = 2.0
+CLIENT_MAX_DELAY = timedelta(minutes=15)
+USERNAME_MAX_DELAY = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    username: str
+    display_name: str
+    role: UserRole
+    created_at: datetime
+
+
+class InvalidCredentials(DomainError):
+    """Username or password is wrong (deliberately not saying which)."""
+
+
+def hash_password(password: str) -> str:
+    _check_password(password)
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise SchemaError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise SchemaError(f"Use a password of at most {MAX_PASSWORD_BYTES} bytes.")
+
+
+def actor_for(user: User) -> Actor:
+    return Actor(user_id=user.id, username=user.username, role=user.role)
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalars(select(User).where(User.username == username.strip().lower())).first()
+    if user is None:
+        raise NotFound(f"There is no user '{username}'.")
+    return user
+
+
+def create_user(
+    session: Session, actor: Actor | None, *, username: str, display_name: str, role: UserRole, password: str
+) -> User:
+    """Create an account; `actor` None is the shell (`python -m core users add`). Raises SchemaError on bad input."""
+    if actor is not None:
+        require(session, actor, Permission.USERS_MANAGE)
+    username = username.strip().lower()
+    if not USERNAME.fullmatch(username):
+        raise SchemaError("A username is 2-64 lower-case letters, digits, dots, hyphens or underscores, "
+                          "starting with a letter.")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise SchemaError(f"The username '{username}' is taken.")
+    user = User(username=username, display_name=display_name.strip() or username, role=role,
+                password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.created", subject=f"user:{username}", details={"role": role.value})
+    return user
+
+
+def ensure_initial_admin(session: Session) -> str | None:
+    """On a database without users, create `admin` with a random password and return it (shown once)."""
+    if session.scalar(select(func.count()).select_from(User)):
+        return None
+    password = secrets.token_urlsafe(15)
+    create_user(session, None, username="admin", display_name="Administrator", role=UserRole.ADMIN,
+                password=password)
+    return password
+
+
+def change_password(session: Session, actor: Actor | None, username: str, new_password: str) -> None:
+    """Set a new password and revoke every existing login of that user. Users may change their own."""
+    user = get_user(session, username)
+    if actor is not None and actor.user_id != user.id:
+        require(session, actor, Permission.USERS_MANAGE)
+    user.password_hash = hash_password(new_password)
+    revoke_sessions(session, user)
+    audit.record(session, actor, "user.password_changed", subject=f"user:{user.username}")
+
+
+def revoke_sessions(session: Session, user: User) -> None:
+    """Refuse every login cookie and session issued until now (logout, password change)."""
+    user.sessions_valid_after = utcnow()
+
+
+def remove_user(session: Session, actor: Actor | None, username: str) -> None:
+    user = get_user(session, username)
+    if actor is not None:
+        require(session, actor, Permission.USERS_MANAGE)
+        if actor.user_id == user.id:
+            raise DomainError("You cannot remove your own account.")
+    if user.role == UserRole.ADMIN and session.scalar(
+            select(func.count()).select_from(User).where(User.role == UserRole.ADMIN)) == 1:
+        raise DomainError("This is the last admin; make someone else admin first.")
+    session.delete(user)
+    audit.record(session, actor, "user.removed", subject=f"user:{user.username}")
+
+
+def list_users(session: Session, actor: Actor | None) -> list[UserSummary]:
+    if actor is not None:
+        require(session, actor, Permission.USERS_MANAGE)
+    users = session.scalars(select(User).order_by(User.username)).all()
+    return [UserSummary(u.username, u.display_name, u.role, u.created_at) for u in users]
+
+
+def session_actor(session: Session, username: str, issued_at: datetime) -> Actor | None:
+    """The Actor for a login (cookie or session) issued at `issued_at`, or None if revoked or the user is gone."""
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None or issued_at < user.sessions_valid_after:
+        return None
+    return actor_for(user)
+
+
+def authenticate(session: Session, username: str, password: str, client: str, now: datetime | None = None) -> Actor:
+    """Check a password, throttled per username and per client; raises LoginThrottled or InvalidCredentials.
+
+    `client` identifies the caller (an IP address); only its hash is stored.
+    """
+    now = now or utcnow()
+    username = username.strip().lower()
+    keys = _throttle_keys(username, client)
+    wait = max(_seconds_blocked(session, key, now) for key in keys)
+    if wait > 0:
+        raise LoginThrottled(wait)
+    user = session.scalars(select(User).where(User.username == username)).first()
+    password_ok = _password_matches(user.password_hash if user else None, password)
+    if user is None or not password_ok:
+        for key, cap in zip(keys, (USERNAME_MAX_DELAY, CLIENT_MAX_DELAY), strict=True):
+            _record_failure(session, key, now, cap)
+        raise InvalidCredentials("Username or password is incorrect.")
+    return actor_for(user)
+
+
+# A real hash to compare against for unknown usernames, so both paths take the same time.
+_DUMMY_HASH = bcrypt.hashpw(b"unknown user", bcrypt.gensalt()).decode()
+
+
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    encoded = password.encode()
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        return False
+    return bcrypt.checkpw(encoded, (password_hash or _DUMMY_HASH).encode()) and password_hash is not None
+
+
+def _throttle_keys(username: str, client: str) -> tuple[str, str]:
+    client_hash = hashlib.sha256(client.encode()).hexdigest()[:32]
+    return f"user:{username[:64]}", f"client:{client_hash}"
+
+
+def _decayed(entry: LoginThrottle, now: datetime) -> float:
+    elapsed = max((now - entry.updated_at).total_seconds(), 0.0)
+    return entry.score * math.pow(0.5, elapsed / HALF_LIFE.total_seconds())
+
+
+def _seconds_blocked(session: Session, key: str, now: datetime) -> int:
+    entry = session.get(LoginThrottle, key)
+    if entry is None or entry.blocked_until is None or entry.blocked_until <= now:
+        return 0
+    return math.ceil((entry.blocked_until - now).total_seconds())
+
+
+def _record_failure(session: Session, key: str, now: datetime, cap: timedelta) -> None:
+    entry = session.get(LoginThrottle, key)
+    if entry is None:
+        entry = LoginThrottle(key=key, score=0.0, updated_at=now)
+        session.add(entry)
+    entry.score = _decayed(entry, now) + 1.0
+    entry.updated_at = now
+    excess = entry.score - FREE_FAILURES
+    if excess >= 0:
+        delay = min(timedelta(seconds=BASE_DELAY_SECONDS * 2 ** min(excess, 20)), cap)
+        entry.blocked_until = now + delay
