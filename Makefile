@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 PYTEST_ARGS ?=
+# `make run` is the demo: it may keep a generated login-cookie key in data/. Deployments set COOKIE_KEY instead.
+DEMO ?= true
 
 .PHONY: run test migrate demo clean
 
@@ -20,16 +22,18 @@ $(VENV)/.test-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/python
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
-	$(PY) -m core demo
+	DEMO=$(DEMO) $(PY) -m core demo
 	@echo
 	@echo "  Event Orders runs at http://127.0.0.1:$(PORT)/  (demo event: http://127.0.0.1:$(PORT)/?event=demo)"
 	@echo "  Stop it with Ctrl+C."
 	@echo
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	@echo "  Organisers log in at http://127.0.0.1:$(PORT)/login"
+	DEMO=$(DEMO) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 # The suite runs on a fresh SQLite file per test, then again on PostgreSQL when TEST_POSTGRESQL_URL names a
 # database that the tests may wipe. In CI (CI=true) that second pass is required, not optional.
 test: $(VENV)/.test-deps
+	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@if [ -n "$$TEST_POSTGRESQL_URL" ]; then \
 		echo "== The same suite on PostgreSQL =="; \

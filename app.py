@@ -1,16 +1,60 @@
-"""Event Orders: wires settings, the database and the pages together; every rule lives in core/."""
+"""Event Orders: wires settings, the database, the login and the pages together; every rule lives in core/."""
 
 import streamlit as st
 
-from pages import public, runtime
+from core.config import cookie_key
+from pages import account, audit, catalogue, dashboard, events, form_builder, login, orders, public, runtime, users
 
 
 def main() -> None:
     st.set_page_config(page_title="Event Orders", page_icon=":material/receipt_long:", layout="centered")
+    try:
+        cookie_key(runtime.settings())  # refuse to start with a missing or weak key (outside the demo)
+    except ValueError as exc:
+        st.error(f"Event Orders is not configured: {exc}")
+        st.stop()
     runtime.engine()  # migrate before the first page touches the database
-    page = st.navigation([st.Page(public.render, title="Order form", url_path="order", default=True)],
-                         position="hidden")
+    login.restore_session()
+    sections = _pages()
+    page = st.navigation(sections, position="hidden")
+    if runtime.current_actor() is not None:
+        _draw_navigation(sections)
     page.run()
+
+
+def _draw_navigation(sections: dict[str, list[st.Page]]) -> None:
+    """Our own sidebar menu: config.toml hides Streamlit's, which would also list the raw pages/ files."""
+    with st.sidebar:
+        for section, pages in sections.items():
+            st.caption(section)
+            for page in pages:
+                if page.visibility != "hidden":
+                    st.page_link(page)
+
+
+def _pages() -> dict[str, list[st.Page]]:
+    """Only a logged-in session gets the organiser pages; each page also checks the login itself."""
+    actor = runtime.current_actor()
+    # The login page stays registered after logging in (hidden), so the run right after a login finds it.
+    public_pages = [
+        st.Page(public.render, title="Order form", url_path="order", icon=":material/shopping_bag:", default=True),
+        st.Page(login.render, title="Organiser login", url_path="login", icon=":material/login:",
+                visibility="hidden" if actor else "visible"),
+    ]
+    if actor is None:
+        return {"": public_pages}
+    organiser = [
+        st.Page(dashboard.render, title="Dashboard", url_path="dashboard", icon=":material/dashboard:"),
+        st.Page(orders.render, title="Orders", url_path="orders", icon=":material/receipt_long:"),
+        st.Page(events.render, title="Events", url_path="events", icon=":material/event:"),
+        st.Page(form_builder.render, title="Form builder", url_path="form", icon=":material/edit_note:"),
+        st.Page(catalogue.render, title="Items", url_path="items", icon=":material/checkroom:"),
+        st.Page(audit.render, title="Audit log", url_path="audit", icon=":material/history:"),
+    ]
+    account_pages = [st.Page(account.render, title="Account", url_path="account", icon=":material/person:")]
+    if actor.is_admin:
+        account_pages.insert(0, st.Page(users.render, title="Users", url_path="users", icon=":material/group:"))
+    return {"Organiser": organiser, "Account": account_pages, "Public": public_pages}
 
 
 main()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from core.errors import SchemaError
+from core import audit
+from core.auth import Actor, Permission, require
+from core.errors import FormValidationError, NotFound, SchemaError
 from core.models import Event, Item, Variant
 
 # Joins a variant's option values into its key: "fitted/M/black". Dimension options may not contain it.
@@ -94,11 +97,22 @@ def add_item(
     item = Item(event=event, key=key, name=name, description=description, price=price, max_per_order=max_per_order,
                 dimensions=[{"name": d.name, "label": d.label, "options": list(d.options)} for d in parsed],
                 position=len(event.items))
-    for combination in itertools.product(*(d.options for d in parsed)):
-        options = {d.name: option for d, option in zip(parsed, combination, strict=True)}
-        item.variants.append(Variant(key=VARIANT_KEY_SEPARATOR.join(combination), options=options))
+    for key_of_variant, options in _combinations(parsed):
+        item.variants.append(Variant(key=key_of_variant, options=options))
     session.add(item)
     return item
+
+
+def _combinations(dimensions: Sequence[Dimension]) -> list[tuple[str, dict[str, str]]]:
+    """(variant key, options) of every combination of the dimensions' options, in display order."""
+    return [(VARIANT_KEY_SEPARATOR.join(combination),
+             {d.name: option for d, option in zip(dimensions, combination, strict=True)})
+            for combination in itertools.product(*(d.options for d in dimensions))]
+
+
+def current_variant_keys(dimensions: Sequence[Dimension]) -> set[str]:
+    """The keys of the variants an item with these dimensions offers now."""
+    return {key for key, _ in _combinations(dimensions)}
 
 
 def parse_dimensions(dimensions: Sequence[Mapping[str, Any]]) -> tuple[Dimension, ...]:
@@ -130,11 +144,337 @@ def load_catalogue(session: Session, event: Event) -> tuple[CatalogueItem, ...]:
     catalogue = []
     for item in items:
         dimensions = parse_dimensions(item.dimensions)
+        # Variants of options an organiser removed stay in the database for the orders that name them.
+        current = current_variant_keys(dimensions)
         variants = tuple(
             VariantChoice(key=v.key, options=dict(v.options), label=variant_label(dimensions, v.options),
                           available=v.active)
-            for v in item.variants
+            for v in item.variants if v.key in current
         )
         catalogue.append(CatalogueItem(key=item.key, name=item.name, description=item.description, price=item.price,
                                        dimensions=dimensions, variants=variants, max_per_order=item.max_per_order))
     return tuple(catalogue)
+
+
+# --- organiser functions: list, create and edit items, switch variants on and off -------------------------------
+
+EDITABLE = frozenset({"name", "description", "price", "max_per_order", "active", "position", "dimensions"})
+# No order line can exceed core.forms.MAX_QUANTITY anyway; this also keeps the value inside a 32-bit column.
+MAX_PER_ORDER = 1000
+MAX_POSITION = 100_000
+MAX_VARIANTS = 1000
+MAX_DESCRIPTION_LENGTH = 2000
+MAX_PRICE = Decimal("99999999.99")  # Numeric(10, 2)
+
+
+@dataclass(frozen=True)
+class VariantForEdit:
+    key: str
+    label: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class ItemForEdit:
+    """An item as the organiser edits it; `variants` are the current combinations (retired ones left out)."""
+
+    key: str
+    name: str
+    description: str
+    price: Decimal | None
+    max_per_order: int
+    active: bool
+    position: int
+    dimensions: tuple[Dimension, ...]
+    variants: tuple[VariantForEdit, ...]
+
+    @property
+    def dimension_lines(self) -> str:
+        return format_dimension_lines(self.dimensions)
+
+
+def format_dimension_lines(dimensions: Sequence[Dimension]) -> str:
+    """Dimensions as the organiser types them, one per line: "Size: S, M, L"."""
+    return "\n".join(f"{d.label}: {', '.join(d.options)}" for d in dimensions)
+
+
+def parse_dimension_lines(text: str, existing: Sequence[Dimension] = ()) -> list[dict[str, Any]]:
+    """Dimension definitions from lines like "Size: S, M, L" (blank lines skipped).
+
+    A line whose label matches an existing dimension keeps that dimension's name, so its variants stay the same;
+    otherwise the name is made from the label. Raises SchemaError naming the line.
+    """
+    dimensions: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        label, colon, options = line.partition(":")
+        label = label.strip()
+        if not colon or not label:
+            raise SchemaError(f"Line {number}: write a dimension as its name, a colon and its options, "
+                              "e.g. 'Size: S, M, L'.")
+        name = next((d.name for d in existing if d.label.casefold() == label.casefold()), _name_from_label(label))
+        dimensions.append({"name": name, "label": label,
+                           "options": [option.strip() for option in options.split(",") if option.strip()]})
+    return dimensions
+
+
+def _name_from_label(label: str) -> str:
+    name = re.sub(r"[^a-z0-9]+", "_", label.casefold()).strip("_")
+    if name and not name[0].isalpha():
+        name = f"d_{name}"
+    return name[:40].rstrip("_")
+
+
+def list_items_for_edit(session: Session, actor: Actor, event_id: int) -> list[ItemForEdit]:
+    """Every item of the event (inactive ones too), in display order; raises PermissionDenied or NotFound."""
+    require(session, actor, Permission.EVENT_VIEW, event_id)
+    _event(session, event_id)
+    items = session.scalars(
+        select(Item).where(Item.event_id == event_id).order_by(Item.position, Item.id)
+        .options(selectinload(Item.variants))
+    ).all()
+    return [_for_edit(item) for item in items]
+
+
+def create_item_for(
+    session: Session,
+    actor: Actor,
+    event_id: int,
+    *,
+    key: str,
+    name: str,
+    description: str = "",
+    price: Decimal | int | str | None = None,
+    max_per_order: int = 10,
+    dimensions: str | Sequence[Mapping[str, Any]] = (),
+) -> ItemForEdit:
+    """Add an item with a variant per combination of its dimensions (given as dicts, or as lines "Size: S, M").
+
+    Raises FormValidationError mapping each bad input (key, name, description, price, max_per_order,
+    dimensions) to its message, PermissionDenied or NotFound.
+    """
+    require(session, actor, Permission.EVENT_EDIT, event_id)
+    event = _event(session, event_id)
+    errors: dict[str, str] = {}
+    key = key.strip()
+    if not _ITEM_KEY.fullmatch(key):
+        errors["key"] = "Use lower-case letters, digits and _, starting with a letter (at most 40)."
+    elif session.scalar(select(Item.id).where(Item.event_id == event_id, Item.key == key)) is not None:
+        errors["key"] = f"This event already has an item with the key '{key}'."
+    values = _checked({"name": name, "description": description, "price": price, "max_per_order": max_per_order,
+                       "dimensions": dimensions}, (), errors)
+    if errors:
+        raise FormValidationError(errors)
+    item = add_item(session, event, key=key, name=values["name"], description=values["description"],
+                    price=values["price"], max_per_order=values["max_per_order"], dimensions=values["dimensions"])
+    session.flush()
+    audit.record(session, actor, "item.created", event=event, subject=f"item:{key}",
+                 details={"item": key, "variants": len(item.variants)})
+    return _for_edit(item)
+
+
+def update_item(
+    session: Session, actor: Actor, event_id: int, item_key: str, changes: Mapping[str, Any]
+) -> ItemForEdit:
+    """Change an item's name, description, price, max_per_order, active, position and/or dimensions.
+
+    New dimension options add their variants; variants of removed options are switched off, never deleted,
+    because order lines refer to them. Raises FormValidationError per bad input, PermissionDenied or NotFound.
+    """
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    require(session, actor, Permission.EVENT_EDIT, event_id)
+    event = _event(session, event_id)
+    item = _item(session, event_id, item_key)
+    errors: dict[str, str] = {}
+    values = _checked(changes, parse_dimensions(item.dimensions), errors)
+    if errors:
+        raise FormValidationError(errors)
+    changed = [attribute for attribute, value in values.items()
+               if attribute != "dimensions" and getattr(item, attribute) != value]
+    for attribute in changed:
+        setattr(item, attribute, values[attribute])
+    added: list[str] = []
+    retired: list[str] = []
+    if "dimensions" in values and values["dimensions"] != item.dimensions:
+        added, retired = _apply_dimensions(item, parse_dimensions(values["dimensions"]))
+        changed.append("dimensions")
+    if changed:
+        session.flush()
+        audit.record(session, actor, "item.updated", event=event, subject=f"item:{item.key}",
+                     details={"item": item.key, "changed": sorted(changed), "variants_added": added,
+                              "variants_retired": retired})
+    return _for_edit(item)
+
+
+def set_variant_active(
+    session: Session, actor: Actor, event_id: int, item_key: str, variant_key: str, active: bool
+) -> VariantForEdit:
+    """Offer a variant again or stop offering it (e.g. sold out); raises PermissionDenied or NotFound."""
+    require(session, actor, Permission.EVENT_EDIT, event_id)
+    event = _event(session, event_id)
+    item = _item(session, event_id, item_key)
+    dimensions = parse_dimensions(item.dimensions)
+    variant = next((v for v in item.variants if v.key == variant_key), None)
+    if variant is None or variant_key not in current_variant_keys(dimensions):
+        raise NotFound(f"{item.name} has no variant '{variant_key}'.")
+    if variant.active != active:
+        variant.active = active
+        audit.record(session, actor, "variant.toggled", event=event, subject=f"item:{item.key}",
+                     details={"item": item.key, "variant": variant.key, "active": active})
+    return VariantForEdit(key=variant.key, label=variant_label(dimensions, variant.options), active=variant.active)
+
+
+def parse_price(value: object) -> Decimal | None:
+    """A price from a Decimal, whole number or text such as "12.50"; empty means no price. Raises SchemaError."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        raise SchemaError("Enter a price such as 12.50, or leave it empty.")
+    try:
+        price = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise SchemaError("Enter a price such as 12.50, or leave it empty.") from None
+    if not price.is_finite():
+        raise SchemaError("Enter a price such as 12.50, or leave it empty.")
+    if price < 0:
+        raise SchemaError("A price cannot be negative.")
+    if price > MAX_PRICE:
+        raise SchemaError(f"A price can be at most {MAX_PRICE}.")
+    if price != price.quantize(Decimal("0.01")):
+        raise SchemaError("Use at most two decimal places.")
+    return price
+
+
+def _checked(values: Mapping[str, Any], existing: Sequence[Dimension], errors: dict[str, str]) -> dict[str, Any]:
+    """Check and normalise item attributes; each problem goes to `errors` under the attribute's name."""
+    checked: dict[str, Any] = {}
+    for attribute, value in values.items():
+        try:
+            checked[attribute] = _CHECKS[attribute](value, existing)
+        except SchemaError as exc:
+            errors[attribute] = str(exc)
+    return checked
+
+
+def _check_name(value: object, _existing: Sequence[Dimension]) -> str:
+    name = value.strip() if isinstance(value, str) else ""
+    if not name:
+        raise SchemaError("Give the item a name.")
+    if len(name) > 200:
+        raise SchemaError("Use at most 200 characters.")
+    return name
+
+
+def _check_description(value: object, _existing: Sequence[Dimension]) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SchemaError("Enter text.")
+    if len(value.strip()) > MAX_DESCRIPTION_LENGTH:
+        raise SchemaError(f"Use at most {MAX_DESCRIPTION_LENGTH} characters.")
+    return value.strip()
+
+
+def _check_price(value: object, _existing: Sequence[Dimension]) -> Decimal | None:
+    return parse_price(value)
+
+
+def _whole_number(value: object, low: int, high: int, message: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # number inputs hand over floats
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SchemaError(message)
+    return int(value)
+
+
+def _check_max_per_order(value: object, _existing: Sequence[Dimension]) -> int:
+    return _whole_number(value, 1, MAX_PER_ORDER, f"Enter a whole number from 1 to {MAX_PER_ORDER}.")
+
+
+def _check_position(value: object, _existing: Sequence[Dimension]) -> int:
+    return _whole_number(value, 0, MAX_POSITION, f"Enter a whole number from 0 to {MAX_POSITION}.")
+
+
+def _check_active(value: object, _existing: Sequence[Dimension]) -> bool:
+    if not isinstance(value, bool):
+        raise SchemaError("Either on or off.")
+    return value
+
+
+def _check_dimensions(value: object, existing: Sequence[Dimension]) -> list[dict[str, Any]]:
+    """Stored dimension definitions from lines or dicts; refuses more than MAX_VARIANTS combinations."""
+    raw = parse_dimension_lines(value, existing) if isinstance(value, str) else value
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(d, Mapping) for d in raw):
+        raise SchemaError("Give each dimension a name and options.")
+    parsed = parse_dimensions(raw)
+    count = math.prod(len(d.options) for d in parsed)
+    if count > MAX_VARIANTS:
+        raise SchemaError(f"These dimensions make {count} variants; at most {MAX_VARIANTS} are possible.")
+    return [{"name": d.name, "label": d.label, "options": list(d.options)} for d in parsed]
+
+
+_CHECKS = {
+    "name": _check_name,
+    "description": _check_description,
+    "price": _check_price,
+    "max_per_order": _check_max_per_order,
+    "position": _check_position,
+    "active": _check_active,
+    "dimensions": _check_dimensions,
+}
+
+
+def _apply_dimensions(item: Item, dimensions: tuple[Dimension, ...]) -> tuple[list[str], list[str]]:
+    """Give `item` new dimensions: add or switch on the new combinations, switch off the dropped ones.
+
+    A variant that stays a combination keeps its on/off state. Returns the added and the retired variant keys.
+    """
+    before = current_variant_keys(parse_dimensions(item.dimensions))
+    item.dimensions = [{"name": d.name, "label": d.label, "options": list(d.options)} for d in dimensions]
+    existing = {variant.key: variant for variant in item.variants}
+    added: list[str] = []
+    for key, options in _combinations(dimensions):
+        variant = existing.get(key)
+        if variant is None:
+            item.variants.append(Variant(key=key, options=options))
+            added.append(key)
+            continue
+        if variant.options != options:
+            variant.options = options  # a dimension renamed: same values, new names
+        if key not in before:
+            variant.active = True  # an option offered again
+            added.append(key)
+    after = current_variant_keys(dimensions)
+    retired = [variant.key for variant in existing.values() if variant.key in before and variant.key not in after]
+    for key in retired:
+        existing[key].active = False
+    return added, retired
+
+
+def _for_edit(item: Item) -> ItemForEdit:
+    dimensions = parse_dimensions(item.dimensions)
+    by_key = {variant.key: variant for variant in item.variants}
+    variants = tuple(VariantForEdit(key=key, label=variant_label(dimensions, options), active=by_key[key].active)
+                     for key, options in _combinations(dimensions) if key in by_key)
+    return ItemForEdit(key=item.key, name=item.name, description=item.description, price=item.price,
+                       max_per_order=item.max_per_order, active=item.active, position=item.position,
+                       dimensions=dimensions, variants=variants)
+
+
+def _event(session: Session, event_id: int) -> Event:
+    event = session.get(Event, event_id)
+    if event is None:
+        raise NotFound("There is no such event.")
+    return event
+
+
+def _item(session: Session, event_id: int, item_key: str) -> Item:
+    item = session.scalars(
+        select(Item).where(Item.event_id == event_id, Item.key == item_key).options(selectinload(Item.variants))
+    ).first()
+    if item is None:
+        raise NotFound(f"This event has no item '{item_key}'.")
+    return item

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session
+
 from core.config import load_settings
-from core.db import make_engine, migrate, unit_of_work
+from core.db import make_engine, migrate, read_only, unit_of_work
 from core.demo import DEMO_SLUG, seed_demo
+from core.errors import DomainError
+from core.models import UserRole
+from core.users import change_password, create_user, ensure_initial_admin, list_users, remove_user
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Event Orders administration.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="apply database migrations")
-    commands.add_parser("demo", help="create the demo event unless it exists (migrates first)")
-    args = parser.parse_args(argv)
-
+    args = _parser().parse_args(argv)
     engine = make_engine(load_settings().database_url)
     try:
         migrate(engine)
@@ -26,10 +27,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "demo":
             with unit_of_work(engine) as session:
                 created = seed_demo(session)
+                _announce_initial_admin(session)
             print(f"Demo event {'created' if created else 'already exists'}: /?event={DEMO_SLUG}")
+        elif args.command == "users" and args.action == "list":
+            with read_only(engine) as session:
+                for user in list_users(session, None):
+                    print(f"{user.username}\t{user.role.value}\t{user.display_name}")
+        elif args.command == "users":
+            with unit_of_work(engine) as session:
+                _change_users(session, args)
+    except DomainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         engine.dispose()
     return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Event Orders administration.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("demo", help="create the demo event and, on an empty database, the admin user")
+    users = commands.add_parser("users", help="manage organiser and admin accounts")
+    actions = users.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a user (asks for the password, or reads it from stdin)")
+    add.add_argument("username")
+    add.add_argument("--name", default="", help="display name")
+    add.add_argument("--role", choices=[r.value for r in UserRole], default=UserRole.ORGANISER.value)
+    passwd = actions.add_parser("passwd", help="set a user's password and log them out everywhere")
+    passwd.add_argument("username")
+    remove = actions.add_parser("remove", help="remove a user")
+    remove.add_argument("username")
+    actions.add_parser("list", help="list users")
+    return parser
+
+
+def _change_users(session: Session, args: argparse.Namespace) -> None:
+    if args.action == "add":
+        create_user(session, None, username=args.username, display_name=args.name, role=UserRole(args.role),
+                    password=_read_password())
+        print(f"Added {args.username}.")
+    elif args.action == "passwd":
+        change_password(session, None, args.username, _read_password())
+        print(f"Password of {args.username} changed; their logins are revoked.")
+    elif args.action == "remove":
+        remove_user(session, None, args.username)
+        print(f"Removed {args.username}.")
+
+
+def _read_password() -> str:
+    """Ask twice on a terminal; otherwise read one line from stdin (for scripts)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first, second = getpass.getpass("Password: "), getpass.getpass("Password again: ")
+    if first != second:
+        raise DomainError("The two passwords differ.")
+    return first
+
+
+def _announce_initial_admin(session: Session) -> None:
+    password = ensure_initial_admin(session)
+    if password is not None:
+        print("\n  Created the first user: admin")
+        print(f"  Password (shown only this once): {password}")
+        print("  Change it on the Account page after logging in.\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -23,6 +24,12 @@ class Settings:
     database_url: str = f"sqlite:///{DATA_DIR / 'event-orders.db'}"
     # Deliverability asks DNS whether the domain takes mail: slower and needs a network, so it is opt-in.
     email_check_deliverability: bool = False
+    # Signs the organisers' login cookie: at least 32 random characters, from secrets or the environment.
+    cookie_key: str = ""
+    cookie_name: str = "event_orders_login"
+    cookie_expiry_days: float = 7.0
+    # The demo (`make run`) may generate and keep its own cookie key under data/; a real deployment may not.
+    demo: bool = False
 
 
 def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +58,36 @@ def _coerce(name: str, raw: object, default: object) -> object:
         if text in _TRUE | _FALSE:
             return text in _TRUE
         raise ValueError(f"Setting {name} must be true or false, not {raw!r}")
+    if isinstance(default, float):
+        try:
+            return float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(f"Setting {name} must be a number, not {raw!r}") from None
     if not isinstance(raw, str):
         raise ValueError(f"Setting {name} must be a string")
     return raw.strip()
+
+
+MIN_COOKIE_KEY_LENGTH = 32
+DEMO_COOKIE_KEY_FILE = DATA_DIR / ".cookie-key"
+
+
+def cookie_key(settings: Settings) -> str:
+    """The key that signs login cookies; raises ValueError with instructions when it is missing or weak.
+
+    Only the demo may go without one: it generates a random key once and keeps it in data/ (gitignored).
+    """
+    key = settings.cookie_key
+    if key and len(key) < MIN_COOKIE_KEY_LENGTH:
+        raise ValueError(f"COOKIE_KEY is too short: use at least {MIN_COOKIE_KEY_LENGTH} random characters.")
+    if key:
+        return key
+    if not settings.demo:
+        raise ValueError("COOKIE_KEY is not set. Put a random value of at least 32 characters in "
+                         ".streamlit/secrets.toml or the environment, e.g. the output of "
+                         "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`.")
+    if not DEMO_COOKIE_KEY_FILE.exists():
+        DEMO_COOKIE_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DEMO_COOKIE_KEY_FILE.touch(mode=0o600)
+        DEMO_COOKIE_KEY_FILE.write_text(secrets.token_urlsafe(48))
+    return DEMO_COOKIE_KEY_FILE.read_text().strip()

@@ -32,10 +32,15 @@ def save_form(session: Session, event: Event, document: dict[str, Any]) -> tuple
     latest = session.scalars(
         select(FormVersion).where(FormVersion.event_id == event.id).order_by(FormVersion.number.desc()).limit(1)
     ).first()
-    if latest is not None and not session.scalar(select(exists().where(Order.form_version_id == latest.id))):
+    if latest is not None and not is_in_use(session, latest):
         latest.schema = document
         return latest, spec
     number = (session.scalar(select(func.max(FormVersion.number)).where(FormVersion.event_id == event.id)) or 0) + 1
     version = FormVersion(event=event, number=number, schema=document)
     session.add(version)
     return version, spec
+
+
+def is_in_use(session: Session, version: FormVersion) -> bool:
+    """Whether an order was placed with `version` (which makes it immutable)."""
+    return bool(session.scalar(select(exists().where(Order.form_version_id == version.id))))

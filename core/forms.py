@@ -454,7 +454,7 @@ def _clean_address(spec: FieldSpec, raw: object, errors: dict[str, str]) -> dict
         return None
     if not any(parts.values()) and not spec.required:
         return None
-    for part, (label, _) in ADDRESS_PARTS.items():
+    for part in ADDRESS_PARTS:
         if not parts[part]:
             errors[f"{spec.key}.{part}"] = REQUIRED
     return None if any(f"{spec.key}.{part}" in errors for part in ADDRESS_PARTS) else parts

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -166,7 +167,11 @@ class Order(Base):
     """An order without personal data: what was ordered, when, with which form version, and its status."""
 
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("event_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "idempotency_key"),
+        # The Orders page lists one event's orders newest first; without this SQLite sorts them all per page.
+        Index("ix_orders_event_id_created_at", "event_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="RESTRICT"), index=True)

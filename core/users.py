@@ -7,20 +7,23 @@ import math
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bcrypt
+import jwt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.auth import Actor, Permission, require
-from core.errors import DomainError, LoginThrottled, NotFound, SchemaError
+from core.errors import DomainError, NotFound, SchemaError
 from core.models import LoginThrottle, User, UserRole, utcnow
 
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (5.x: refuses) anything longer
+BCRYPT_ROUNDS = 12  # tests lower it (tests/conftest.py): hashing is deliberately slow
 
 # Throttling: each failure adds 1 to a score that halves every HALF_LIFE. Past FREE_FAILURES the key waits
 # BASE_DELAY * 2^(excess), capped. The per-username cap is low, so a stranger who knows a username can slow its
@@ -40,13 +43,9 @@ class UserSummary:
     created_at: datetime
 
 
-class InvalidCredentials(DomainError):
-    """Username or password is wrong (deliberately not saying which)."""
-
-
 def hash_password(password: str) -> str:
     _check_password(password)
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
 
 
 def _check_password(password: str) -> None:
@@ -107,6 +106,13 @@ def change_password(session: Session, actor: Actor | None, username: str, new_pa
     audit.record(session, actor, "user.password_changed", subject=f"user:{user.username}")
 
 
+def check_password(session: Session, username: str, password: str) -> bool:
+    """Whether `password` is the user's current one (for confirming a password change)."""
+    user = get_user(session, username)
+    encoded = password.encode()
+    return len(encoded) <= MAX_PASSWORD_BYTES and bcrypt.checkpw(encoded, user.password_hash.encode())
+
+
 def revoke_sessions(session: Session, user: User) -> None:
     """Refuse every login cookie and session issued until now (logout, password change)."""
     user.sessions_valid_after = utcnow()
@@ -140,40 +146,70 @@ def session_actor(session: Session, username: str, issued_at: datetime) -> Actor
     return actor_for(user)
 
 
-def authenticate(session: Session, username: str, password: str, client: str, now: datetime | None = None) -> Actor:
-    """Check a password, throttled per username and per client; raises LoginThrottled or InvalidCredentials.
+def login_cookie_claims(token: str | None, key: str, expiry_days: float) -> tuple[str, datetime] | None:
+    """Read streamlit-authenticator's login cookie: (username, issued at), or None if absent, forged or expired.
 
-    `client` identifies the caller (an IP address); only its hash is stored.
+    The library stores only the username and an expiry date, so the issue time is derived from the expiry.
     """
+    if not token:
+        return None
+    try:
+        claims = jwt.decode(token, key, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return None
+    username, expires = claims.get("username"), claims.get("exp_date")
+    if not isinstance(username, str) or not isinstance(expires, (int, float)):
+        return None
+    expires_at = datetime.fromtimestamp(expires, UTC)
+    if expires_at <= utcnow():
+        return None
+    return username, expires_at - timedelta(days=expiry_days)
+
+
+def login_credentials(session: Session, now: datetime | None = None) -> dict[str, Any]:
+    """Credentials in streamlit-authenticator's shape, read from the database for one login form.
+
+    Usernames that are throttled right now get a hash no password matches, so the library refuses them
+    without our having to see the password first.
+    """
+    blocked = blocked_usernames(session, now or utcnow())
+    return {"usernames": {
+        user.username: {"name": user.display_name, "roles": [user.role.value],
+                        "password": _UNMATCHABLE_HASH if user.username in blocked else user.password_hash}
+        for user in session.scalars(select(User))
+    }}
+
+
+def blocked_usernames(session: Session, now: datetime) -> set[str]:
+    rows = session.scalars(select(LoginThrottle.key).where(
+        LoginThrottle.key.startswith("user:"), LoginThrottle.blocked_until > now))
+    return {key.removeprefix("user:") for key in rows}
+
+
+def login_wait(session: Session, username: str | None, client: str, now: datetime | None = None) -> int:
+    """Seconds this client (and, if given, username) must wait before the next login attempt; 0 if none."""
     now = now or utcnow()
-    username = username.strip().lower()
-    keys = _throttle_keys(username, client)
-    wait = max(_seconds_blocked(session, key, now) for key in keys)
-    if wait > 0:
-        raise LoginThrottled(wait)
-    user = session.scalars(select(User).where(User.username == username)).first()
-    password_ok = _password_matches(user.password_hash if user else None, password)
-    if user is None or not password_ok:
-        for key, cap in zip(keys, (USERNAME_MAX_DELAY, CLIENT_MAX_DELAY), strict=True):
-            _record_failure(session, key, now, cap)
-        raise InvalidCredentials("Username or password is incorrect.")
-    return actor_for(user)
+    return max(_seconds_blocked(session, key, now) for key in _throttle_keys(username, client))
 
 
-# A real hash to compare against for unknown usernames, so both paths take the same time.
-_DUMMY_HASH = bcrypt.hashpw(b"unknown user", bcrypt.gensalt()).decode()
+def record_failed_login(session: Session, username: str | None, client: str, now: datetime | None = None) -> int:
+    """Count a failed login against the client and the username; returns the wait now imposed, in seconds."""
+    now = now or utcnow()
+    for key in _throttle_keys(username, client):
+        _record_failure(session, key, now, USERNAME_MAX_DELAY if key.startswith("user:") else CLIENT_MAX_DELAY)
+    return login_wait(session, username, client, now)
 
 
-def _password_matches(password_hash: str | None, password: str) -> bool:
-    encoded = password.encode()
-    if len(encoded) > MAX_PASSWORD_BYTES:
-        return False
-    return bcrypt.checkpw(encoded, (password_hash or _DUMMY_HASH).encode()) and password_hash is not None
+# The hash of a random secret nobody knows; cheap rounds suffice since no password can match it.
+_UNMATCHABLE_HASH = bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(rounds=4)).decode()
 
 
-def _throttle_keys(username: str, client: str) -> tuple[str, str]:
-    client_hash = hashlib.sha256(client.encode()).hexdigest()[:32]
-    return f"user:{username[:64]}", f"client:{client_hash}"
+def _throttle_keys(username: str | None, client: str) -> list[str]:
+    # Only a hash of the client address is stored: it is personal data we don't need in the clear.
+    keys = [f"client:{hashlib.sha256(client.encode()).hexdigest()[:32]}"]
+    if username:
+        keys.append(f"user:{username.strip().lower()[:64]}")
+    return keys
 
 
 def _decayed(entry: LoginThrottle, now: datetime) -> float:

@@ -1,10 +1,172 @@
-"""Placeholder, replaced by the page's real implementation."""
+"""Items and variants: what an event offers, adding and editing items, and switching single variants on or off."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
+from core import catalogue
+from core.auth import Actor
+from core.catalogue import ItemForEdit
+from core.db import read_only, unit_of_work
+from core.errors import DomainError, FormValidationError
+from core.events import EventSummary
 from pages import runtime
+
+SAVED_KEY = "catalogue.saved"
+# Bumped after every successful change, so that forms and tables are drawn afresh from the database.
+GENERATION_KEY = "catalogue.generation"
+DIMENSIONS_PLACEHOLDER = "Size: S, M, L, XL\nColour: Black, Forest green"
 
 
 def render() -> None:
-    runtime.require_actor()
-    st.info("This page is being built.")
+    actor = runtime.require_actor()
+    event = runtime.choose_event(actor)
+    if event is None:
+        return
+    st.title("Items")
+    st.caption(event.title)
+    try:
+        with read_only(runtime.engine()) as session:
+            items = catalogue.list_items_for_edit(session, actor, event.id)
+    except DomainError as exc:
+        st.error(str(exc))
+        return
+    if saved := st.session_state.pop(SAVED_KEY, None):
+        st.success(saved, icon=":material/check_circle:")
+    generation = st.session_state.get(GENERATION_KEY, 0)
+    if items:
+        st.dataframe([_summary(item) for item in items], hide_index=True)
+        by_key = {item.key: item for item in items}
+        chosen = st.selectbox("Item to edit", list(by_key), format_func=lambda key: by_key[key].name,
+                              key=f"catalogue.chosen.{event.id}")
+        _edit_form(actor, event, by_key[chosen], generation)
+        _variant_table(actor, event, by_key[chosen])
+    else:
+        st.info("This event offers nothing yet. Add the first item below.", icon=":material/inventory_2:")
+    _add_form(actor, event, generation)
+
+
+def _summary(item: ItemForEdit) -> dict[str, object]:
+    offered = sum(variant.active for variant in item.variants)
+    return {"Key": item.key, "Name": item.name, "Price": "" if item.price is None else f"{item.price:.2f}",
+            "Max per order": item.max_per_order, "Active": item.active,
+            "Dimensions": " × ".join(d.label for d in item.dimensions) or "—",
+            "Variants on": f"{offered} of {len(item.variants)}"}
+
+
+def _edit_form(actor: Actor, event: EventSummary, item: ItemForEdit, generation: int) -> None:
+    st.subheader(f"Edit {item.name}")
+    # The event is part of the key: items of two events may share a key, and their inputs must not.
+    form = f"catalogue.edit.{event.id}.{item.key}.{generation}"
+    with st.form(form):
+        slots: dict[str, DeltaGenerator] = {}
+        name = st.text_input("Name", value=item.name, max_chars=200, key=f"{form}.name")
+        slots["name"] = st.empty()
+        description = st.text_area("Description", value=item.description, key=f"{form}.description")
+        slots["description"] = st.empty()
+        price = st.text_input("Price", value="" if item.price is None else f"{item.price:.2f}",
+                              help="Leave empty when there is nothing to pay.", key=f"{form}.price")
+        slots["price"] = st.empty()
+        max_per_order = st.number_input("Max per order", min_value=1, max_value=catalogue.MAX_PER_ORDER,
+                                        value=item.max_per_order, step=1, key=f"{form}.max_per_order")
+        slots["max_per_order"] = st.empty()
+        position = st.number_input("Position", min_value=0, max_value=catalogue.MAX_POSITION, value=item.position,
+                                   step=1, help="Items are offered in this order.", key=f"{form}.position")
+        slots["position"] = st.empty()
+        active = st.checkbox("Offered", value=item.active, help="Untick to stop offering the whole item.",
+                             key=f"{form}.active")
+        slots["active"] = st.empty()
+        dimensions = st.text_area("Dimensions", value=item.dimension_lines, placeholder=DIMENSIONS_PLACEHOLDER,
+                                  help="One per line: a name, a colon, the options. Removed options switch their "
+                                       "variants off; orders keep what they ordered.", key=f"{form}.dimensions")
+        slots["dimensions"] = st.empty()
+        if st.form_submit_button("Save changes", type="primary"):
+            changes = {"name": name, "description": description, "price": price, "max_per_order": max_per_order,
+                       "position": position, "active": active, "dimensions": dimensions}
+            _change(slots, lambda session: catalogue.update_item(session, actor, event.id, item.key, changes),
+                    f"Saved {name.strip() or item.name}.")
+
+
+def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None:
+    if not item.dimensions:
+        return
+    st.markdown(f"**Variants of {item.name}**")
+    # The key follows the on/off states, so that after a change the editor starts afresh from the database.
+    states = "".join(f"{v.key}={v.active};" for v in item.variants)
+    state = hashlib.sha1(f"{event.id}:{item.key}:{states}".encode()).hexdigest()[:12]
+    edited = st.data_editor(
+        [{"Variant": variant.label, "Offered": variant.active} for variant in item.variants],
+        key=f"catalogue.variants.{item.key}.{state}", hide_index=True, disabled=["Variant"],
+        column_config={"Offered": st.column_config.CheckboxColumn("Offered", help="Untick when it is sold out.")},
+    )
+    toggled = [(variant, row["Offered"]) for variant, row in zip(item.variants, edited, strict=True)
+               if bool(row["Offered"]) != variant.active]
+    if not toggled:
+        return
+    try:
+        with unit_of_work(runtime.engine()) as session:
+            for variant, offered in toggled:
+                catalogue.set_variant_active(session, actor, event.id, item.key, variant.key, bool(offered))
+    except DomainError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    st.session_state[SAVED_KEY] = "; ".join(f"{item.name} ({variant.label}) is "
+                                            f"{'offered' if offered else 'switched off'}" for variant, offered
+                                            in toggled) + "."
+    st.rerun()
+
+
+def _add_form(actor: Actor, event: EventSummary, generation: int) -> None:
+    st.subheader("Add an item")
+    form = f"catalogue.add.{event.id}.{generation}"
+    with st.form(form):
+        slots: dict[str, DeltaGenerator] = {}
+        key = st.text_input("Key", max_chars=40, help="A short name for exports and show-if: lower-case letters, "
+                                                      "digits and _, e.g. tshirt.", key=f"{form}.key")
+        slots["key"] = st.empty()
+        name = st.text_input("Name", max_chars=200, placeholder="T-shirt", key=f"{form}.name")
+        slots["name"] = st.empty()
+        description = st.text_area("Description", key=f"{form}.description")
+        slots["description"] = st.empty()
+        price = st.text_input("Price", placeholder="15.00", help="Leave empty when there is nothing to pay.",
+                              key=f"{form}.price")
+        slots["price"] = st.empty()
+        max_per_order = st.number_input("Max per order", min_value=1, max_value=catalogue.MAX_PER_ORDER, value=10,
+                                        step=1, key=f"{form}.max_per_order")
+        slots["max_per_order"] = st.empty()
+        dimensions = st.text_area("Dimensions", placeholder=DIMENSIONS_PLACEHOLDER,
+                                  help="One per line: a name, a colon, the options. Leave empty for an item that "
+                                       "comes in one kind only.", key=f"{form}.dimensions")
+        slots["dimensions"] = st.empty()
+        if st.form_submit_button("Add item", type="primary"):
+            _change(slots, lambda session: catalogue.create_item_for(
+                session, actor, event.id, key=key, name=name, description=description, price=price,
+                max_per_order=int(max_per_order), dimensions=dimensions,
+            ), f"Added {name.strip()}.")
+
+
+def _change(slots: Mapping[str, DeltaGenerator], change: Callable[..., ItemForEdit], done: str) -> None:
+    """Run one change in a unit of work; show each error beside its input, or refresh the page on success."""
+    try:
+        with unit_of_work(runtime.engine()) as session:
+            item = change(session)
+    except FormValidationError as exc:
+        for field, message in exc.errors.items():
+            slot = slots.get(field)
+            (slot if slot is not None else st).error(message, icon=":material/error:")
+        return
+    except DomainError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    offered = sum(variant.active for variant in item.variants)
+    st.session_state[SAVED_KEY] = f"{done} {offered} of {len(item.variants)} variants are offered."
+    st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
+    st.rerun()
+
+
+if __name__ == "__main__":
+    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -1,10 +1,53 @@
-"""Placeholder, replaced by the page's real implementation."""
+"""The dashboard of the chosen event: order counts, what was ordered, orders per day, and what needs attention."""
+
+from __future__ import annotations
 
 import streamlit as st
 
+from core.dashboard import NoticeLevel, event_dashboard
+from core.db import read_only
+from core.errors import DomainError
 from pages import runtime
 
 
 def render() -> None:
-    runtime.require_actor()
-    st.info("This page is being built.")
+    actor = runtime.require_actor()
+    event = runtime.choose_event(actor)
+    if event is None:
+        return
+    try:
+        with read_only(runtime.engine()) as session:
+            board = event_dashboard(session, actor, event.id)
+    except DomainError as exc:
+        st.error(str(exc))
+        return
+    st.title(board.title)
+    # The slug matched core.events.SLUG (lower-case letters, digits, hyphens), so it is safe in a Markdown link.
+    st.markdown(f"{board.state.value.capitalize()} · [Open the public page]({board.public_path}) "
+                f"(`{board.public_path}`)")
+    for notice in board.notices:
+        if notice.level == NoticeLevel.WARNING:
+            st.warning(notice.message, icon=":material/warning:")
+        else:
+            st.info(notice.message, icon=":material/info:")
+    orders, cancelled, items, value = st.columns(4)
+    orders.metric("Orders", board.orders, border=True)
+    cancelled.metric("Cancelled", board.cancelled, border=True)
+    items.metric("Items ordered", board.items_ordered, border=True)
+    value.metric("Order value", f"{board.order_value:,.2f}", border=True)
+
+    st.subheader("Items ordered")
+    if board.items.empty:
+        st.caption("Nothing ordered yet.")
+    else:
+        st.bar_chart(board.items, x="Item", y="Quantity", color="Variant", horizontal=True)
+        st.dataframe(board.items, hide_index=True, width="stretch")
+    st.subheader(f"Orders per day ({board.timezone})")
+    if board.orders_per_day.empty:
+        st.caption("No orders yet.")
+    else:
+        st.bar_chart(board.orders_per_day, x="Day", y="Orders")
+
+
+if __name__ == "__main__":
+    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

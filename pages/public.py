@@ -9,11 +9,29 @@ import streamlit as st
 
 from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError, NotFound, SchemaError
-from core.events import EventPhase, PublicEvent, get_header_image, get_published_event, load_public_event
+from core.events import (
+    ACCENT_COLOUR,
+    EventPhase,
+    PublicEvent,
+    get_header_image,
+    get_published_event,
+    load_public_event,
+    readable_text_colour,
+)
 from core.models import utcnow
 from core.orders import OrderReceipt, place_order
 from pages import runtime
 from pages.form_renderer import read_answers, render_form
+
+# Primary buttons (plain and form submit) in the event's accent colour; filled in by `_apply_accent` only.
+ACCENT_CSS = """<style>
+[data-testid="stBaseButton-primary"], [data-testid="stBaseButton-primaryFormSubmit"] {{
+  background-color: {accent}; border-color: {accent}; color: {text};
+}}
+[data-testid="stBaseButton-primary"]:hover, [data-testid="stBaseButton-primaryFormSubmit"]:hover {{
+  background-color: {accent}; border-color: {accent}; color: {text}; filter: brightness(0.9);
+}}
+</style>"""
 
 
 def render() -> None:
@@ -34,6 +52,7 @@ def render() -> None:
         st.title("This form is not available")
         st.write("The organiser is updating this order form. Please try again a little later.")
         return
+    _apply_accent(event.accent_colour)
     if image is not None:
         st.image(image[0], width="stretch")
     st.title(event.title)
@@ -46,6 +65,12 @@ def render() -> None:
         _order_form(event)
 
 
+def _apply_accent(colour: str) -> None:
+    """Style the page in the event's colour; anything but #rrggbb (say, stored before validation) is ignored."""
+    if ACCENT_COLOUR.fullmatch(colour):
+        st.html(ACCENT_CSS.format(accent=colour, text=readable_text_colour(colour)))
+
+
 def _landing() -> None:
     st.title("Event Orders")
     st.write("Order forms for events, keeping as little about you as possible, for as short a time as possible.")
@@ -56,6 +81,7 @@ def _landing() -> None:
         if st.form_submit_button("Open the order form"):
             st.query_params["event"] = slug.strip().lower()
             st.rerun()
+    st.caption("Organising an event? [Organiser login](/login)")
 
 
 def _not_open_yet(event: PublicEvent) -> None:
@@ -120,3 +146,7 @@ def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
 def _start_over(prefix: str) -> None:
     for key in [key for key in st.session_state if str(key).startswith(f"{prefix}.")]:
         del st.session_state[key]
+
+
+if __name__ == "__main__":
+    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

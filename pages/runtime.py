@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import runpy
+
 import streamlit as st
 from sqlalchemy import Engine
 
 from core.auth import Actor
-from core.config import Settings, load_settings
+from core.config import PROJECT_DIR, Settings, load_settings
 from core.db import make_engine, migrate, read_only
 from core.events import EventSummary, list_events
 
 ACTOR_KEY = "auth.actor"
 EVENT_KEY = "organiser.event_id"
+
+
+def run_app_instead() -> None:
+    """Run app.py (login gate, navigation) in place of a pages/ file that Streamlit ran as a script.
+
+    Until some session has called st.navigation, Streamlit treats pages/ as a legacy multipage folder and runs
+    e.g. pages/orders.py directly for /orders. Every page module ends with a __main__ guard calling this, so the
+    first request after a start gets the real page, through app.py's gate, instead of a blank one.
+    """
+    runpy.run_path(str(PROJECT_DIR / "app.py"), run_name="__main__")
 
 
 def settings() -> Settings:
@@ -58,3 +70,7 @@ def choose_event(actor: Actor) -> EventSummary | None:
     by_id = {event.id: event for event in events}
     chosen = st.sidebar.selectbox("Event", ids, key=EVENT_KEY, format_func=lambda i: by_id[i].title)
     return by_id[chosen]
+
+
+if __name__ == "__main__":
+    run_app_instead()

@@ -39,6 +39,14 @@ def _redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt's production cost makes every created user take a quarter second; the tests need no such cost."""
+    import core.users
+
+    monkeypatch.setattr(core.users, "BCRYPT_ROUNDS", 4)
+
+
 @pytest.fixture(scope="session")
 def _migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database to start every test from: a template SQLite file, or the emptied PostgreSQL one."""

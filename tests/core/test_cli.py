@@ -49,3 +49,34 @@ def test_unknown_command_fails_with_usage() -> None:
     result = _run("frobnicate", database_url="sqlite://")
     assert result.returncode == 2
     assert "usage" in result.stderr
+
+
+def test_users_commands_manage_accounts_from_the_shell(database_url: str) -> None:
+    def users(*args: str, password: str = "") -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DATABASE_URL": database_url}
+        return subprocess.run([sys.executable, "-m", "core", "users", *args], cwd=PROJECT_DIR, env=env, text=True,
+                              input=f"{password}\n", capture_output=True, timeout=120, check=False)
+
+    assert users("add", "olga", "--name", "Olga", password="a long enough password").returncode == 0
+    assert users("add", "root", "--role", "admin", password="another long password").returncode == 0
+    listing = users("list").stdout.splitlines()
+    assert listing == ["olga\torganiser\tOlga", "root\tadmin\troot"]
+    refused = users("add", "shorty", password="short")
+    assert refused.returncode == 1 and "at least 12 characters" in refused.stderr
+    assert users("passwd", "olga", password="a different long password").returncode == 0
+    assert users("remove", "olga").returncode == 0
+    assert users("list").stdout.splitlines() == ["root\tadmin\troot"]
+    last_admin = users("remove", "root")
+    assert last_admin.returncode == 1 and "last admin" in last_admin.stderr
+
+
+def test_demo_creates_the_first_admin_once_and_prints_the_password(database_url: str) -> None:
+    first, second = _run("demo", database_url=database_url), _run("demo", database_url=database_url)
+    password = next(line.split(": ", 1)[1] for line in first.stdout.splitlines() if "shown only this once" in line)
+    assert "shown only this once" not in second.stdout
+    engine = make_engine(database_url)
+    with read_only(engine) as session:
+        from core.users import check_password
+
+        assert check_password(session, "admin", password)
+    engine.dispose()

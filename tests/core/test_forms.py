@@ -50,7 +50,7 @@ def make_item(
     variants = []
     for combination in itertools.product(*(d.options for d in dims)):
         variant_key = VARIANT_KEY_SEPARATOR.join(combination)
-        variants.append(VariantChoice(key=variant_key, options={d.name: o for d, o in zip(dims, combination)},
+        variants.append(VariantChoice(key=variant_key, options={d.name: o for d, o in zip(dims, combination, strict=True)},
                                       label=", ".join(combination), available=variant_key not in unavailable))
     return CatalogueItem(key=key, name=name or key.capitalize(), description="", price=Decimal("10.00"),
                          dimensions=dims, variants=tuple(variants), max_per_order=max_per_order)

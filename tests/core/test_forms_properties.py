@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import math
 import string
-from decimal import Decimal
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings

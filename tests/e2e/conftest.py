@@ -28,6 +28,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update"]
 
 
+E2E_COOKIE_KEY = "e2e-only-cookie-key-0123456789abcdefghijklmnop"
+
+
+ADMIN_PASSWORD = "e2e admin password 123"
+
+
 @dataclass(frozen=True)
 class Server:
     url: str
@@ -43,7 +49,7 @@ def _free_port() -> int:
 def start_server(database_url: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start `streamlit run app.py` on a free loopback port and wait until it answers its health check."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, "DATABASE_URL": database_url, "COOKIE_KEY": E2E_COOKIE_KEY}
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -76,9 +82,13 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    """A freshly started app server with the demo event, on this test's own database."""
+    """A freshly started app server with the demo event and an admin `e2e`, on this test's own database."""
+    env = {**os.environ, "DATABASE_URL": database_url}
     subprocess.run([sys.executable, "-m", "core", "demo"], cwd=PROJECT_DIR, check=True, capture_output=True,
-                   env={**os.environ, "DATABASE_URL": database_url}, timeout=120)
+                   env=env, timeout=120)
+    subprocess.run([sys.executable, "-m", "core", "users", "add", "e2e", "--role", "admin", "--name", "E2E Admin"],
+                   cwd=PROJECT_DIR, check=True, capture_output=True, env=env, timeout=120,
+                   input=f"{ADMIN_PASSWORD}\n".encode())
     process, url = start_server(database_url, tmp_path / "streamlit.log")
     try:
         yield Server(url=url, database_url=database_url)

@@ -10,12 +10,14 @@ from streamlit.testing.v1 import AppTest
 from core.config import PROJECT_DIR
 
 AppFactory = Callable[..., AppTest]
+TEST_COOKIE_KEY = "test-only-cookie-key-0123456789abcdefghijklmnop"
 
 
 @pytest.fixture
 def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
     """Build an AppTest of app.py for `/?event=<slug>` (or the bare `/` when slug is None)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
 
     def build(slug: str | None = None) -> AppTest:
         at = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)

@@ -1,0 +1,153 @@
+"""An event's dashboard: how many orders, what was ordered, when, and what needs the organiser's attention.
+
+Everything here is counted from orders and order lines; personal data is never read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+import pandas as pd
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from core.auth import Actor, Permission
+from core.events import EventState, event_state, get_event_for, utc_to_local
+from core.models import Event, FormVersion, Item, Order, OrderLine, OrderStatus, Variant, utcnow
+
+CLOSING_SOON = timedelta(hours=48)
+NO_VARIANT = "—"
+
+
+class NoticeLevel(StrEnum):
+    WARNING = "warning"  # attendees are affected, or data is kept longer than it should be
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Notice:
+    level: NoticeLevel
+    message: str
+
+
+@dataclass(frozen=True, eq=False)
+class Dashboard:
+    """The figures of one event. `items` has columns Item, Variant, Quantity; `orders_per_day` has Day (an ISO
+    date, so that a chart shows one bar per day rather than a time axis) and Orders."""
+
+    event_id: int
+    slug: str
+    title: str
+    state: EventState
+    timezone: str
+    orders: int  # not cancelled
+    cancelled: int
+    items_ordered: int
+    order_value: Decimal  # of priced lines in orders that are not cancelled
+    items: pd.DataFrame
+    orders_per_day: pd.DataFrame
+    notices: tuple[Notice, ...]
+
+    @property
+    def public_path(self) -> str:
+        return f"/?event={self.slug}"
+
+
+def event_dashboard(session: Session, actor: Actor, event_id: int, *, now: datetime | None = None) -> Dashboard:
+    """The dashboard of one event; raises PermissionDenied unless `actor` may view its orders."""
+    event = get_event_for(session, actor, event_id, Permission.ORDERS_VIEW)
+    now = now or utcnow()
+    counts = dict(session.execute(
+        select(Order.status, func.count()).where(Order.event_id == event.id).group_by(Order.status)).all())
+    cancelled = counts.pop(OrderStatus.CANCELLED, 0)
+    orders = sum(counts.values())
+    items = items_ordered(session, event)
+    state = event_state(event, now)
+    return Dashboard(
+        event_id=event.id, slug=event.slug, title=event.title, state=state, timezone=event.timezone,
+        orders=orders, cancelled=cancelled, items_ordered=int(items["Quantity"].sum()),
+        order_value=_order_value(session, event), items=items,
+        orders_per_day=orders_per_day(session, event), notices=_notices(session, event, state, orders, now),
+    )
+
+
+def items_ordered(session: Session, event: Event) -> pd.DataFrame:
+    """Quantities per item and variant over the orders that are not cancelled, in catalogue order.
+
+    Grouped by the keys copied onto each line, so an item renamed or deleted since still counts as one.
+    """
+    position = func.coalesce(func.min(Item.position), 1_000_000)
+    variant_order = func.coalesce(func.min(Variant.id), 0)
+    rows = session.execute(
+        select(func.max(OrderLine.item_name), func.max(OrderLine.variant_label), func.sum(OrderLine.quantity))
+        .join(Order, Order.id == OrderLine.order_id)
+        .outerjoin(Item, Item.id == OrderLine.item_id)
+        .outerjoin(Variant, Variant.id == OrderLine.variant_id)
+        .where(Order.event_id == event.id, Order.status != OrderStatus.CANCELLED)
+        .group_by(OrderLine.item_key, OrderLine.variant_key)
+        .order_by(position, func.max(OrderLine.item_name), variant_order, func.max(OrderLine.variant_label))
+    ).all()
+    return pd.DataFrame(
+        {"Item": pd.Series([r[0] for r in rows], dtype="string"),
+         "Variant": pd.Series([r[1] or NO_VARIANT for r in rows], dtype="string"),
+         "Quantity": pd.Series([int(r[2]) for r in rows], dtype="int64")})
+
+
+def orders_per_day(session: Session, event: Event) -> pd.DataFrame:
+    """Orders (not cancelled) per calendar day in the event's time zone, days without orders included."""
+    # Counted in pandas, not SQL: SQLite has no time zone database, and an offset like +05:45 or a DST change
+    # moves orders across midnight. Only the timestamps are read.
+    placed = session.scalars(
+        select(Order.created_at).where(Order.event_id == event.id, Order.status != OrderStatus.CANCELLED)).all()
+    if not placed:
+        return pd.DataFrame({"Day": pd.Series(dtype="string"), "Orders": pd.Series(dtype="int64")})
+    days = pd.DatetimeIndex(pd.to_datetime(placed, utc=True)).tz_convert(event.timezone).tz_localize(None).normalize()
+    counts = pd.Series(1, index=days).groupby(level=0).sum()
+    calendar = pd.date_range(counts.index.min(), counts.index.max(), freq="D")
+    counts = counts.reindex(calendar, fill_value=0)
+    return pd.DataFrame({"Day": pd.Series(calendar.strftime("%Y-%m-%d"), dtype="string"),
+                         "Orders": counts.to_numpy(dtype="int64")})
+
+
+def _order_value(session: Session, event: Event) -> Decimal:
+    value = session.scalar(
+        select(func.sum(OrderLine.quantity * OrderLine.unit_price)).join(Order, Order.id == OrderLine.order_id)
+        .where(Order.event_id == event.id, Order.status != OrderStatus.CANCELLED)
+    )
+    return Decimal(str(value)).quantize(Decimal("0.01")) if value is not None else Decimal("0.00")
+
+
+def _notices(session: Session, event: Event, state: EventState, orders: int, now: datetime) -> tuple[Notice, ...]:
+    notices: list[Notice] = []
+
+    def add(level: NoticeLevel, message: str) -> None:
+        notices.append(Notice(level, message))
+
+    has_form = session.scalar(select(exists().where(FormVersion.event_id == event.id)))
+    has_items = session.scalar(select(exists().where(Item.event_id == event.id, Item.active)))
+    if state == EventState.ARCHIVED:
+        add(NoticeLevel.INFO, "This event is archived.")
+    elif state == EventState.DRAFT:
+        add(NoticeLevel.INFO, "This event is a draft: attendees cannot see it until you publish it.")
+    else:
+        if not has_form:
+            add(NoticeLevel.WARNING, "This event is published but has no order form: attendees see "
+                                     "\"Event not found\". Build its form.")
+        if not has_items:
+            add(NoticeLevel.WARNING, "This event is published but offers no items to order.")
+        if event.closes_at is None:
+            add(NoticeLevel.INFO, "No closing time is set: orders stay open until you unpublish the event.")
+    if state == EventState.OPEN:
+        if event.closes_at is not None and event.closes_at - now <= CLOSING_SOON:
+            hours = max(int((event.closes_at - now).total_seconds() // 3600), 0)
+            closes = utc_to_local(event.closes_at, event.timezone)
+            add(NoticeLevel.INFO, f"Orders close in {hours} hours, on {closes:%A %d %B at %H:%M} ({event.timezone}).")
+        if orders == 0:
+            add(NoticeLevel.INFO, "Orders are open, but none have come in yet. Have you shared the link?")
+    if event.ends_at is None and state != EventState.ARCHIVED:
+        add(NoticeLevel.WARNING, "No end date is set, so attendees' personal data is kept until you set one "
+                                 f"(it is deleted {event.retention_days} days after the event ends).")
+    return tuple(notices)

@@ -1,0 +1,74 @@
+"""Organiser login in a real browser: the cookie survives a reload, logout revokes it, protected URLs stay shut."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from core.db import make_engine, unit_of_work
+from core.events import get_published_event
+from core.models import Order
+from core.orders import place_order
+from tests.e2e.conftest import ADMIN_PASSWORD, Server, screenshot
+
+PROTECTED_PATHS = ["dashboard", "orders", "events", "form", "items", "audit", "users", "account"]
+
+
+def _log_in(page, server: Server) -> None:  # noqa: ANN001
+    page.goto(f"{server.url}/login")
+    page.get_by_role("textbox", name="Username").fill("e2e")
+    page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("You are logged in.").wait_for()  # after the rerun that stores the cookie
+
+
+def _sidebar_has_orders_link(page) -> bool:  # noqa: ANN001
+    return page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Orders").count() == 1
+
+
+def test_login_survives_a_reload_and_logout_revokes_the_cookie(server: Server, browser) -> None:  # noqa: ANN001
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    _log_in(page, server)
+    page.goto(f"{server.url}/orders")
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Orders").wait_for()
+    assert _sidebar_has_orders_link(page)
+    screenshot(page, "organiser-1-after-reload")
+    stolen = context.cookies()
+    assert any(cookie["name"] == "event_orders_login" for cookie in stolen)
+
+    page.goto(f"{server.url}/account")
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_text("You are logged out.").wait_for()
+
+    # The cookie copied before logout is worthless afterwards, even in a fresh browser.
+    replay = browser.new_context()
+    replay.add_cookies(stolen)
+    replayed = replay.new_page()
+    replayed.set_default_timeout(20_000)
+    replayed.goto(f"{server.url}/orders")
+    replayed.get_by_role("button", name="Open the order form").wait_for()  # the public landing page
+    assert not _sidebar_has_orders_link(replayed)
+    screenshot(replayed, "organiser-2-replayed-cookie-refused")
+    replay.close()
+    context.close()
+
+
+@pytest.mark.parametrize("path", PROTECTED_PATHS)
+def test_protected_url_as_the_first_request_shows_nothing_protected(server: Server, page, path: str) -> None:  # noqa: ANN001
+    engine = make_engine(server.database_url)
+    with unit_of_work(engine) as session:
+        place_order(session, get_published_event(session, "demo"), {
+            "name": "Zebedee Secretname", "email": "zebedee@example.com", "consent": True,
+            "items": [{"item": "hoodie", "options": {"size": "M"}, "quantity": 1}],
+        }, idempotency_key="e2e-secret")
+        reference = session.scalars(select(Order.reference)).one()
+    engine.dispose()
+    page.goto(f"{server.url}/{path}")  # the very first request this server sees
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)
+    body = page.locator("body").inner_text()
+    assert "Zebedee" not in body and reference not in body
+    assert page.locator('[data-testid="stDataFrame"]').count() == 0
+    assert not _sidebar_has_orders_link(page)

@@ -1,0 +1,180 @@
+"""The items page through AppTest: listing, adding and editing items, switching variants, and who may see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from core.auth import Actor
+from core.catalogue import load_catalogue
+from core.db import read_only, unit_of_work
+from core.models import Event, Item, Variant, utcnow
+from tests.builder_factories import audit_entries, make_organiser
+from tests.factories import make_shop
+
+SCRIPT = "from pages import catalogue\ncatalogue.render()"
+
+
+@pytest.fixture
+def page(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run the items page alone, logged in as `actor` (or anonymous)."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    def run(actor: Actor | None) -> AppTest:
+        at = AppTest.from_string(SCRIPT, default_timeout=30)
+        if actor is not None:
+            at.session_state["auth.actor"] = actor
+            at.session_state["auth.issued_at"] = utcnow()
+        return at.run()
+
+    return run
+
+
+def _member_of_shop(engine: Engine) -> Actor:
+    with unit_of_work(engine) as session:
+        return make_organiser(session, member_of=[make_shop(session)])
+
+
+def _offered(engine: Engine, item_key: str) -> dict[str, bool]:
+    with read_only(engine) as session:
+        event = session.scalars(select(Event)).one()
+        item = next(item for item in load_catalogue(session, event) if item.key == item_key)
+        return {variant.key: variant.available for variant in item.variants}
+
+
+def _form(at: AppTest, prefix: str) -> Any:
+    return next(block for block in at.main.children.values()
+                if block.type == "form" and str(getattr(block, "key", "")).startswith(prefix))
+
+
+def _click(at: AppTest, label: str) -> AppTest:
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+def test_the_items_of_the_event_are_listed(page: Any, engine: Engine) -> None:
+    at = page(_member_of_shop(engine))
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["Key"]) == ["tshirt", "hoodie", "breakfast"]
+    assert list(table["Price"]) == ["12.50", "30.00", "9.50"]
+    assert list(table["Variants on"]) == ["6 of 6", "3 of 3", "1 of 1"]
+    assert list(at.data_editor[0].value["Variant"]) == ["Fitted, S", "Fitted, M", "Fitted, L", "Straight, S",
+                                                        "Straight, M", "Straight, L"]
+
+
+def test_adding_an_item_creates_its_variants(page: Any, engine: Engine) -> None:
+    at = page(_member_of_shop(engine))
+    prefix = _form(at, "catalogue.add").key
+    at.text_input(key=f"{prefix}.key").input("socks")
+    at.text_input(key=f"{prefix}.name").input("Socks")
+    at.text_input(key=f"{prefix}.price").input("6")
+    at.number_input(key=f"{prefix}.max_per_order").set_value(3)
+    at.text_area(key=f"{prefix}.dimensions").input("Size: 36-39, 40-43\nColour: Black, Green")
+    at = _click(at, "Add item")
+    assert not at.exception
+    assert at.success[0].value == "Added Socks. 4 of 4 variants are offered."
+    assert _offered(engine, "socks") == {"36-39/Black": True, "36-39/Green": True, "40-43/Black": True,
+                                         "40-43/Green": True}
+    assert list(at.dataframe[0].value["Key"]) == ["tshirt", "hoodie", "breakfast", "socks"]
+    # The form is empty again for the next item.
+    assert at.text_input(key=f"{_form(at, 'catalogue.add').key}.key").value == ""
+
+
+def test_a_bad_new_item_shows_each_error_beside_its_input_and_creates_nothing(page: Any, engine: Engine) -> None:
+    at = page(_member_of_shop(engine))
+    prefix = _form(at, "catalogue.add").key
+    at.text_input(key=f"{prefix}.key").input("tshirt")
+    at.text_input(key=f"{prefix}.name").input("Another shirt")
+    at.text_input(key=f"{prefix}.price").input("-4")
+    at = _click(at, "Add item")
+    assert not at.exception
+    children = list(_form(at, "catalogue.add").children.values())
+    after = {getattr(child, "key", None): children[index + 1] for index, child in enumerate(children[:-1])}
+    assert after[f"{prefix}.key"].type == "error"
+    assert "already has an item with the key 'tshirt'" in after[f"{prefix}.key"].value
+    assert after[f"{prefix}.price"].value == "A price cannot be negative."
+    assert after[f"{prefix}.name"].type != "error"
+    assert at.text_input(key=f"{prefix}.name").value == "Another shirt"  # nothing typed is lost
+    with read_only(engine) as session:
+        assert session.scalars(select(Item.name).where(Item.key == "tshirt")).one() == "T-shirt"
+        assert len(session.scalars(select(Item)).all()) == 3
+
+
+def test_switching_a_variant_off_hides_it_from_the_order_form(page: Any, engine: Engine) -> None:
+    at = page(_member_of_shop(engine))
+    table = at.data_editor[0]
+    at.session_state[table.key] = {"edited_rows": {1: {"Offered": False}}, "added_rows": [], "deleted_rows": []}
+    at = at.run()
+    assert not at.exception
+    assert at.success[0].value == "T-shirt (Fitted, M) is switched off."
+    assert _offered(engine, "tshirt")["Fitted/M"] is False
+    assert sum(_offered(engine, "tshirt").values()) == 5
+    assert list(at.data_editor[0].value["Offered"]) == [True, False, True, True, True, True]
+    assert list(at.dataframe[0].value["Variants on"])[0] == "5 of 6"
+    with read_only(engine) as session:
+        assert [e.details["variant"] for e in audit_entries(session, "variant.toggled")] == ["Fitted/M"]
+
+
+def test_editing_an_item_removes_an_option_and_keeps_its_variant_row(page: Any, engine: Engine) -> None:
+    at = page(_member_of_shop(engine))
+    at = next(box for box in at.selectbox if box.label == "Item to edit").select("hoodie").run()
+    prefix = _form(at, "catalogue.edit.").key
+    assert ".hoodie." in prefix
+    assert at.text_area(key=f"{prefix}.dimensions").value == "Size: S, M, L"
+    at.text_input(key=f"{prefix}.name").input("Zip hoodie")
+    at.text_area(key=f"{prefix}.dimensions").input("Size: S, M")
+    at = _click(at, "Save changes")
+    assert not at.exception
+    assert at.success[0].value == "Saved Zip hoodie. 2 of 2 variants are offered."
+    assert _offered(engine, "hoodie") == {"S": True, "M": True}
+    with read_only(engine) as session:
+        retired = session.scalars(select(Variant).join(Item).where(Item.key == "hoodie", Variant.key == "L")).one()
+        assert retired.active is False
+        assert session.scalars(select(Item.name).where(Item.key == "hoodie")).one() == "Zip hoodie"
+
+
+def test_a_bad_edit_shows_the_error_beside_its_input(page: Any, engine: Engine) -> None:
+    at = page(_member_of_shop(engine))
+    prefix = _form(at, "catalogue.edit.").key
+    at.text_input(key=f"{prefix}.price").input("12.345")
+    at = _click(at, "Save changes")
+    children = list(_form(at, "catalogue.edit.").children.values())
+    price_at = next(i for i, child in enumerate(children) if getattr(child, "key", None) == f"{prefix}.price")
+    assert children[price_at + 1].value == "Use at most two decimal places."
+    assert not at.success
+
+
+def test_an_anonymous_session_is_refused(page: Any, engine: Engine) -> None:
+    _member_of_shop(engine)
+    at = page(None)
+    assert not at.exception
+    assert at.warning[0].value == "Please log in to see this page."
+    assert not at.dataframe and not at.text_input and not at.button
+
+
+def test_an_organiser_never_sees_another_organisers_items(page: Any, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_organiser(session, "owner", member_of=[make_shop(session)])
+        stranger = make_organiser(session, "stranger")
+    at = page(stranger)
+    assert not at.exception
+    assert not at.dataframe and not at.text_input
+
+
+def test_switching_events_shows_the_other_events_item_in_the_edit_form(page: Any, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        first = make_shop(session)
+        second = make_shop(session, slug="second")
+        session.flush()
+        session.scalars(select(Item).where(Item.event_id == second.id, Item.key == "tshirt")).one().name = "Tee"
+        actor = make_organiser(session, member_of=[first, second])
+    at = page(actor)
+    at = at.sidebar.selectbox[0].select(first.id).run()
+    prefix = _form(at, "catalogue.edit.").key
+    assert at.text_input(key=f"{prefix}.name").value == "T-shirt"
+    at = at.sidebar.selectbox[0].select(second.id).run()
+    prefix = _form(at, "catalogue.edit.").key
+    assert at.text_input(key=f"{prefix}.name").value == "Tee"

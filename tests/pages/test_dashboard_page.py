@@ -1,0 +1,93 @@
+"""The Dashboard page through AppTest: figures, charts and notices of the chosen event only."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from core.auth import Actor
+from core.db import unit_of_work
+from core.models import OrderStatus, utcnow
+from tests.event_admin_factories import make_member, make_order, make_user
+from tests.factories import make_shop
+
+TSHIRT_M = {"item": "tshirt", "options": {"type": "Fitted", "size": "M"}}
+
+
+@pytest.fixture
+def page_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+
+def _dashboard_page(actor: Actor | None) -> AppTest:
+    at = AppTest.from_string("from pages import dashboard\ndashboard.render()", default_timeout=30)
+    if actor is not None:
+        at.session_state["auth.actor"] = actor
+        at.session_state["auth.issued_at"] = utcnow()
+    return at.run()
+
+
+@pytest.fixture
+def alice(page_env: None, engine: Engine) -> Actor:
+    """An organiser of an open event with three orders (one cancelled) and a stranger's event beside it."""
+    with unit_of_work(engine) as session:
+        alice = make_user(session, "alice")
+        event = make_shop(session, slug="alices-event", title="Alice's event", ends_at=utcnow() + timedelta(days=9))
+        make_member(session, event, alice)
+        make_order(session, event, [{**TSHIRT_M, "quantity": 2}], key="a", name="Ada Lovelace")
+        make_order(session, event, [{"item": "hoodie", "options": {"size": "L"}, "quantity": 1}], key="b",
+                   now=utcnow() - timedelta(days=2))
+        make_order(session, event, [{**TSHIRT_M, "quantity": 5}], key="c", status=OrderStatus.CANCELLED)
+        bob = make_user(session, "bob")
+        make_member(session, make_shop(session, slug="bobs-event", title="Bob's event"), bob)
+        return alice
+
+
+def test_the_page_refuses_an_anonymous_session(alice: Actor) -> None:
+    at = _dashboard_page(None)
+    assert not at.exception
+    assert [w.value for w in at.warning] == ["Please log in to see this page."]
+    assert not at.title and not at.metric and not at.get("vega_lite_chart")
+
+
+def test_the_dashboard_shows_the_figures_charts_and_link_of_the_organisers_event(alice: Actor) -> None:
+    at = _dashboard_page(alice)
+    assert not at.exception
+    assert at.title[0].value == "Alice's event"
+    assert at.sidebar.selectbox(key="organiser.event_id").options == ["Alice's event"]
+    assert {m.label: m.value for m in at.metric} == {
+        "Orders": "2", "Cancelled": "1", "Items ordered": "3", "Order value": "55.00"}
+    assert "[Open the public page](/?event=alices-event)" in at.markdown[0].value
+    items_chart, per_day_chart = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
+    assert {items_chart["encoding"]["x"]["field"], items_chart["encoding"]["y"]["field"]} == {"Item", "Quantity"}
+    assert per_day_chart["encoding"]["x"]["field"] == "Day"
+    assert at.dataframe[0].value.to_dict("records") == [
+        {"Item": "T-shirt", "Variant": "Fitted, M", "Quantity": 2},
+        {"Item": "Hoodie", "Variant": "L", "Quantity": 1}]
+    assert "Ada" not in str(at.main)
+
+
+def test_an_event_without_orders_shows_its_notices_and_no_charts(page_env: None, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        carol = make_user(session, "carol")
+        make_member(session, make_shop(session, slug="draft", published=False), carol)
+    at = _dashboard_page(carol)
+    assert not at.exception
+    assert [i.value for i in at.info] == ["This event is a draft: attendees cannot see it until you publish it."]
+    assert "personal data is kept" in at.warning[0].value
+    assert [c.value for c in at.caption] == ["Nothing ordered yet.", "No orders yet."]
+    assert not at.get("vega_lite_chart")
+
+
+def test_an_organiser_without_events_is_pointed_to_the_events_page(page_env: None, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        dave = make_user(session, "dave")
+        make_shop(session)  # someone else's
+    at = _dashboard_page(dave)
+    assert not at.exception
+    assert "Create one on the Events page" in at.info[0].value
+    assert not at.metric

@@ -1,0 +1,129 @@
+"""Logging in through app.py: the library's form, our throttling, and server-side revocation on every run."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from core.auth import Actor
+from core.db import unit_of_work
+from core.models import UserRole, utcnow
+from core.users import create_user, get_user, record_failed_login, revoke_sessions
+from tests.pages.conftest import TEST_COOKIE_KEY, AppFactory
+
+PASSWORD = "a long enough password"
+PROTECTED_PAGES = ["dashboard", "orders", "events", "form_builder", "catalogue", "audit", "users", "account"]
+
+
+@pytest.fixture
+def organiser(engine: Engine) -> str:
+    with unit_of_work(engine) as session:
+        create_user(session, None, username="olga", display_name="Olga", role=UserRole.ORGANISER, password=PASSWORD)
+    return "olga"
+
+
+def _script(database_url: str, monkeypatch: pytest.MonkeyPatch, body: str) -> AppTest:
+    """A page run the way app.py runs it: the login is re-checked first (AppTest cannot open callable pages)."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
+    return AppTest.from_string(f"from pages import login\nlogin.restore_session()\n{body}", default_timeout=30)
+
+
+@pytest.fixture
+def login_page(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    return _script(database_url, monkeypatch, "login.render()").run()
+
+
+def _submit(at: AppTest, username: str, password: str) -> AppTest:
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    return at.button[0].click().run()
+
+
+def test_correct_password_logs_in(login_page: AppTest, organiser: str) -> None:
+    at = _submit(login_page, organiser, PASSWORD)
+    assert not at.exception
+    assert at.session_state["auth.actor"].username == "olga"
+    assert "Welcome" in at.success[0].value
+    at = at.button[0].click().run()  # "Continue": the login survives the next run
+    assert at.session_state["auth.actor"].username == "olga"
+    assert at.success[0].value.startswith("You are logged in.")
+
+
+def test_wrong_password_is_refused_without_saying_which_part_was_wrong(login_page: AppTest, organiser: str) -> None:
+    at = _submit(login_page, organiser, "not the password")
+    assert at.error[0].value == "Username or password is incorrect."
+    assert "auth.actor" not in at.session_state
+    at = _submit(at, "nobody", PASSWORD)
+    assert at.error[0].value == "Username or password is incorrect."
+
+
+def test_repeated_failures_throttle_this_client(login_page: AppTest, organiser: str) -> None:
+    at = login_page
+    for _ in range(7):
+        at = _submit(at, organiser, "not the password")
+    assert "Too many failed attempts" in at.error[0].value
+    at.run()
+    assert not at.text_input  # no form while the client waits
+    assert "Too many failed attempts" in at.error[0].value
+
+
+def test_throttled_username_cannot_log_in_even_with_the_right_password(
+    login_page: AppTest, engine: Engine, organiser: str
+) -> None:
+    with unit_of_work(engine) as session:
+        for n in range(8):
+            record_failed_login(session, organiser, f"203.0.113.{n}")  # a stranger elsewhere
+    at = _submit(login_page, organiser, PASSWORD)
+    assert "auth.actor" not in at.session_state
+    assert "Too many failed attempts" in at.error[0].value
+
+
+def test_revoked_login_is_dropped_on_the_next_run(login_page: AppTest, engine: Engine, organiser: str) -> None:
+    at = _submit(login_page, organiser, PASSWORD)
+    assert "auth.actor" in at.session_state
+    with unit_of_work(engine) as session:
+        revoke_sessions(session, get_user(session, organiser))  # e.g. a logout on another device
+    at.run()
+    assert "auth.actor" not in at.session_state
+
+
+def test_logout_on_the_account_page_ends_the_login(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, engine: Engine, organiser: str
+) -> None:
+    at = _script(database_url, monkeypatch, "from pages import account\naccount.render()")
+    issued = utcnow()
+    at.session_state["auth.actor"] = Actor(1, organiser, UserRole.ORGANISER)
+    at.session_state["auth.issued_at"] = issued
+    at.run()
+    logout = next(b for b in at.button if b.label == "Log out")
+    at = logout.click().run()
+    assert "You are logged out." in at.success[0].value
+    assert "auth.actor" not in at.session_state
+    at.session_state["auth.actor"] = Actor(1, organiser, UserRole.ORGANISER)  # the old login, replayed
+    at.session_state["auth.issued_at"] = issued
+    at.run()
+    assert "auth.actor" not in at.session_state  # revoked in the database, not just forgotten here
+
+
+@pytest.mark.parametrize("module", PROTECTED_PAGES)
+def test_every_protected_page_refuses_an_anonymous_session_on_its_own(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
+    """Even run directly (as Streamlit's legacy multipage mode could), a page shows nothing but the login hint."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    at = AppTest.from_string(f"from pages import {module}\n{module}.render()", default_timeout=30).run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == ["Please log in to see this page."]
+    assert len(at.main.children) == 1 and not at.sidebar.children
+
+
+def test_app_refuses_to_start_without_a_strong_cookie_key(app: AppFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COOKIE_KEY", "short")
+    at = app("demo")
+    assert "COOKIE_KEY is too short" in at.error[0].value
+    assert not at.text_input
+    monkeypatch.delenv("COOKIE_KEY")
+    at = app("demo")
+    assert "COOKIE_KEY is not set" in at.error[0].value

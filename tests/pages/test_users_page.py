@@ -1,0 +1,56 @@
+"""The Users page: admins add and remove accounts; organisers are refused by core, not only by the menu."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from core.auth import Actor
+from core.db import read_only, unit_of_work
+from core.models import UserRole, utcnow
+from core.users import create_user, list_users
+
+
+def _page(database_url: str, monkeypatch: pytest.MonkeyPatch, actor: Actor) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    at = AppTest.from_string("from pages import users\nusers.render()", default_timeout=30)
+    at.session_state["auth.actor"] = actor
+    at.session_state["auth.issued_at"] = utcnow()
+    return at.run()
+
+
+def _user(engine: Engine, username: str, role: UserRole) -> Actor:
+    with unit_of_work(engine) as session:
+        user = create_user(session, None, username=username, display_name=username.title(), role=role,
+                           password="a long enough password")
+        return Actor(user.id, user.username, user.role)
+
+
+def test_admin_adds_a_user_and_sees_the_list(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                             engine: Engine) -> None:
+    at = _page(database_url, monkeypatch, _user(engine, "root", UserRole.ADMIN))
+    assert at.dataframe[0].value["Username"].tolist() == ["root"]
+    form_inputs = at.text_input
+    form_inputs[0].input("olga")
+    form_inputs[1].input("Olga")
+    form_inputs[2].input("a long enough password")
+    at = next(b for b in at.button if b.label == "Add user").click().run()
+    assert at.success[0].value == "Added olga."
+    with read_only(engine) as session:
+        assert [u.username for u in list_users(session, None)] == ["olga", "root"]
+
+
+def test_short_password_is_refused_with_the_reason(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                   engine: Engine) -> None:
+    at = _page(database_url, monkeypatch, _user(engine, "root", UserRole.ADMIN))
+    at.text_input[0].input("olga")
+    at.text_input[2].input("short")
+    at = next(b for b in at.button if b.label == "Add user").click().run()
+    assert "at least 12 characters" in at.error[0].value
+
+
+def test_organiser_sees_no_users(database_url: str, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
+    at = _page(database_url, monkeypatch, _user(engine, "olga", UserRole.ORGANISER))
+    assert at.error[0].value == "You do not have permission to do this."
+    assert not at.dataframe
