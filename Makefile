@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # `make run` is the demo: it may keep a generated login-cookie key in data/. Deployments set COOKIE_KEY instead.
 DEMO ?= true
 
-.PHONY: run test migrate demo clean
+.PHONY: run test bench migrate demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: $(VENV)/.test-deps
 	else \
 		echo "PostgreSQL pass skipped: set TEST_POSTGRESQL_URL=postgresql+psycopg://USER:PASSWORD@127.0.0.1/DB to run it."; \
 	fi
+
+# Benchmarks print their timings beside a baseline measured in the same run (see bench/README.md).
+bench: $(VENV)/.test-deps
+	$(PY) -m bench.bench_orders_page
 
 migrate: $(VENV)/.run-deps
 	$(PY) -m core migrate

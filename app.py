@@ -5,6 +5,8 @@ import streamlit as st
 from core.config import cookie_key
 from pages import account, audit, catalogue, dashboard, events, form_builder, login, orders, public, runtime, users
 
+WIDE_PAGES = {"dashboard", "orders", "events", "form", "items", "audit", "users"}
+
 
 def main() -> None:
     st.set_page_config(page_title="Event Orders", page_icon=":material/receipt_long:", layout="centered")
@@ -19,6 +21,8 @@ def main() -> None:
     page = st.navigation(sections, position="hidden")
     if runtime.current_actor() is not None:
         _draw_navigation(sections)
+        if page.url_path in WIDE_PAGES:
+            st.set_page_config(layout="wide")  # tables and the builder's preview need the room
     page.run()
 
 

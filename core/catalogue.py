@@ -11,11 +11,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from core import audit
 from core.auth import Actor, Permission, require
 from core.errors import FormValidationError, NotFound, SchemaError
+from core.images import prepare_image
 from core.models import Event, Item, Variant
 
 # Joins a variant's option values into its key: "fitted/M/black". Dimension options may not contain it.
@@ -53,6 +54,7 @@ class CatalogueItem:
     dimensions: tuple[Dimension, ...]
     variants: tuple[VariantChoice, ...]
     max_per_order: int
+    image: bytes | None = None
 
     def variant_for(self, options: Mapping[str, object]) -> VariantChoice | None:
         """The variant matching `options` (one value per dimension), or None."""
@@ -139,7 +141,7 @@ def load_catalogue(session: Session, event: Event) -> tuple[CatalogueItem, ...]:
     """The event's active items with their variants, in display order."""
     items = session.scalars(
         select(Item).where(Item.event_id == event.id, Item.active).order_by(Item.position, Item.id)
-        .options(selectinload(Item.variants))
+        .options(selectinload(Item.variants), undefer(Item.image))
     ).all()
     catalogue = []
     for item in items:
@@ -152,7 +154,8 @@ def load_catalogue(session: Session, event: Event) -> tuple[CatalogueItem, ...]:
             for v in item.variants if v.key in current
         )
         catalogue.append(CatalogueItem(key=item.key, name=item.name, description=item.description, price=item.price,
-                                       dimensions=dimensions, variants=variants, max_per_order=item.max_per_order))
+                                       dimensions=dimensions, variants=variants, max_per_order=item.max_per_order,
+                                       image=item.image))
     return tuple(catalogue)
 
 
@@ -165,6 +168,7 @@ MAX_POSITION = 100_000
 MAX_VARIANTS = 1000
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_PRICE = Decimal("99999999.99")  # Numeric(10, 2)
+ITEM_IMAGE_SIDE = 800  # shown small beside the item on the form
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ class ItemForEdit:
     position: int
     dimensions: tuple[Dimension, ...]
     variants: tuple[VariantForEdit, ...]
+    has_image: bool = False
 
     @property
     def dimension_lines(self) -> str:
@@ -327,6 +332,21 @@ def set_variant_active(
     return VariantForEdit(key=variant.key, label=variant_label(dimensions, variant.options), active=variant.active)
 
 
+def set_item_image(session: Session, actor: Actor, event_id: int, item_key: str, data: bytes | None) -> None:
+    """Store a cleaned copy of an uploaded picture of the item (`images.prepare_image`), or remove it with None.
+
+    Raises SchemaError for files that are not safe, readable images, PermissionDenied or NotFound.
+    """
+    require(session, actor, Permission.EVENT_EDIT, event_id)
+    item = _item(session, event_id, item_key)
+    if data is None:
+        item.image, item.image_type = None, None
+    else:
+        item.image, item.image_type = prepare_image(data, max_side=ITEM_IMAGE_SIDE)
+    audit.record(session, actor, "item.image_changed", event=event_id, subject=f"item:{item.key}",
+                 details={"item": item.key, "removed": data is None})
+
+
 def parse_price(value: object) -> Decimal | None:
     """A price from a Decimal, whole number or text such as "12.50"; empty means no price. Raises SchemaError."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -461,7 +481,7 @@ def _for_edit(item: Item) -> ItemForEdit:
                      for key, options in _combinations(dimensions) if key in by_key)
     return ItemForEdit(key=item.key, name=item.name, description=item.description, price=item.price,
                        max_per_order=item.max_per_order, active=item.active, position=item.position,
-                       dimensions=dimensions, variants=variants)
+                       dimensions=dimensions, variants=variants, has_image=item.image_type is not None)
 
 
 def _event(session: Session, event_id: int) -> Event:

@@ -22,7 +22,7 @@ from core.catalogue import CatalogueItem, load_catalogue
 from core.errors import DomainError, FormValidationError, NotFound, SchemaError
 from core.form_versions import current_form_version
 from core.forms import FormSpec, parse_form_spec
-from core.images import prepare_header_image
+from core.images import prepare_image
 from core.models import Event, EventMember, User, utcnow
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -497,7 +497,7 @@ def unarchive_event(session: Session, actor: Actor, event_id: int) -> None:
 
 
 def set_header_image(session: Session, actor: Actor, event_id: int, data: bytes | None) -> None:
-    """Store a cleaned copy of an uploaded header image (`images.prepare_header_image`), or remove it with None.
+    """Store a cleaned copy of an uploaded header image (`images.prepare_image`), or remove it with None.
 
     Raises SchemaError when the upload is not an acceptable image.
     """
@@ -508,7 +508,7 @@ def set_header_image(session: Session, actor: Actor, event_id: int, data: bytes 
         event.header_image, event.header_image_type = None, None
         details: dict[str, object] = {"removed": True}
     else:
-        event.header_image, event.header_image_type = prepare_header_image(data)
+        event.header_image, event.header_image_type = prepare_image(data)
         details = {"type": event.header_image_type, "bytes": len(event.header_image)}
     audit.record(session, actor, "event.image_changed", event=event, subject=f"event:{event.slug}", details=details)
 

@@ -27,13 +27,14 @@ _BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 _TOO_MANY_PIXELS = f"The image has too many pixels; at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels are accepted."
 
 
-def prepare_header_image(data: bytes) -> tuple[bytes, str]:
+def prepare_image(data: bytes, max_side: int = MAX_IMAGE_SIDE) -> tuple[bytes, str]:
     """Check an uploaded image and return `(bytes, mime_type)` of a clean PNG or JPEG copy of it.
 
     Only PNG, JPEG, WebP and GIF are read, up to MAX_IMAGE_BYTES and MAX_IMAGE_PIXELS; anything else, and any
     file Pillow cannot fully decode, raises SchemaError. The result is encoded afresh from the decoded pixels,
     so EXIF (GPS positions), comments, colour profiles and whatever a polyglot file hides after or between
-    its image data are all gone. Transparency keeps the image PNG; animations keep their first frame.
+    its image data are all gone. Transparency keeps the image PNG; animations keep their first frame; the
+    longer side is scaled down to `max_side`.
     """
     if not data:
         raise SchemaError("The image file is empty.")
@@ -54,7 +55,7 @@ def prepare_header_image(data: bytes) -> tuple[bytes, str]:
         raise SchemaError("This file is not a PNG, JPEG, WebP or GIF image.") from None
     except _DECODE_ERRORS:
         raise SchemaError("This image file is damaged or not a picture we can read.") from None
-    picture = _scaled_down(picture)
+    picture = _scaled_down(picture, max_side)
     if _has_transparency(picture):
         return _encode(picture.convert("RGBA"), "PNG"), "image/png"
     if source_format in _JPEG_SOURCES:
@@ -76,10 +77,10 @@ def _upright(image: Image.Image) -> Image.Image:
         return image.copy()  # unreadable EXIF: keep the pixels as stored
 
 
-def _scaled_down(image: Image.Image) -> Image.Image:
-    if image.width <= MAX_IMAGE_SIDE and image.height <= MAX_IMAGE_SIDE:
+def _scaled_down(image: Image.Image, max_side: int) -> Image.Image:
+    if image.width <= max_side and image.height <= max_side:
         return image
-    scale = MAX_IMAGE_SIDE / max(image.width, image.height)
+    scale = max_side / max(image.width, image.height)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     if image.mode not in ("RGB", "RGBA", "L", "LA"):
         image = image.convert("RGBA" if _has_transparency(image) else "RGB")

@@ -68,6 +68,26 @@ class UserRole(StrEnum):
     ORGANISER = "organiser"
 
 
+class VendorMode(StrEnum):
+    PER_ORDER = "per_order"  # each order's lines for this vendor are mailed as the order arrives
+    BATCH = "batch"  # one spreadsheet of all line items at the event's vendor cutoff
+
+
+class MessageKind(StrEnum):
+    CONFIRMATION = "confirmation"
+    VENDOR_ORDER = "vendor_order"
+    VENDOR_BATCH = "vendor_batch"
+    ALARM = "alarm"
+
+
+class MessageStatus(StrEnum):
+    HELD = "held"  # no SMTP configured: kept, readable on the Outbox page, sent once mail is configured
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a dispatcher until `claimed_until`
+    SENT = "sent"
+    FAILED = "failed"  # permanently; retried only by hand
+
+
 class OrderStatus(StrEnum):
     RECEIVED = "received"
     SENT_TO_VENDOR = "sent_to_vendor"
@@ -105,6 +125,8 @@ class Event(Base):
     # Until then attendees may change or cancel their orders.
     change_deadline: Mapped[datetime | None]
     archived_at: Mapped[datetime | None]
+    # When batch vendors get their spreadsheet of all line items.
+    vendor_cutoff_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     form_versions: Mapped[list[FormVersion]] = relationship(back_populates="event", order_by="FormVersion.number")
@@ -142,6 +164,10 @@ class Item(Base):
     max_per_order: Mapped[int] = mapped_column(default=10)
     active: Mapped[bool] = mapped_column(default=True)
     position: Mapped[int] = mapped_column(default=0)
+    image: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    image_type: Mapped[str | None] = mapped_column(String(32))
+    # Who makes or delivers it; None means the organisers handle it themselves.
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id", ondelete="SET NULL"), index=True)
 
     event: Mapped[Event] = relationship(back_populates="items")
     variants: Mapped[list[Variant]] = relationship(back_populates="item", order_by="Variant.id",
@@ -264,3 +290,89 @@ class AuditEntry(Base):
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
     subject: Mapped[str] = mapped_column(String(200), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Vendor(Base):
+    """A supplier of an organiser: who gets which items of an order, and which order fields they may see."""
+
+    __tablename__ = "vendors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    emails: Mapped[list[Any]] = mapped_column(default=list)
+    mode: Mapped[VendorMode] = mapped_column(_enum(VendorMode))
+    # Keys of order fields the vendor may see (e.g. name, phone, delivery); item lines are always included.
+    visible_fields: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An email written in the same transaction as its cause and sent after commit by `notify.dispatch`."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)  # the stable Message-ID header
+    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id", ondelete="SET NULL"), index=True)
+    recipients: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus), default=MessageStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")  # SMTP codes and reasons, no personal data
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Disclosure(Base):
+    """A record that a vendor received certain fields of an order, when, and in which message."""
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id", ondelete="SET NULL"), index=True)
+    vendor_name: Mapped[str] = mapped_column(String(200))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MailTemplate(Base):
+    """An event's own subject and body for one kind of mail; placeholders like {name} are filled per order."""
+
+    __tablename__ = "mail_templates"
+    __table_args__ = (UniqueConstraint("event_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class VendorSnapshot(Base):
+    """The line items a batch vendor was sent at a cutoff; the next send goes out as a delta against it."""
+
+    __tablename__ = "vendor_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id", ondelete="SET NULL"), index=True)
+    # order line id -> a fingerprint of what was sent (variant, quantity, status), to tell what changed since.
+    lines: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_delta: Mapped[bool] = mapped_column(default=False)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(default=0)
+    frozen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -44,6 +44,7 @@ def render() -> None:
         chosen = st.selectbox("Item to edit", list(by_key), format_func=lambda key: by_key[key].name,
                               key=f"catalogue.chosen.{event.id}")
         _edit_form(actor, event, by_key[chosen], generation)
+        _picture(actor, event, by_key[chosen], generation)
         _variant_table(actor, event, by_key[chosen])
     else:
         st.info("This event offers nothing yet. Add the first item below.", icon=":material/inventory_2:")
@@ -89,6 +90,27 @@ def _edit_form(actor: Actor, event: EventSummary, item: ItemForEdit, generation:
                        "position": position, "active": active, "dimensions": dimensions}
             _change(slots, lambda session: catalogue.update_item(session, actor, event.id, item.key, changes),
                     f"Saved {name.strip() or item.name}.")
+
+
+def _picture(actor: Actor, event: EventSummary, item: ItemForEdit, generation: int) -> None:
+    """Upload or remove the item's picture; core re-encodes it without metadata."""
+    st.markdown(f"**Picture of {item.name}**")
+    st.caption("Shown beside the item on the order form." if item.has_image else "No picture yet.")
+    upload = st.file_uploader("Upload a picture", type=["png", "jpg", "jpeg", "webp", "gif"],
+                              key=f"catalogue.picture.{event.id}.{item.key}.{generation}",
+                              help="PNG, JPEG, WebP or GIF up to 5 MB; scaled to at most 800 pixels.")
+    remove = item.has_image and st.button("Remove the picture", key=f"catalogue.picture.remove.{item.key}")
+    if upload is None and not remove:
+        return
+    try:
+        with unit_of_work(runtime.engine()) as session:
+            catalogue.set_item_image(session, actor, event.id, item.key, None if remove else upload.getvalue())
+    except DomainError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    st.session_state[SAVED_KEY] = f"Picture of {item.name} {'removed' if remove else 'saved'}."
+    st.session_state[GENERATION_KEY] = generation + 1  # a fresh, empty uploader
+    st.rerun()
 
 
 def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None:

@@ -119,9 +119,12 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
         item_key = f"{key}.{item.key}"
         with st.container(border=True):
             price = f" · {item.price:.2f}" if item.price is not None else ""
-            st.markdown(f"**{item.name}**{price}")
+            text, picture = st.columns([3, 1]) if item.image else (st.container(), None)
+            text.markdown(f"**{item.name}**{price}")
             if item.description:
-                st.caption(item.description)
+                text.caption(item.description)
+            if picture is not None:
+                picture.image(item.image, caption=None, width="stretch")
             for index in range(_line_count(item_key)):
                 _item_line(item, f"{item_key}.{index}", index + 1)
             if item.dimensions and _line_count(item_key) < item.max_per_order:

@@ -308,3 +308,34 @@ def test_prices_are_read_from_text_or_numbers(text: object, price: Decimal | Non
 def test_prices_that_are_not_money_are_refused(text: object) -> None:
     with pytest.raises(SchemaError):
         parse_price(text)
+
+
+def test_item_picture_is_cleaned_stored_shown_to_the_form_and_removable(engine: Engine) -> None:
+    """The upload is re-encoded (no EXIF, no trailing payload) and scaled; organisers of other events are refused."""
+    import io
+
+    from PIL import Image
+
+    from core.catalogue import ITEM_IMAGE_SIDE, load_catalogue, set_item_image
+    from core.events import get_published_event
+
+    picture = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010E] = "secret description"
+    Image.new("RGB", (1600, 400), (200, 30, 30)).save(picture, format="JPEG", exif=exif.tobytes())
+    upload = picture.getvalue() + b"<?php echo 'payload'; ?>"
+    event_id, owner = _shop(engine)
+    with unit_of_work(engine) as session:
+        stranger = make_organiser(session, member_of=[], username="stranger")
+        set_item_image(session, owner, event_id, "tshirt", upload)
+    with read_only(engine) as session:
+        [stored] = [i for i in load_catalogue(session, get_published_event(session, "test-event")) if i.key == "tshirt"]
+    assert stored.image is not None and b"payload" not in stored.image and b"secret" not in stored.image
+    assert max(Image.open(io.BytesIO(stored.image)).size) == ITEM_IMAGE_SIDE
+    with pytest.raises(PermissionDenied), unit_of_work(engine) as session:
+        set_item_image(session, stranger, event_id, "tshirt", None)
+    with unit_of_work(engine) as session:
+        set_item_image(session, owner, event_id, "tshirt", None)
+    with read_only(engine) as session:
+        [stored] = [i for i in load_catalogue(session, get_published_event(session, "test-event")) if i.key == "tshirt"]
+    assert stored.image is None

@@ -12,7 +12,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from core.errors import SchemaError
-from core.images import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, prepare_header_image
+from core.images import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, prepare_image
 from tests.event_admin_factories import image_bytes
 
 PAYLOAD = b"<script>alert('polyglot')</script>"
@@ -44,47 +44,47 @@ def _png_claiming(width: int, height: int) -> bytes:
 ])
 def test_anything_that_is_not_a_picture_is_refused(data: bytes) -> None:
     with pytest.raises(SchemaError):
-        prepare_header_image(data)
+        prepare_image(data)
 
 
 @pytest.mark.parametrize("image_format", ["BMP", "TIFF", "ICO", "PPM"])
 def test_other_image_formats_are_refused(image_format: str) -> None:
     with pytest.raises(SchemaError, match="not a PNG, JPEG, WebP or GIF"):
-        prepare_header_image(image_bytes((32, 32), image_format=image_format))
+        prepare_image(image_bytes((32, 32), image_format=image_format))
 
 
 def test_a_truncated_image_is_refused() -> None:
     data = image_bytes((400, 300), image_format="JPEG", colour="red")
     with pytest.raises(SchemaError, match="damaged"):
-        prepare_header_image(data[: len(data) // 2])
+        prepare_image(data[: len(data) // 2])
 
 
 def test_a_file_over_the_size_limit_is_refused_even_when_it_is_a_picture() -> None:
     data = image_bytes()
-    prepare_header_image(data + b"\0" * (MAX_IMAGE_BYTES - len(data)))  # exactly at the limit is fine
+    prepare_image(data + b"\0" * (MAX_IMAGE_BYTES - len(data)))  # exactly at the limit is fine
     with pytest.raises(SchemaError, match="larger than 5 MB"):
-        prepare_header_image(data + b"\0" * (MAX_IMAGE_BYTES - len(data) + 1))
+        prepare_image(data + b"\0" * (MAX_IMAGE_BYTES - len(data) + 1))
 
 
 def test_a_header_claiming_gigapixels_is_refused_before_decoding() -> None:
     with pytest.raises(SchemaError, match="too many pixels"):
-        prepare_header_image(_png_claiming(50_000, 50_000))
+        prepare_image(_png_claiming(50_000, 50_000))
 
 
 def test_a_real_decompression_bomb_is_refused_whether_or_not_warnings_are_errors() -> None:
     bomb = image_bytes((10_000, 10_000), mode="1", colour=0)  # 100 megapixels in a few kilobytes
     assert len(bomb) < 50_000
     with pytest.raises(SchemaError, match="too many pixels"):
-        prepare_header_image(bomb)  # here Pillow's warning is an error
+        prepare_image(bomb)  # here Pillow's warning is an error
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # as in production
         with pytest.raises(SchemaError, match="too many pixels"):
-            prepare_header_image(bomb)
+            prepare_image(bomb)
 
 
 def test_more_than_twenty_megapixels_is_refused_below_pillows_own_limit() -> None:
     with pytest.raises(SchemaError, match="too many pixels"):
-        prepare_header_image(image_bytes((6000, 4000), mode="1", colour=0))
+        prepare_image(image_bytes((6000, 4000), mode="1", colour=0))
 
 
 def test_a_polyglot_keeps_its_picture_and_loses_everything_else() -> None:
@@ -93,7 +93,7 @@ def test_a_polyglot_keeps_its_picture_and_loses_everything_else() -> None:
         zipped.writestr("index.html", PAYLOAD)
     picture = image_bytes((64, 32), colour="orange")
     for hidden in (archive.getvalue(), PAYLOAD, b"<?php system($_GET['c']); ?>"):
-        data, mime = prepare_header_image(picture + hidden)
+        data, mime = prepare_image(picture + hidden)
         assert mime == "image/png"
         assert hidden not in data and b"PK\x03\x04" not in data and b"script" not in data
         assert _open(data).tobytes() == _open(picture).convert("RGB").tobytes()
@@ -101,7 +101,7 @@ def test_a_polyglot_keeps_its_picture_and_loses_everything_else() -> None:
 
 def test_comments_inside_the_image_are_dropped() -> None:
     for image_format in ("JPEG", "GIF"):
-        data, _ = prepare_header_image(image_bytes((64, 32), image_format=image_format, comment=PAYLOAD))
+        data, _ = prepare_image(image_bytes((64, 32), image_format=image_format, comment=PAYLOAD))
         assert PAYLOAD not in data and b"polyglot" not in data
 
 
@@ -113,7 +113,7 @@ def test_exif_with_a_gps_position_is_stripped() -> None:
     gps[ExifTags.GPS.GPSLatitude] = (51.0, 30.0, 26.0)
     upload = image_bytes((120, 80), image_format="JPEG", exif=exif.tobytes())
     assert _open(upload).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # the upload really carries a position
-    data, mime = prepare_header_image(upload)
+    data, mime = prepare_image(upload)
     assert mime == "image/jpeg"
     assert not _open(data).getexif()
     assert b"Exif" not in data and b"SpyPhone" not in data
@@ -122,7 +122,7 @@ def test_exif_with_a_gps_position_is_stripped() -> None:
 def test_exif_orientation_is_applied_before_it_is_dropped() -> None:
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = 6  # stored landscape, shown rotated a quarter turn
-    data, _ = prepare_header_image(image_bytes((200, 100), image_format="JPEG", exif=exif.tobytes()))
+    data, _ = prepare_image(image_bytes((200, 100), image_format="JPEG", exif=exif.tobytes()))
     assert _open(data).size == (100, 200)
 
 
@@ -132,7 +132,7 @@ def test_exif_orientation_is_applied_before_it_is_dropped() -> None:
     ((800, 200), (800, 200)),
 ])
 def test_large_images_are_scaled_down_to_fit(size: tuple[int, int], expected: tuple[int, int]) -> None:
-    data, _ = prepare_header_image(image_bytes(size))
+    data, _ = prepare_image(image_bytes(size))
     assert _open(data).size == expected
 
 
@@ -148,7 +148,7 @@ def test_large_images_are_scaled_down_to_fit(size: tuple[int, int], expected: tu
 def test_transparent_images_stay_png_and_photos_stay_jpeg(image_format: str, mode: str, save: dict[str, object],
                                                          mime: str, stored_mode: str) -> None:
     colour = (10, 20, 30, 0) if mode == "RGBA" else (0 if mode == "P" else "teal")
-    data, given_mime = prepare_header_image(image_bytes((50, 30), mode=mode, image_format=image_format,
+    data, given_mime = prepare_image(image_bytes((50, 30), mode=mode, image_format=image_format,
                                                         colour=colour, **save))
     stored = _open(data)
     assert (given_mime, stored.format, stored.mode) == (mime, mime.split("/")[1].upper(), stored_mode)

@@ -178,3 +178,24 @@ def test_switching_events_shows_the_other_events_item_in_the_edit_form(page: Any
     at = at.sidebar.selectbox[0].select(second.id).run()
     prefix = _form(at, "catalogue.edit.").key
     assert at.text_input(key=f"{prefix}.name").value == "Tee"
+
+
+def test_uploading_a_picture_shows_it_on_the_order_form_and_a_bad_file_is_refused(page: Any, engine: Engine) -> None:
+    import io
+
+    from PIL import Image
+
+    at = page(_member_of_shop(engine))  # the first item, the t-shirt, is chosen
+    at.file_uploader[0].set_value(("notes.png", b"not really a picture", "image/png")).run()
+    assert "not a PNG, JPEG, WebP or GIF image" in at.error[0].value
+    picture = io.BytesIO()
+    Image.new("RGB", (120, 80), (10, 120, 60)).save(picture, format="PNG")
+    at.file_uploader[0].set_value(("shirt.png", picture.getvalue(), "image/png")).run()
+    assert "Picture of T-shirt saved." in at.success[0].value
+    with read_only(engine) as session:
+        [tshirt] = [i for i in load_catalogue(session, session.scalars(select(Event)).one()) if i.key == "tshirt"]
+    assert Image.open(io.BytesIO(tshirt.image)).size == (120, 80)
+    at = _click(at, "Remove the picture")
+    with read_only(engine) as session:
+        [tshirt] = [i for i in load_catalogue(session, session.scalars(select(Event)).one()) if i.key == "tshirt"]
+    assert tshirt.image is None
