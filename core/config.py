@@ -30,6 +30,16 @@ class Settings:
     cookie_expiry_days: float = 7.0
     # The demo (`make run`) may generate and keep its own cookie key under data/; a real deployment may not.
     demo: bool = False
+    # Outgoing mail. Without SMTP_HOST, mail waits in the outbox as "held" and can be read on the Outbox page.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    # "starttls" (port 587), "ssl" (port 465) or "none" (a local relay without TLS).
+    smtp_security: str = "starttls"
+    mail_from: str = ""
+    # The address attendees reach the app at, for links in mails (e.g. https://orders.example.org).
+    public_base_url: str = "http://127.0.0.1:8501"
 
 
 def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +68,11 @@ def _coerce(name: str, raw: object, default: object) -> object:
         if text in _TRUE | _FALSE:
             return text in _TRUE
         raise ValueError(f"Setting {name} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(f"Setting {name} must be a whole number, not {raw!r}") from None
     if isinstance(default, float):
         try:
             return float(raw)  # type: ignore[arg-type]

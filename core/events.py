@@ -88,7 +88,11 @@ def load_public_event(session: Session, slug: object, now: datetime) -> PublicEv
     )
     if phase != EventPhase.OPEN:
         return public
-    form = parse_form_spec(current_form_version(session, event).schema)
+    try:
+        form = parse_form_spec(current_form_version(session, event).schema)
+    except NotFound:
+        # Published before its form was built: the page says "not available", not "no such event".
+        raise SchemaError("This event has no order form yet.") from None
     return replace(public, form=form, catalogue=load_catalogue(session, event))
 
 

@@ -178,3 +178,11 @@ def test_broken_stored_form_shows_a_clear_page_not_a_stack_trace(app: AppFactory
     assert not at.exception
     assert at.title[0].value == "This form is not available"
 
+
+
+def test_published_event_without_a_form_says_the_form_is_not_available(app: AppFactory, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_shop(session, form=None)
+    at = app("test-event")
+    assert not at.exception
+    assert at.title[0].value == "This form is not available"
