@@ -47,6 +47,8 @@ test: $(VENV)/.test-deps
 # Benchmarks print their timings beside a baseline measured in the same run (see bench/README.md).
 bench: $(VENV)/.test-deps
 	$(PY) -m bench.bench_orders_page
+	$(PY) -m bench.bench_exports
+	$(PY) -m bench.bench_outbox
 
 migrate: $(VENV)/.run-deps
 	$(PY) -m core migrate

@@ -3,9 +3,26 @@
 import streamlit as st
 
 from core.config import cookie_key
-from pages import account, audit, catalogue, dashboard, events, form_builder, login, orders, public, runtime, users
+from pages import (
+    audit_log,
+    catalogue,
+    event_dashboard,
+    event_settings,
+    form_builder,
+    mail_outbox,
+    my_account,
+    order_list,
+    organiser_login,
+    public,
+    runtime,
+    spreadsheet_exports,
+    templates,
+    user_admin,
+    vendor_list,
+)
 
-WIDE_PAGES = {"dashboard", "orders", "events", "form", "items", "audit", "users"}
+WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form", "items", "vendors", "mail-templates", "outbox",
+              "audit", "users"}
 
 
 def main() -> None:
@@ -16,7 +33,8 @@ def main() -> None:
         st.error(f"Event Orders is not configured: {exc}")
         st.stop()
     runtime.engine()  # migrate before the first page touches the database
-    login.restore_session()
+    runtime.start_mail_dispatcher()
+    organiser_login.restore_session()
     sections = _pages()
     page = st.navigation(sections, position="hidden")
     if runtime.current_actor() is not None:
@@ -42,22 +60,26 @@ def _pages() -> dict[str, list[st.Page]]:
     # The login page stays registered after logging in (hidden), so the run right after a login finds it.
     public_pages = [
         st.Page(public.render, title="Order form", url_path="order", icon=":material/shopping_bag:", default=True),
-        st.Page(login.render, title="Organiser login", url_path="login", icon=":material/login:",
+        st.Page(organiser_login.render, title="Organiser login", url_path="login", icon=":material/login:",
                 visibility="hidden" if actor else "visible"),
     ]
     if actor is None:
         return {"": public_pages}
     organiser = [
-        st.Page(dashboard.render, title="Dashboard", url_path="dashboard", icon=":material/dashboard:"),
-        st.Page(orders.render, title="Orders", url_path="orders", icon=":material/receipt_long:"),
-        st.Page(events.render, title="Events", url_path="events", icon=":material/event:"),
+        st.Page(event_dashboard.render, title="Dashboard", url_path="dashboard", icon=":material/dashboard:"),
+        st.Page(order_list.render, title="Orders", url_path="orders", icon=":material/receipt_long:"),
+        st.Page(spreadsheet_exports.render, title="Exports", url_path="exports", icon=":material/table_view:"),
+        st.Page(event_settings.render, title="Events", url_path="events", icon=":material/event:"),
         st.Page(form_builder.render, title="Form builder", url_path="form", icon=":material/edit_note:"),
         st.Page(catalogue.render, title="Items", url_path="items", icon=":material/checkroom:"),
-        st.Page(audit.render, title="Audit log", url_path="audit", icon=":material/history:"),
+        st.Page(vendor_list.render, title="Vendors", url_path="vendors", icon=":material/local_shipping:"),
+        st.Page(templates.render, title="Mail templates", url_path="mail-templates", icon=":material/mail:"),
+        st.Page(mail_outbox.render, title="Outbox", url_path="outbox", icon=":material/outbox:"),
+        st.Page(audit_log.render, title="Audit log", url_path="audit", icon=":material/history:"),
     ]
-    account_pages = [st.Page(account.render, title="Account", url_path="account", icon=":material/person:")]
+    account_pages = [st.Page(my_account.render, title="Account", url_path="account", icon=":material/person:")]
     if actor.is_admin:
-        account_pages.insert(0, st.Page(users.render, title="Users", url_path="users", icon=":material/group:"))
+        account_pages.insert(0, st.Page(user_admin.render, title="Users", url_path="users", icon=":material/group:"))
     return {"Organiser": organiser, "Account": account_pages, "Public": public_pages}
 
 

@@ -20,6 +20,7 @@ class Permission(StrEnum):
     ORDERS_UPDATE = "orders.update"
     ORDERS_EXPORT = "orders.export"
     AUDIT_VIEW = "audit.view"  # organisers see the entries of their own events only
+    VENDORS_MANAGE = "vendors.manage"  # organisers manage their own vendors, admins all
     USERS_MANAGE = "users.manage"
 
 
@@ -27,7 +28,7 @@ class Permission(StrEnum):
 EVENT_PERMISSIONS = frozenset({Permission.EVENT_VIEW, Permission.EVENT_EDIT, Permission.ORDERS_VIEW,
                                Permission.ORDERS_UPDATE, Permission.ORDERS_EXPORT})
 # Granted to every organiser.
-ORGANISER_PERMISSIONS = frozenset({Permission.EVENTS_CREATE, Permission.AUDIT_VIEW})
+ORGANISER_PERMISSIONS = frozenset({Permission.EVENTS_CREATE, Permission.AUDIT_VIEW, Permission.VENDORS_MANAGE})
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,14 @@ from core.db import make_engine, migrate, read_only, unit_of_work
 from core.demo import DEMO_SLUG, seed_demo
 from core.errors import DomainError
 from core.models import UserRole
+from core.notify import drain_outbox
 from core.users import change_password, create_user, ensure_initial_admin, list_users, remove_user
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    engine = make_engine(load_settings().database_url)
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
     try:
         migrate(engine)
         if args.command == "migrate":
@@ -29,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 created = seed_demo(session)
                 _announce_initial_admin(session)
             print(f"Demo event {'created' if created else 'already exists'}: /?event={DEMO_SLUG}")
+        elif args.command == "outbox":
+            report = drain_outbox(engine, settings)
+            print(f"Outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed, "
+                  f"{report.held} held.")
         elif args.command == "users" and args.action == "list":
             with read_only(engine) as session:
                 for user in list_users(session, None):
@@ -49,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("demo", help="create the demo event and, on an empty database, the admin user")
+    commands.add_parser("outbox", help="send the mail that is due (or hold it while SMTP is not configured)")
     users = commands.add_parser("users", help="manage organiser and admin accounts")
     actions = users.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add a user (asks for the password, or reads it from stdin)")

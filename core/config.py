@@ -38,6 +38,9 @@ class Settings:
     # "starttls" (port 587), "ssl" (port 465) or "none" (a local relay without TLS).
     smtp_security: str = "starttls"
     mail_from: str = ""
+    # How often the app's background dispatcher sends queued mail; 0 switches it off (cron runs
+    # `python -m core outbox` instead).
+    mail_dispatch_seconds: int = 15
     # The address attendees reach the app at, for links in mails (e.g. https://orders.example.org).
     public_base_url: str = "http://127.0.0.1:8501"
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core.auth import Actor, Permission
 from core.events import EventState, event_state, get_event_for, utc_to_local
 from core.models import Event, FormVersion, Item, Order, OrderLine, OrderStatus, Variant, utcnow
+from core.notify import outbox_health
 
 CLOSING_SOON = timedelta(hours=48)
 NO_VARIANT = "—"
@@ -70,8 +71,15 @@ def event_dashboard(session: Session, actor: Actor, event_id: int, *, now: datet
         event_id=event.id, slug=event.slug, title=event.title, state=state, timezone=event.timezone,
         orders=orders, cancelled=cancelled, items_ordered=int(items["Quantity"].sum()),
         order_value=_order_value(session, event), items=items,
-        orders_per_day=orders_per_day(session, event), notices=_notices(session, event, state, orders, now),
+        orders_per_day=orders_per_day(session, event),
+        notices=(*_mail_notices(session, actor, event.id, now), *_notices(session, event, state, orders, now)),
     )
+
+
+def _mail_notices(session: Session, actor: Actor, event_id: int, now: datetime) -> tuple[Notice, ...]:
+    """Undelivered, late or held mail comes first: an attendee or vendor may be waiting for it."""
+    return tuple(Notice(NoticeLevel.WARNING, warning)
+                 for warning in outbox_health(session, actor, event_id, now=now).warnings)
 
 
 def items_ordered(session: Session, event: Event) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from core.events import EventPhase, event_phase
 from core.form_versions import current_form_version
 from core.forms import FieldType, FormSpec, parse_form_spec, validate_answers
 from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus, utcnow
+from core.vendors import DisclosureView, disclosure_register, notify_order_placed
 
 # Upper-case letters and digits without look-alikes (0/O, 1/I/L): 31^8 ≈ 8.5e11 references, read aloud safely.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -72,9 +73,10 @@ def place_order(
 ) -> OrderReceipt:
     """Validate `answers` against the event's current form and write the order, its lines and personal data.
 
-    The same `idempotency_key` (one per form session) always yields the first order's receipt, so a double
-    click or a rerun never orders twice. Raises EventNotOpen, FormValidationError, or SchemaError for a
-    broken stored form. Does not commit.
+    Also queues its mails (the attendee's confirmation, per-order vendors' mails: `notify_order_placed`). The
+    same `idempotency_key` (one per form session) always yields the first order's receipt, so a double click or
+    a rerun never orders twice. Raises EventNotOpen, FormValidationError, or SchemaError for a broken stored
+    form. Does not commit.
     """
     if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise ValueError("idempotency_key must be 1 to 64 characters")
@@ -120,6 +122,8 @@ def place_order(
         if existing is None:
             raise
         return _receipt(existing, created=False)
+    # In this same transaction: the order and its mails are committed together or not at all.
+    notify_order_placed(session, event, order, form, clean)
     return _receipt(order, created=True)
 
 
@@ -237,6 +241,8 @@ class OrderDetail:
     lines: tuple[OrderLineView, ...]
     answers: tuple[AnswerView, ...]
     personal_data_kept: bool
+    # The disclosure register: which vendor received which fields of this order, when, in which mail.
+    disclosures: tuple[DisclosureView, ...] = ()
 
     @property
     def total(self) -> Decimal | None:
@@ -333,6 +339,7 @@ def order_detail(session: Session, actor: Actor, event_id: int, reference: str) 
                     for line in order.lines),
         answers=_answer_views(spec, order.answers, personal),
         personal_data_kept=order.personal is not None,
+        disclosures=disclosure_register(session, order.id, spec),
     )
 
 

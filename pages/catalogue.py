@@ -188,7 +188,3 @@ def _change(slots: Mapping[str, DeltaGenerator], change: Callable[..., ItemForEd
     st.session_state[SAVED_KEY] = f"{done} {offered} of {len(item.variants)} variants are offered."
     st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
     st.rerun()
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -150,7 +150,3 @@ def _column_config(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                            help="...has this answer: an option, an item key, or true for a "
                                                 "checkbox."),
     }
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -13,7 +13,6 @@ import streamlit as st
 
 from core.catalogue import CatalogueItem
 from core.forms import ADDRESS_PARTS, FieldSpec, FieldType, FormSpec, visible_fields
-from pages import runtime
 
 _AUTOCOMPLETE = {FieldType.EMAIL: "email", FieldType.PHONE: "tel"}
 
@@ -170,7 +169,3 @@ def _read_lines(catalogue: Sequence[CatalogueItem], key: str) -> list[dict[str, 
 def _error(errors: Mapping[str, str], key: str) -> None:
     if key in errors:
         st.error(errors[key], icon=":material/error:")
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -146,7 +146,3 @@ def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
 def _start_over(prefix: str) -> None:
     for key in [key for key in st.session_state if str(key).startswith(f"{prefix}.")]:
         del st.session_state[key]
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import runpy
+import logging
+import threading
+import time
 
 import streamlit as st
 from sqlalchemy import Engine
 
 from core.auth import Actor
-from core.config import PROJECT_DIR, Settings, load_settings
+from core.config import Settings, load_settings
 from core.db import make_engine, migrate, read_only
 from core.events import EventSummary, list_events
+from core.notify import drain_outbox
 
 ACTOR_KEY = "auth.actor"
 EVENT_KEY = "organiser.event_id"
-
-
-def run_app_instead() -> None:
-    """Run app.py (login gate, navigation) in place of a pages/ file that Streamlit ran as a script.
-
-    Until some session has called st.navigation, Streamlit treats pages/ as a legacy multipage folder and runs
-    e.g. pages/orders.py directly for /orders. Every page module ends with a __main__ guard calling this, so the
-    first request after a start gets the real page, through app.py's gate, instead of a blank one.
-    """
-    runpy.run_path(str(PROJECT_DIR / "app.py"), run_name="__main__")
 
 
 def settings() -> Settings:
@@ -41,6 +34,34 @@ def _engine_for(url: str) -> Engine:
 def engine() -> Engine:
     """The one Engine for the configured database URL, created and migrated once per process."""
     return _engine_for(settings().database_url)
+
+
+@st.cache_resource(show_spinner=False)
+def _mail_dispatcher(url: str, interval: int) -> threading.Thread:
+    thread = threading.Thread(target=_send_mail_forever, args=(engine(), settings(), interval),
+                              name="mail-dispatcher", daemon=True)
+    thread.start()
+    return thread
+
+
+def start_mail_dispatcher() -> None:
+    """Send queued mail every MAIL_DISPATCH_SECONDS in a background thread, one per process and database.
+
+    Several processes may run it on one database: each message is claimed in the database before it is sent.
+    """
+    interval = settings().mail_dispatch_seconds
+    if interval > 0:
+        _mail_dispatcher(settings().database_url, interval)
+
+
+def _send_mail_forever(database: Engine, config: Settings, interval: int) -> None:
+    while True:
+        try:
+            drain_outbox(database, config)
+        except Exception as exc:  # noqa: BLE001 - the thread must outlive a bad run; the next one retries
+            # The type only: SMTP error texts can carry addresses, and logs carry no personal data.
+            logging.getLogger(__name__).error("mail dispatch failed: %s", type(exc).__name__)
+        time.sleep(interval)
 
 
 def current_actor() -> Actor | None:
@@ -70,7 +91,3 @@ def choose_event(actor: Actor) -> EventSummary | None:
     by_id = {event.id: event for event in events}
     chosen = st.sidebar.selectbox("Event", ids, key=EVENT_KEY, format_func=lambda i: by_id[i].title)
     return by_id[chosen]
-
-
-if __name__ == "__main__":
-    run_app_instead()

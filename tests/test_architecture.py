@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -27,17 +28,6 @@ def test_core_never_imports_streamlit() -> None:
     assert offenders == []
 
 
-def _is_legacy_run_guard(node: ast.stmt) -> bool:
-    """`if __name__ == "__main__": <something>.run_app_instead()`: runs only when Streamlit runs the file itself."""
-    return (
-        isinstance(node, ast.If)
-        and ast.unparse(node.test) == "__name__ == '__main__'"
-        and len(node.body) == 1
-        and ast.unparse(node.body[0]).endswith("run_app_instead()")
-        and not node.orelse
-    )
-
-
 def test_pages_run_nothing_at_import() -> None:
     """Streamlit's legacy multipage mode can execute pages/*.py directly, past app.py's gate (DESIGN.md)."""
     definitions = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
@@ -46,16 +36,21 @@ def test_pages_run_nothing_at_import() -> None:
         for index, node in enumerate(ast.parse(path.read_text()).body):
             is_docstring = index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
             is_constant = isinstance(node, (ast.Assign, ast.AnnAssign)) and not isinstance(node.value, ast.Call)
-            if not (is_docstring or is_constant or _is_legacy_run_guard(node) or isinstance(node, definitions)):
+            if not (is_docstring or is_constant or isinstance(node, definitions)):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
 
 
-def test_every_pages_module_hands_a_direct_run_to_app_py() -> None:
-    """Without the guard, the first request after a start to /login or /orders shows a blank page."""
-    missing = [path.name for path in sorted((PROJECT / "pages").glob("*.py"))
-               if not _is_legacy_run_guard(ast.parse(path.read_text()).body[-1])]
-    assert missing == []
+def test_no_url_path_is_also_a_pages_module_name() -> None:
+    """Until a session has called st.navigation, Streamlit maps /<name> to pages/<name>.py (legacy mode).
+
+    When no URL path of ours is also a module name, such a first request finds no legacy page, falls back to
+    app.py, and app.py's own navigation (with its login gate) serves the page: /login works right after a start.
+    """
+    url_paths = re.findall(r'url_path="([^"]+)"', (PROJECT / "app.py").read_text())
+    modules = {path.stem for path in (PROJECT / "pages").glob("*.py")}
+    assert len(url_paths) >= 10
+    assert modules & set(url_paths) == set()
 
 
 def test_only_migrations_define_the_schema_of_a_fresh_database() -> None:

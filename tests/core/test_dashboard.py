@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor
 from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.db import read_only, unit_of_work
 from core.errors import PermissionDenied
-from core.models import Event, OrderStatus
+from core.models import Event, MessageStatus, OrderStatus, OutboxMessage
 from tests.event_admin_factories import make_member, make_order, make_user
 from tests.factories import make_event, make_shop
 
@@ -131,10 +131,27 @@ def test_an_open_event_closing_soon_without_orders_says_so(engine: Engine, organ
     assert all(level == NoticeLevel.INFO for level in messages.values())
 
 
+def _mail_delivered(session: Session) -> None:
+    """The state after the dispatcher ran: every queued mail (the order's confirmation) was sent."""
+    for message in session.scalars(select(OutboxMessage)):
+        message.status, message.sent_at = MessageStatus.SENT, NOW
+
+
+def test_undelivered_mail_is_the_first_notice(engine: Engine, organiser: Actor) -> None:
+    with unit_of_work(engine) as session:
+        event = _shop(session, organiser, closes_at=NOW + timedelta(days=5))
+        make_order(session, event, [{**TSHIRT_M, "quantity": 1}], key="a", now=NOW)
+        session.scalars(select(OutboxMessage)).one().status = MessageStatus.FAILED
+    with read_only(engine) as session:
+        first = event_dashboard(session, organiser, event.id, now=NOW).notices[0]
+    assert first.level == NoticeLevel.WARNING and "could not be delivered" in first.message
+
+
 def test_a_healthy_open_event_has_no_notices(engine: Engine, organiser: Actor) -> None:
     with unit_of_work(engine) as session:
         event = _shop(session, organiser, closes_at=NOW + timedelta(days=5))
         make_order(session, event, [{**TSHIRT_M, "quantity": 1}], key="a", now=NOW)
+        _mail_delivered(session)
     assert _messages(engine, organiser, event.id) == {}
     # Two days before closing, the same event says when orders close.
     assert len(_messages(engine, organiser, event.id, now=NOW + timedelta(days=3, hours=1))) == 1
@@ -145,6 +162,7 @@ def test_an_event_without_an_end_date_warns_that_personal_data_is_kept(engine: E
         event = make_shop(session, closes_at=NOW + timedelta(days=5), retention_days=14)
         make_member(session, event, organiser)
         make_order(session, event, [{**TSHIRT_M, "quantity": 1}], key="a", now=NOW)
+        _mail_delivered(session)
     assert _messages(engine, organiser, event.id) == {
         "No end date is set, so attendees' personal data is kept until you set one (it is deleted 14 days after "
         "the event ends).": NoticeLevel.WARNING}

@@ -11,11 +11,24 @@ from core.models import Order
 from core.orders import place_order
 from tests.e2e.conftest import ADMIN_PASSWORD, Server, screenshot
 
-PROTECTED_PATHS = ["dashboard", "orders", "events", "form", "items", "audit", "users", "account"]
+PROTECTED_PATHS = ["dashboard", "orders", "exports", "events", "form", "items", "vendors", "mail-templates", "outbox",
+                   "audit", "users", "account"]
+
+
+def _dismiss_page_not_found(page) -> None:  # noqa: ANN001
+    """The first deep link after a start meets Streamlit's legacy pages/ mode, which finds no pages/login.py,
+    says "Page not found" once and runs app.py, whose own navigation then serves the page underneath."""
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()  # shown on this server's very first deep link, so its absence would be news
+    assert "Page not found" in dialog.inner_text()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
 
 
 def _log_in(page, server: Server) -> None:  # noqa: ANN001
-    page.goto(f"{server.url}/login")
+    page.goto(f"{server.url}/login")  # the very first request this server sees
+    page.get_by_role("textbox", name="Username").wait_for()
+    _dismiss_page_not_found(page)
     page.get_by_role("textbox", name="Username").fill("e2e")
     page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Log in").click()

@@ -18,6 +18,7 @@ def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
     """Build an AppTest of app.py for `/?event=<slug>` (or the bare `/` when slug is None)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
+    monkeypatch.setenv("MAIL_DISPATCH_SECONDS", "0")  # tests dispatch explicitly
 
     def build(slug: str | None = None) -> AppTest:
         at = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)

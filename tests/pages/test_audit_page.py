@@ -12,7 +12,7 @@ from core import audit
 from core.auth import Actor
 from core.db import unit_of_work
 from core.models import UserRole, utcnow
-from pages.audit import PAGE_SIZE
+from pages.audit_log import PAGE_SIZE
 from tests.factories import make_event
 from tests.order_admin_factories import make_user
 
@@ -41,7 +41,7 @@ def log(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> L
 
 
 def _page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import audit\naudit.render()", default_timeout=30)
+    at = AppTest.from_string("from pages import audit_log\naudit_log.render()", default_timeout=30)
     if actor is not None:
         at.session_state["auth.actor"] = actor
         at.session_state["auth.issued_at"] = utcnow()

@@ -24,7 +24,7 @@ def page_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _dashboard_page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import dashboard\ndashboard.render()", default_timeout=30)
+    at = AppTest.from_string("from pages import event_dashboard\nevent_dashboard.render()", default_timeout=30)
     if actor is not None:
         at.session_state["auth.actor"] = actor
         at.session_state["auth.issued_at"] = utcnow()

@@ -13,7 +13,8 @@ from core.users import create_user, get_user, record_failed_login, revoke_sessio
 from tests.pages.conftest import TEST_COOKIE_KEY, AppFactory
 
 PASSWORD = "a long enough password"
-PROTECTED_PAGES = ["dashboard", "orders", "events", "form_builder", "catalogue", "audit", "users", "account"]
+PROTECTED_PAGES = ["event_dashboard", "order_list", "spreadsheet_exports", "event_settings", "form_builder", "catalogue",
+                   "vendor_list", "templates", "mail_outbox", "audit_log", "user_admin", "my_account"]
 
 
 @pytest.fixture
@@ -27,12 +28,13 @@ def _script(database_url: str, monkeypatch: pytest.MonkeyPatch, body: str) -> Ap
     """A page run the way app.py runs it: the login is re-checked first (AppTest cannot open callable pages)."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
-    return AppTest.from_string(f"from pages import login\nlogin.restore_session()\n{body}", default_timeout=30)
+    script = f"from pages import organiser_login\norganiser_login.restore_session()\n{body}"
+    return AppTest.from_string(script, default_timeout=30)
 
 
 @pytest.fixture
 def login_page(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    return _script(database_url, monkeypatch, "login.render()").run()
+    return _script(database_url, monkeypatch, "organiser_login.render()").run()
 
 
 def _submit(at: AppTest, username: str, password: str) -> AppTest:
@@ -92,7 +94,7 @@ def test_revoked_login_is_dropped_on_the_next_run(login_page: AppTest, engine: E
 def test_logout_on_the_account_page_ends_the_login(
     database_url: str, monkeypatch: pytest.MonkeyPatch, engine: Engine, organiser: str
 ) -> None:
-    at = _script(database_url, monkeypatch, "from pages import account\naccount.render()")
+    at = _script(database_url, monkeypatch, "from pages import my_account\nmy_account.render()")
     issued = utcnow()
     at.session_state["auth.actor"] = Actor(1, organiser, UserRole.ORGANISER)
     at.session_state["auth.issued_at"] = issued

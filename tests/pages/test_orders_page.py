@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import AuditEntry, Event, Order, OrderStatus, UserRole, utcnow
-from pages.orders import PAGE_SIZE, table_key
+from pages.order_list import PAGE_SIZE, table_key
 from tests.factories import make_shop
 from tests.order_admin_factories import hoodie, make_user, place, tshirts
 
@@ -41,7 +41,7 @@ def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _page(actor: Actor | None, event_id: int | None = None) -> AppTest:
-    at = AppTest.from_string("from pages import orders\norders.render()", default_timeout=30)
+    at = AppTest.from_string("from pages import order_list\norder_list.render()", default_timeout=30)
     if actor is not None:
         at.session_state["auth.actor"] = actor
         at.session_state["auth.issued_at"] = utcnow()

@@ -14,7 +14,7 @@ from core.users import create_user, list_users
 
 def _page(database_url: str, monkeypatch: pytest.MonkeyPatch, actor: Actor) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", database_url)
-    at = AppTest.from_string("from pages import users\nusers.render()", default_timeout=30)
+    at = AppTest.from_string("from pages import user_admin\nuser_admin.render()", default_timeout=30)
     at.session_state["auth.actor"] = actor
     at.session_state["auth.issued_at"] = utcnow()
     return at.run()

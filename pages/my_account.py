@@ -8,7 +8,7 @@ from core.db import unit_of_work
 from core.errors import DomainError
 from core.users import change_password, check_password, get_user, revoke_sessions
 from pages import runtime
-from pages.login import authenticator, forget_login
+from pages.organiser_login import authenticator, forget_login
 
 
 def render() -> None:
@@ -48,7 +48,3 @@ def _change_password(username: str, current: str, new: str, repeated: str) -> No
         return
     forget_login()
     st.success("Password changed. Please log in again with the new password.")
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -54,7 +54,3 @@ def _act(action, success: str) -> None:  # noqa: ANN001 - a one-argument callabl
         st.error(str(exc))
     else:
         st.success(success)
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -47,7 +47,3 @@ def render() -> None:
         st.caption("No orders yet.")
     else:
         st.bar_chart(board.orders_per_day, x="Day", y="Orders")
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -95,7 +95,3 @@ def render() -> None:
         with unit_of_work(runtime.engine()) as session:
             wait = record_failed_login(session, failed[0] if failed else None, client)
         st.error(str(LoginThrottled(wait)) if wait else "Username or password is incorrect.")
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -62,7 +62,3 @@ def _restart() -> None:
 
 def _turn_to(page: int) -> None:
     st.session_state[PAGE_KEY] = page
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

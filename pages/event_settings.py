@@ -292,7 +292,3 @@ def _add_member(actor: Actor, event_id: int, scope: str) -> None:
     username = st.session_state[f"{scope}.input.username"]
     if _act(scope, "username", lambda s: add_member(s, actor, event_id, username), f"Added {username.strip()}."):
         st.session_state[f"{scope}.input.username"] = ""
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 from sqlalchemy.orm import Session
@@ -11,10 +12,11 @@ from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import DomainError
 from core.events import EventSummary
-from core.models import OrderStatus
+from core.models import MessageStatus, OrderStatus
 from core.orders import (
     MAX_SEARCH_LENGTH,
     STATUS_LABELS,
+    OrderDetail,
     OrderFilters,
     OrderPage,
     change_status,
@@ -27,6 +29,9 @@ PAGE_SIZE = 50
 # Set with "Set status"; cancelling has a button of its own that asks for confirmation first.
 SETTABLE_STATUSES = (OrderStatus.RECEIVED, OrderStatus.SENT_TO_VENDOR, OrderStatus.IN_PRODUCTION,
                      OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+MESSAGE_STATUS_LABELS = {MessageStatus.HELD: "Held (no mail server set up)", MessageStatus.PENDING: "Waiting",
+                         MessageStatus.SENDING: "Being sent", MessageStatus.SENT: "Sent",
+                         MessageStatus.FAILED: "Failed"}
 
 
 def render() -> None:
@@ -160,6 +165,22 @@ def _detail(actor: Actor, event: EventSummary, reference: str) -> None:
                   for answer in detail.answers], hide_index=True, width="stretch")
     if not detail.personal_data_kept:
         st.info("The personal details of this order have been deleted.", icon=":material/delete:")
+    _disclosures(detail)
+
+
+def _disclosures(detail: OrderDetail) -> None:
+    """The order's disclosure register: which vendor received which of its fields, when, and in which mail."""
+    st.markdown("**Shared with vendors**")
+    if not detail.disclosures:
+        st.caption("No vendor has received anything of this order.")
+        return
+    zone = ZoneInfo(detail.timezone)
+    st.dataframe([{"Vendor": shared.vendor_name, "Fields": ", ".join(shared.fields) or "Items only",
+                   "When": shared.at.astimezone(zone).replace(tzinfo=None),
+                   "Mail": MESSAGE_STATUS_LABELS[shared.message_status] if shared.message_status else "Not linked"}
+                  for shared in detail.disclosures],
+                 hide_index=True, width="stretch", column_config={"When": st.column_config.DatetimeColumn(
+                     format="D MMM YYYY, HH:mm", help=f"In the event's timezone, {detail.timezone}")})
 
 
 def _restart(prefix: str) -> None:
@@ -207,7 +228,3 @@ def _change(prefix: str, action: Callable[[Session], int], message: str) -> None
         return
     st.session_state[f"{prefix}.done"] = message.format(count=f"{changed} order{'s' if changed != 1 else ''}")
     _new_generation(prefix)
-
-
-if __name__ == "__main__":
-    runtime.run_app_instead()  # Streamlit's legacy multipage mode ran this file directly
