@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     add = actions.add_parser("add", help="add a user (asks for the password, or reads it from stdin)")
     add.add_argument("username")
     add.add_argument("--name", default="", help="display name")
+    add.add_argument("--email", default="", help="where alarms about this user's events go")
     add.add_argument("--role", choices=[r.value for r in UserRole], default=UserRole.ORGANISER.value)
     passwd = actions.add_parser("passwd", help="set a user's password and log them out everywhere")
     passwd.add_argument("username")
@@ -73,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 def _change_users(session: Session, args: argparse.Namespace) -> None:
     if args.action == "add":
         create_user(session, None, username=args.username, display_name=args.name, role=UserRole(args.role),
-                    password=_read_password())
+                    password=_read_password(), email=args.email)
         print(f"Added {args.username}.")
     elif args.action == "passwd":
         change_password(session, None, args.username, _read_password())

@@ -252,6 +252,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
+    # Where alarms about the user's events go (undeliverable mail); empty means the operator's MAIL_FROM.
+    email: Mapped[str] = mapped_column(String(254), default="")
     role: Mapped[UserRole] = mapped_column(_enum(UserRole))
     password_hash: Mapped[str] = mapped_column(String(100))
     sessions_valid_after: Mapped[datetime] = mapped_column(default=utcnow)

@@ -334,14 +334,18 @@ def _raise_alarm(session: Session, failed: OutboxMessage, now: datetime, alarm_t
         return False
     event_title = "mail without an event"
     organisers: list[str] = []
+    recipients = list(alarm_to)
     if failed.event_id is not None:
         # Locks the event row, so that two dispatchers failing at once raise one alarm between them.
         event = session.scalars(select(Event).where(Event.id == failed.event_id).with_for_update()).one_or_none()
         if event is not None:
             event_title = " ".join(event.title.split())
-            organisers = list(session.scalars(
-                select(User.username).join(EventMember, EventMember.user_id == User.id)
-                .where(EventMember.event_id == event.id).order_by(User.username)))
+            members = session.execute(
+                select(User.username, User.email).join(EventMember, EventMember.user_id == User.id)
+                .where(EventMember.event_id == event.id).order_by(User.username)).all()
+            organisers = [username for username, _ in members]
+            # The event's organisers hear of it themselves where they gave an address; the operator otherwise.
+            recipients = [email for _, email in members if email] or recipients
     same_event = (OutboxMessage.event_id == failed.event_id if failed.event_id is not None
                   else OutboxMessage.event_id.is_(None))
     recent = session.scalar(select(exists().where(
@@ -359,7 +363,7 @@ def _raise_alarm(session: Session, failed: OutboxMessage, now: datetime, alarm_t
         "further alarm.",
         f"Organisers of this event: {', '.join(organisers) or 'none'}.",
     ])
-    alarm = enqueue_message(session, kind=MessageKind.ALARM, recipients=list(alarm_to),
+    alarm = enqueue_message(session, kind=MessageKind.ALARM, recipients=recipients,
                             subject=f"Mail is failing: {event_title}"[:300], body_text=body,
                             event_id=failed.event_id)
     alarm.created_at = now

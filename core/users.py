@@ -12,6 +12,7 @@ from typing import Any
 
 import bcrypt
 import jwt
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,7 @@ class UserSummary:
     display_name: str
     role: UserRole
     created_at: datetime
+    email: str = ""
 
 
 def hash_password(password: str) -> str:
@@ -67,7 +69,8 @@ def get_user(session: Session, username: str) -> User:
 
 
 def create_user(
-    session: Session, actor: Actor | None, *, username: str, display_name: str, role: UserRole, password: str
+    session: Session, actor: Actor | None, *, username: str, display_name: str, role: UserRole, password: str,
+    email: str = "",
 ) -> User:
     """Create an account; `actor` None is the shell (`python -m core users add`). Raises SchemaError on bad input."""
     if actor is not None:
@@ -79,11 +82,20 @@ def create_user(
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise SchemaError(f"The username '{username}' is taken.")
     user = User(username=username, display_name=display_name.strip() or username, role=role,
-                password_hash=hash_password(password))
+                email=_checked_email(email), password_hash=hash_password(password))
     session.add(user)
     session.flush()
     audit.record(session, actor, "user.created", subject=f"user:{username}", details={"role": role.value})
     return user
+
+
+def _checked_email(email: str) -> str:
+    if not email.strip():
+        return ""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise SchemaError(f"The email address is not valid: {exc}") from None
 
 
 def ensure_initial_admin(session: Session) -> str | None:
@@ -135,7 +147,7 @@ def list_users(session: Session, actor: Actor | None) -> list[UserSummary]:
     if actor is not None:
         require(session, actor, Permission.USERS_MANAGE)
     users = session.scalars(select(User).order_by(User.username)).all()
-    return [UserSummary(u.username, u.display_name, u.role, u.created_at) for u in users]
+    return [UserSummary(u.username, u.display_name, u.role, u.created_at, u.email) for u in users]
 
 
 def session_actor(session: Session, username: str, issued_at: datetime) -> Actor | None:

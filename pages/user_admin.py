@@ -22,17 +22,19 @@ def render() -> None:
         st.error(str(exc))
         return
     st.dataframe(pd.DataFrame([{"Username": u.username, "Name": u.display_name, "Role": u.role.value,
-                                "Created": u.created_at} for u in users]), hide_index=True, width="stretch")
+                                "Email": u.email, "Created": u.created_at} for u in users]), hide_index=True,
+                 width="stretch")
 
     with st.form("add_user", clear_on_submit=True):
         st.subheader("Add a user")
         username = st.text_input("Username")
         display_name = st.text_input("Name")
+        email = st.text_input("Email", help="Where alarms about undeliverable mail of their events go.")
         role = st.selectbox("Role", list(UserRole), format_func=lambda r: r.value.title())
         password = st.text_input("Initial password", type="password", help="At least 12 characters.")
         if st.form_submit_button("Add user"):
             _act(lambda session: create_user(session, actor, username=username, display_name=display_name,
-                                             role=role, password=password), f"Added {username}.")
+                                             role=role, password=password, email=email), f"Added {username}.")
 
     usernames = [u.username for u in users]
     with st.form("manage_user"):

@@ -18,7 +18,7 @@ from core.config import Settings
 from core.db import read_only, unit_of_work
 from core.errors import NotFound, PermissionDenied
 from core.mailer import OutgoingMail, YagmailMailer
-from core.models import AuditEntry, MessageKind, MessageStatus, OutboxMessage
+from core.models import AuditEntry, MessageKind, MessageStatus, OutboxMessage, User
 from core.notify import (
     ALARM_AFTER_ATTEMPTS,
     BACKOFF_BASE,
@@ -359,6 +359,16 @@ def test_failures_alarm_the_operator_at_most_hourly_per_event(world: World) -> N
     world.queue(1, at=T0 + timedelta(minutes=61))
     assert world.dispatch(T0 + timedelta(minutes=61)).alarms == 1
     assert [a.event_id for a in world.alarms()] == [world.event_id, world.other_event_id, world.event_id]
+
+
+def test_alarms_go_to_the_event_organisers_who_gave_an_address(world: World) -> None:
+    with unit_of_work(world.engine) as session:
+        session.scalars(select(User).where(User.username == "olivia")).one().email = "olivia@example.org"
+    world.server.refused_recipients = {ATTENDEE}
+    world.queue(1)
+    assert world.dispatch(T0).alarms == 1
+    [alarm] = world.alarms()
+    assert alarm.recipients == ["olivia@example.org"]  # not the operator: an organiser of this event can act
 
 
 def test_a_message_still_failing_after_a_few_attempts_alarms_once(world: World) -> None:

@@ -197,3 +197,13 @@ def test_roles_are_read_fresh_on_every_check(engine: Engine) -> None:
         session.scalars(select(User).where(User.username == "alice")).one().role = UserRole.ADMIN
     with read_only(engine) as session:
         assert session_actor(session, "alice", issued).is_admin
+
+
+def test_a_user_email_is_validated_and_normalised(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        user = create_user(session, None, username="eve", display_name="Eve", role=UserRole.ORGANISER,
+                           password=PASSWORD, email="  Eve@Example.ORG ")
+        assert user.email == "Eve@example.org"
+    with pytest.raises(SchemaError, match="email address is not valid"), unit_of_work(engine) as session:
+        create_user(session, None, username="mal", display_name="M", role=UserRole.ORGANISER, password=PASSWORD,
+                    email="not an address")

@@ -20,6 +20,10 @@ def _page(database_url: str, monkeypatch: pytest.MonkeyPatch, actor: Actor) -> A
     return at.run()
 
 
+def _field(at: AppTest, label: str):  # noqa: ANN202 - AppTest's TextInput
+    return next(w for w in at.text_input if w.label == label)
+
+
 def _user(engine: Engine, username: str, role: UserRole) -> Actor:
     with unit_of_work(engine) as session:
         user = create_user(session, None, username=username, display_name=username.title(), role=role,
@@ -31,21 +35,22 @@ def test_admin_adds_a_user_and_sees_the_list(database_url: str, monkeypatch: pyt
                                              engine: Engine) -> None:
     at = _page(database_url, monkeypatch, _user(engine, "root", UserRole.ADMIN))
     assert at.dataframe[0].value["Username"].tolist() == ["root"]
-    form_inputs = at.text_input
-    form_inputs[0].input("olga")
-    form_inputs[1].input("Olga")
-    form_inputs[2].input("a long enough password")
+    _field(at, "Username").input("olga")
+    _field(at, "Name").input("Olga")
+    _field(at, "Email").input("olga@example.org")
+    _field(at, "Initial password").input("a long enough password")
     at = next(b for b in at.button if b.label == "Add user").click().run()
     assert at.success[0].value == "Added olga."
     with read_only(engine) as session:
-        assert [u.username for u in list_users(session, None)] == ["olga", "root"]
+        assert [(u.username, u.email) for u in list_users(session, None)] == [("olga", "olga@example.org"),
+                                                                               ("root", "")]
 
 
 def test_short_password_is_refused_with_the_reason(database_url: str, monkeypatch: pytest.MonkeyPatch,
                                                    engine: Engine) -> None:
     at = _page(database_url, monkeypatch, _user(engine, "root", UserRole.ADMIN))
-    at.text_input[0].input("olga")
-    at.text_input[2].input("short")
+    _field(at, "Username").input("olga")
+    _field(at, "Initial password").input("short")
     at = next(b for b in at.button if b.label == "Add user").click().run()
     assert "at least 12 characters" in at.error[0].value
 
