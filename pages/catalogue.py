@@ -12,7 +12,7 @@ from core import catalogue
 from core.auth import Actor
 from core.catalogue import ItemForEdit
 from core.db import read_only, unit_of_work
-from core.errors import DomainError, FormValidationError
+from core.errors import DomainError
 from core.events import EventSummary
 from pages import runtime
 
@@ -172,17 +172,9 @@ def _add_form(actor: Actor, event: EventSummary, generation: int) -> None:
 
 
 def _change(slots: Mapping[str, DeltaGenerator], change: Callable[..., ItemForEdit], done: str) -> None:
-    """Run one change in a unit of work; show each error beside its input, or refresh the page on success."""
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            item = change(session)
-    except FormValidationError as exc:
-        for field, message in exc.errors.items():
-            slot = slots.get(field)
-            (slot if slot is not None else st).error(message, icon=":material/error:")
-        return
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
+    """Run one change; show each error beside its input, or refresh the page on success."""
+    item = runtime.apply_change(slots, change)
+    if item is None:
         return
     offered = sum(variant.active for variant in item.variants)
     st.session_state[SAVED_KEY] = f"{done} {offered} of {len(item.variants)} variants are offered."

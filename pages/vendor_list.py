@@ -11,8 +11,8 @@ from streamlit.delta_generator import DeltaGenerator
 
 from core import vendors
 from core.auth import Actor
-from core.db import read_only, unit_of_work
-from core.errors import DomainError, FormValidationError
+from core.db import read_only
+from core.errors import DomainError
 from core.events import EventSummary
 from core.models import VendorMode
 from core.vendors import VendorOverview, VendorView
@@ -146,17 +146,8 @@ def _routes(actor: Actor, event: EventSummary, overview: VendorOverview, generat
 
 
 def _change(slots: Mapping[str, DeltaGenerator], change: Callable[[Session], object], done: str) -> None:
-    """Run one change in a unit of work; show each error beside its input, or refresh the page on success."""
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            change(session)
-    except FormValidationError as exc:
-        for field, message in exc.errors.items():
-            slot = slots.get(field)
-            (slot if slot is not None else st).error(message, icon=":material/error:")
-        return
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
+    """Run one change; show each error beside its input, or refresh the page on success."""
+    if runtime.apply_change(slots, lambda session: change(session) or True) is None:
         return
     st.session_state[DONE_KEY] = done
     st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
