@@ -81,3 +81,46 @@ def test_migrate_is_idempotent(engine: Engine) -> None:
     migrate(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() is not None
+
+
+def test_migrations_that_rebuild_tables_keep_every_child_row(tmp_path) -> None:
+    """SQLite batch migrations drop and recreate tables; with foreign keys on, that once cascade-deleted variants."""
+    from core.demo import seed_demo
+    from core.events import get_published_event
+    from core.models import OrderLine, Variant
+    from core.orders import place_order
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    command.upgrade(alembic_config(engine), "0004")  # before 0005 rebuilt `items` to add its vendor link
+    with engine.begin() as connection:  # the demo's rows as the 0004 schema held them
+        connection.execute(text(
+            "INSERT INTO events (id, slug, title, description, accent_colour, timezone, phone_region, published, "
+            "closed_message, retention_days, created_at) VALUES (1, 'old', 'Old', '', '#000000', 'UTC', 'GB', 1, '', "
+            "30, '2026-01-01 00:00:00')"))
+        connection.execute(text("INSERT INTO items (id, event_id, key, name, description, dimensions, max_per_order, "
+                                "active, position) VALUES (1, 1, 'cap', 'Cap', '', '[]', 5, 1, 0)"))
+        connection.execute(text("INSERT INTO variants (id, item_id, key, options, active) VALUES (1, 1, '', '{}', 1)"))
+        connection.execute(text("INSERT INTO form_versions (id, event_id, number, schema, created_at) VALUES "
+                                "(1, 1, 1, '{}', '2026-01-01 00:00:00')"))
+        connection.execute(text(
+            "INSERT INTO orders (id, event_id, form_version_id, reference, idempotency_key, status, answers, "
+            "created_at) VALUES (1, 1, 1, 'ABCDEFGH', 'k', 'received', '{}', '2026-01-01 00:00:00')"))
+        connection.execute(text(
+            "INSERT INTO order_lines (id, order_id, item_id, variant_id, item_key, item_name, variant_key, "
+            "variant_label, quantity) VALUES (1, 1, 1, 1, 'cap', 'Cap', '', '', 2)"))
+    migrate(engine)
+    with read_only(engine) as session:
+        assert session.scalars(select(Variant.key)).all() == [""]
+        line = session.scalars(select(OrderLine)).one()
+        assert (line.item_id, line.variant_id) == (1, 1)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # enforcement is back on
+    with unit_of_work(engine) as session:
+        assert seed_demo(session)
+        place_order(session, get_published_event(session, "demo"), {
+            "name": "Ada", "email": "ada@example.com", "consent": True,
+            "items": [{"item": "breakfast", "options": {}, "quantity": 1}], "dietary": "Vegan",
+            "delivery": {"street": "1 High St", "city": "London", "postcode": "N1 1AA", "country": "United Kingdom"},
+        }, idempotency_key="after-migrations")
+    engine.dispose()
