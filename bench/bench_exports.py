@@ -15,62 +15,38 @@ import argparse
 import io
 import json
 import os
-import platform
-import random
 import resource
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 if not __package__:  # run as `python bench/bench_exports.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Engine, func, insert, select  # noqa: E402
+from sqlalchemy import Engine, func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench.dataset import ADMIN, build_event, print_machine  # noqa: E402
 from core.auth import Actor  # noqa: E402
-from core.catalogue import add_item  # noqa: E402
-from core.db import make_engine, migrate, read_only, unit_of_work  # noqa: E402
-from core.demo import DEMO_FORM  # noqa: E402
-from core.events import create_event  # noqa: E402
+from core.db import make_engine, migrate, read_only  # noqa: E402
 from core.exports import ExportFilters, export_orders, order_sheets, send_batch, write_xlsx  # noqa: E402
-from core.form_versions import save_form  # noqa: E402
 from core.models import (  # noqa: E402
-    Item,
     Order,
     OrderLine,
-    OrderPersonalData,
-    OrderStatus,
     OutboxMessage,
     User,
-    UserRole,
-    Variant,
     Vendor,
-    VendorMode,
     utcnow,
 )
-from core.orders import REFERENCE_ALPHABET, REFERENCE_LENGTH  # noqa: E402
-from core.users import actor_for, create_user  # noqa: E402
+from core.users import actor_for  # noqa: E402
 
 GOAL_RATIO = 1.2
 GOAL_PEAK_MB = 500
-FIRST_NAMES = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Katherine", "Linus",
-               "Margaret", "Niklaus", "Radia", "Tim", "Zoë", "Ken", "Dennis", "Hedy", "Annie", "Claude"]
-LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Backus", "Johnson",
-              "Torvalds", "Hamilton", "Wirth", "Perlman", "Berners-Lee", "Brontë", "Thompson", "Ritchie", "Lamarr",
-              "Easley", "Shannon"]
-STATUS_WEIGHTS = {OrderStatus.RECEIVED: 30, OrderStatus.SENT_TO_VENDOR: 20, OrderStatus.IN_PRODUCTION: 15,
-                  OrderStatus.SHIPPED: 15, OrderStatus.DELIVERED: 17, OrderStatus.CANCELLED: 3}
-# A few notes that a spreadsheet would read as formulas, so that neutralising is part of the work measured.
-NOTES = ["", "", "", "", "Please knock twice", "=HYPERLINK(\"http://evil.example\")", "-no onions", "@reception"]
 LINES_PER_ORDER = 2
 MODES = {
     "pandas": "baseline: DataFrame.to_excel(engine=\"xlsxwriter\")",
@@ -105,7 +81,7 @@ def run(path: Path, lines: int, repeat: int) -> None:
         print(f"Reusing {path} with {existing:,} line items.")
     else:
         started = time.perf_counter()
-        build(engine, lines)
+        build_event(engine, lines // LINES_PER_ORDER, lines_per_order=LINES_PER_ORDER, batch_vendor=True)
         with read_only(engine) as session:
             existing = session.scalar(select(func.count()).select_from(OrderLine)) or 0
         print(f"Built {path} with {existing:,} line items in {time.perf_counter() - started:.1f} s.")
@@ -147,7 +123,7 @@ def child(path: Path, mode: str) -> None:
     """One measurement in this fresh process; prints seconds, memory and the output size as JSON."""
     engine = make_engine(f"sqlite:///{path}")
     with read_only(engine) as session:
-        admin = actor_for(session.scalars(select(User).where(User.username == "bench-admin")).one())
+        admin = actor_for(session.scalars(select(User).where(User.username == ADMIN)).one())
         event_id = session.scalars(select(Order.event_id).limit(1)).one()
         vendor_id = session.scalars(select(Vendor.id).limit(1)).one()
         frame = order_sheets(session, admin, event_id, ExportFilters())["Line items"] \
@@ -196,93 +172,6 @@ def batch_attachment(session: Session, actor: Actor, event_id: int, vendor_id: i
 def resident_mb() -> float:
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def build(engine: Engine, lines: int, seed: int = 2027) -> None:
-    """An event like the demo with `lines` line items, two per order, and a batch vendor of every item."""
-    with unit_of_work(engine) as session:
-        event = create_event(session, slug="bench", title="Benchmark Meetup", published=True,
-                             timezone="Europe/London")
-        add_item(session, event, key="tshirt", name="T-shirt", price=Decimal("15.00"), max_per_order=5,
-                 dimensions=[{"name": "type", "label": "Type", "options": ["Fitted", "Straight"]},
-                             {"name": "size", "label": "Size", "options": ["S", "M", "L", "XL"]},
-                             {"name": "colour", "label": "Colour", "options": ["Black", "Forest green"]}])
-        add_item(session, event, key="hoodie", name="Hoodie", price=Decimal("35.00"), max_per_order=2,
-                 dimensions=[{"name": "size", "label": "Size", "options": ["S", "M", "L", "XL"]}])
-        add_item(session, event, key="breakfast", name="Breakfast box", price=Decimal("9.50"), max_per_order=4)
-        version, _ = save_form(session, event, DEMO_FORM)
-        create_user(session, None, username="bench-admin", display_name="Bench", role=UserRole.ADMIN,
-                    password="a-long-password-123")
-        vendor = Vendor(name="Bench Batch", mode=VendorMode.BATCH, emails=["batch@vendor.example"],
-                        visible_fields=["name", "phone", "delivery", "dietary"])
-        session.add(vendor)
-        session.flush()
-        for item in event.items:
-            item.vendor_id = vendor.id
-        event_id, version_id = event.id, version.id
-    with read_only(engine) as session:
-        variants = [(item.id, item.key, item.name, item.price, [d["name"] for d in item.dimensions], variant.id,
-                     variant.key, variant.options)
-                    for item, variant in session.execute(
-                        select(Item, Variant).join(Variant, Variant.item_id == Item.id)
-                        .where(Item.event_id == event_id).order_by(Variant.id))]
-    rng = random.Random(seed)
-    statuses, weights = list(STATUS_WEIGHTS), list(STATUS_WEIGHTS.values())
-    start = utcnow() - timedelta(days=60)
-    references: set[str] = set()
-    orders: list[dict[str, Any]] = []
-    personal: list[dict[str, Any]] = []
-    order_lines: list[dict[str, Any]] = []
-    for order_id in range(1, lines // LINES_PER_ORDER + 1):
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        chosen = rng.sample(variants, LINES_PER_ORDER)
-        breakfast = any(c[1] == "breakfast" for c in chosen)
-        orders.append({"id": order_id, "event_id": event_id, "form_version_id": version_id,
-                       "reference": _reference(rng, references), "idempotency_key": f"bench-{order_id}",
-                       "status": rng.choices(statuses, weights)[0],
-                       "answers": {"consent": True, **({"dietary": "Vegetarian"} if breakfast else {})},
-                       "created_at": start + timedelta(seconds=rng.uniform(0, 60 * 86400))})
-        answers: dict[str, Any] = {"name": f"{first} {last}",
-                                   "email": f"{first}.{last}{order_id}@example.org".lower()}
-        if breakfast:
-            answers |= {"phone": f"+4479{rng.randrange(10**8):08d}",
-                        "delivery": {"street": f"{rng.randint(1, 200)} High Street", "city": "London",
-                                     "postcode": "N1 1AA", "country": "United Kingdom"}}
-        if note := rng.choice(NOTES):
-            answers["notes"] = note
-        personal.append({"order_id": order_id, "answers": answers})
-        for item_id, item_key, item_name, price, dimension_names, variant_id, variant_key, options in chosen:
-            order_lines.append({"order_id": order_id, "item_id": item_id, "variant_id": variant_id,
-                                "item_key": item_key, "item_name": item_name, "variant_key": variant_key,
-                                "variant_label": ", ".join(options[d] for d in dimension_names),
-                                "quantity": rng.randint(1, 3), "unit_price": price})
-    with engine.begin() as connection:
-        connection.execute(insert(Order.__table__), orders)
-        connection.execute(insert(OrderPersonalData.__table__), personal)
-        connection.execute(insert(OrderLine.__table__), order_lines)
-    with engine.connect() as connection:
-        connection.exec_driver_sql("ANALYZE")
-
-
-def _reference(rng: random.Random, taken: set[str]) -> str:
-    while True:
-        reference = "".join(rng.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
-        if reference not in taken:
-            taken.add(reference)
-            return reference
-
-
-def print_machine() -> None:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    print(f"Machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}; "
-          f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
 
 
 if __name__ == "__main__":
