@@ -19,6 +19,7 @@ class Permission(StrEnum):
     ORDERS_VIEW = "orders.view"
     ORDERS_UPDATE = "orders.update"
     ORDERS_EXPORT = "orders.export"
+    EVENT_PURGE = "event.purge"  # destroy an event's personal data now
     AUDIT_VIEW = "audit.view"  # organisers see the entries of their own events only
     VENDORS_MANAGE = "vendors.manage"  # organisers manage their own vendors, admins all
     USERS_MANAGE = "users.manage"
@@ -26,7 +27,7 @@ class Permission(StrEnum):
 
 # Granted to an organiser only for the events they are a member of.
 EVENT_PERMISSIONS = frozenset({Permission.EVENT_VIEW, Permission.EVENT_EDIT, Permission.ORDERS_VIEW,
-                               Permission.ORDERS_UPDATE, Permission.ORDERS_EXPORT})
+                               Permission.ORDERS_UPDATE, Permission.ORDERS_EXPORT, Permission.EVENT_PURGE})
 # Granted to every organiser.
 ORGANISER_PERMISSIONS = frozenset({Permission.EVENTS_CREATE, Permission.AUDIT_VIEW, Permission.VENDORS_MANAGE})
 

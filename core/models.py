@@ -78,6 +78,24 @@ class MessageKind(StrEnum):
     VENDOR_ORDER = "vendor_order"
     VENDOR_BATCH = "vendor_batch"
     ALARM = "alarm"
+    STATUS_UPDATE = "status_update"  # the attendee is told their order moved (shipped, delivered, ...)
+    ORDER_CHANGED = "order_changed"  # the attendee changed or cancelled an order a vendor already had
+    PURGE_RECEIPT = "purge_receipt"  # to the organisers: what a purge destroyed, counts only
+
+
+class MessageChannel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"  # only for attendees who opted in, and only when an SMS provider is configured
+
+
+class CodeMode(StrEnum):
+    NONE = "none"
+    FORM = "form"  # a code is needed to open the order form at all
+    ITEMS = "items"  # a code is needed only for items marked `requires_code`
+
+
+class JobName(StrEnum):
+    TICK = "tick"
 
 
 class MessageStatus(StrEnum):
@@ -127,6 +145,15 @@ class Event(Base):
     archived_at: Mapped[datetime | None]
     # When batch vendors get their spreadsheet of all line items.
     vendor_cutoff_at: Mapped[datetime | None]
+    code_mode: Mapped[CodeMode] = mapped_column(_enum(CodeMode), default=CodeMode.NONE)
+    close_when_sold_out: Mapped[bool] = mapped_column(default=False)
+    one_order_per_email: Mapped[bool] = mapped_column(default=False)
+    # Set by the tick when it closed the event because everything sold out (the public page says so).
+    sold_out_at: Mapped[datetime | None]
+    # The phase the tick last recorded (audited once per change: opened, closed); None before the first tick.
+    recorded_phase: Mapped[str | None] = mapped_column(String(32))
+    # When its personal data was destroyed; the event and its anonymous counts stay.
+    purged_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     form_versions: Mapped[list[FormVersion]] = relationship(back_populates="event", order_by="FormVersion.number")
@@ -168,6 +195,10 @@ class Item(Base):
     image_type: Mapped[str | None] = mapped_column(String(32))
     # Who makes or delivers it; None means the organisers handle it themselves.
     vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id", ondelete="SET NULL"), index=True)
+    # With the event's code mode ITEMS: only orders with a valid code may include this item.
+    requires_code: Mapped[bool] = mapped_column(default=False)
+    # A shared stock for all its variants (200 t-shirts whatever the size), on top of each variant's own.
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("stock_pools.id", ondelete="SET NULL"), index=True)
 
     event: Mapped[Event] = relationship(back_populates="items")
     variants: Mapped[list[Variant]] = relationship(back_populates="item", order_by="Variant.id",
@@ -185,8 +216,25 @@ class Variant(Base):
     key: Mapped[str] = mapped_column(String(200))
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(default=True)
+    # None: unlimited. `sold` counts units in orders that are not cancelled; it only changes through a
+    # conditional UPDATE (core/stock.py), so that concurrent orders can never sell more than `stock`.
+    stock: Mapped[int | None]
+    sold: Mapped[int] = mapped_column(default=0)
 
     item: Mapped[Item] = relationship(back_populates="variants")
+
+
+class StockPool(Base):
+    """Stock shared by several items' variants ("200 t-shirts whatever the size"); `sold` as on Variant."""
+
+    __tablename__ = "stock_pools"
+    __table_args__ = (UniqueConstraint("event_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int]
+    sold: Mapped[int] = mapped_column(default=0)
 
 
 class Order(Base):
@@ -208,10 +256,33 @@ class Order(Base):
     # Answers to fields that are not personal (a size preference, a consent tick); personal ones live apart.
     answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # SHA-256 of the secret in the attendee's lookup link: a copy of the database opens no order. None once purged.
+    lookup_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Set when the attendee changed the order after placing it.
+    changed_at: Mapped[datetime | None]
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id",
                                                   cascade="all, delete-orphan")
     personal: Mapped[OrderPersonalData | None] = relationship(back_populates="order", cascade="all, delete-orphan")
+    history: Mapped[list[OrderStatusChange]] = relationship(back_populates="order", cascade="all, delete-orphan",
+                                                            order_by="OrderStatusChange.id")
+
+
+class OrderStatusChange(Base):
+    """One step of an order's status history (the first is RECEIVED, when it was placed)."""
+
+    __tablename__ = "order_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A username, "attendee", or audit.SYSTEM; never the attendee's name.
+    actor: Mapped[str] = mapped_column(String(64))
+    # A tracking number or link for SHIPPED; destroyed by a purge.
+    tracking: Mapped[str | None] = mapped_column(String(500))
+
+    order: Mapped[Order] = relationship(back_populates="history")
 
 
 class OrderPersonalData(Base):
@@ -327,6 +398,9 @@ class OutboxMessage(Base):
     body_html: Mapped[str] = mapped_column(Text, default="")
     attachment_name: Mapped[str | None] = mapped_column(String(200))
     attachment: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    channel: Mapped[MessageChannel] = mapped_column(_enum(MessageChannel), default=MessageChannel.EMAIL)
+    # Set when a purge destroyed the recipients, subject, bodies and attachment; the row stays for the counts.
+    purged_at: Mapped[datetime | None]
     status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus), default=MessageStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -378,3 +452,72 @@ class VendorSnapshot(Base):
     actor: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(default=0)
     frozen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RedemptionCode(Base):
+    """A code attendees enter to order; only its keyed HMAC is stored (core/codes.py), never the code."""
+
+    __tablename__ = "redemption_codes"
+    __table_args__ = (UniqueConstraint("event_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    # The first characters of the code (its prefix and a little more), so organisers can tell codes apart.
+    hint: Mapped[str] = mapped_column(String(16), default="")
+    max_uses: Mapped[int] = mapped_column(default=1)
+    # Uses by orders that are not cancelled; only changed by a conditional UPDATE, as stock is.
+    uses: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime | None]
+    # Keys of the items the code unlocks; empty means all.
+    item_keys: Mapped[list[Any]] = mapped_column(default=list)
+    revoked_at: Mapped[datetime | None]
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CodeRedemption(Base):
+    """An order's use of a code; deleted (and the code's use given back) when the order is cancelled."""
+
+    __tablename__ = "code_redemptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("redemption_codes.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EmailClaim(Base):
+    """One order per email address per event: a keyed hash of the address, unique per event; purged with it."""
+
+    __tablename__ = "email_claims"
+    __table_args__ = (UniqueConstraint("event_id", "email_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+
+
+class PurgeReceipt(Base):
+    """What a purge destroyed: when, by whom (or the timer), counts per category; never personal data."""
+
+    __tablename__ = "purge_receipts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class JobLease(Base):
+    """A claim on periodic work (the tick), so two app processes on one database never run it at once."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100), default="")
+    lease_until: Mapped[datetime | None]
+    last_started_at: Mapped[datetime | None]
+    last_finished_at: Mapped[datetime | None]

@@ -25,6 +25,7 @@ from core.errors import DomainError, EventNotOpen, NotFound, SchemaError
 from core.events import EventPhase, event_phase
 from core.form_versions import current_form_version
 from core.forms import FieldType, FormSpec, parse_form_spec, validate_answers
+from core.fulfilment import record_status
 from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus, utcnow
 from core.vendors import DisclosureView, disclosure_register, notify_order_placed
 
@@ -99,6 +100,7 @@ def place_order(
         idempotency_key=idempotency_key, created_at=now,
         answers={k: v for k, v in clean.values.items() if k not in personal_keys},
     )
+    record_status(session, order, OrderStatus.RECEIVED, audit.SYSTEM, at=now)
     personal = {k: v for k, v in clean.values.items() if k in personal_keys}
     if personal:
         order.personal = OrderPersonalData(answers=personal)
@@ -369,6 +371,7 @@ def change_status(
     for order in moving:
         old_status = order.status
         order.status = new_status
+        record_status(session, order, new_status, actor.username)
         if new_status == OrderStatus.CANCELLED:
             audit.record(session, actor, "order.cancelled", event=event.id, subject=f"order:{order.reference}",
                          details={"reference": order.reference, "old_status": old_status.value})

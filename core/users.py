@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -20,18 +18,17 @@ from core import audit
 from core.auth import Actor, Permission, require
 from core.errors import DomainError, NotFound, SchemaError
 from core.models import LoginThrottle, User, UserRole, utcnow
+from core.throttle import client_key, record_hit, seconds_blocked
 
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (5.x: refuses) anything longer
 BCRYPT_ROUNDS = 12  # tests lower it (tests/conftest.py): hashing is deliberately slow
 
-# Throttling: each failure adds 1 to a score that halves every HALF_LIFE. Past FREE_FAILURES the key waits
-# BASE_DELAY * 2^(excess), capped. The per-username cap is low, so a stranger who knows a username can slow its
+# Throttling (core/throttle.py): each failure adds 1 to a score that halves every 10 minutes. Past FREE_FAILURES
+# the key waits 2 s * 2^(excess), capped. The per-username cap is low, so a stranger who knows a username can slow its
 # owner down by at most USERNAME_MAX_DELAY, never lock them out; per-client keys may wait much longer.
-HALF_LIFE = timedelta(minutes=10)
 FREE_FAILURES = 5.0
-BASE_DELAY_SECONDS = 2.0
 CLIENT_MAX_DELAY = timedelta(minutes=15)
 USERNAME_MAX_DELAY = timedelta(seconds=30)
 
@@ -218,32 +215,15 @@ _UNMATCHABLE_HASH = bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(rounds
 
 def _throttle_keys(username: str | None, client: str) -> list[str]:
     # Only a hash of the client address is stored: it is personal data we don't need in the clear.
-    keys = [f"client:{hashlib.sha256(client.encode()).hexdigest()[:32]}"]
+    keys = [client_key("client", client)]
     if username:
         keys.append(f"user:{username.strip().lower()[:64]}")
     return keys
 
 
-def _decayed(entry: LoginThrottle, now: datetime) -> float:
-    elapsed = max((now - entry.updated_at).total_seconds(), 0.0)
-    return entry.score * math.pow(0.5, elapsed / HALF_LIFE.total_seconds())
-
-
 def _seconds_blocked(session: Session, key: str, now: datetime) -> int:
-    entry = session.get(LoginThrottle, key)
-    if entry is None or entry.blocked_until is None or entry.blocked_until <= now:
-        return 0
-    return math.ceil((entry.blocked_until - now).total_seconds())
+    return seconds_blocked(session, key, now)
 
 
 def _record_failure(session: Session, key: str, now: datetime, cap: timedelta) -> None:
-    entry = session.get(LoginThrottle, key)
-    if entry is None:
-        entry = LoginThrottle(key=key, score=0.0, updated_at=now)
-        session.add(entry)
-    entry.score = _decayed(entry, now) + 1.0
-    entry.updated_at = now
-    excess = entry.score - FREE_FAILURES
-    if excess >= 0:
-        delay = min(timedelta(seconds=BASE_DELAY_SECONDS * 2 ** min(excess, 20)), cap)
-        entry.blocked_until = now + delay
+    record_hit(session, key, now, free=FREE_FAILURES, cap=cap)
