@@ -26,6 +26,7 @@ from core.events import EventPhase, event_phase
 from core.form_versions import current_form_version
 from core.forms import FieldType, FormSpec, parse_form_spec, validate_answers
 from core.fulfilment import record_status
+from core.lookup import hash_lookup_token, new_lookup_token
 from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus, utcnow
 from core.vendors import DisclosureView, disclosure_register, notify_order_placed
 
@@ -51,6 +52,8 @@ class OrderReceipt:
     placed_at: datetime
     lines: tuple[ReceiptLine, ...]
     created: bool
+    # The secret of the order's lookup link; only known when this call created the order (only its hash is kept).
+    lookup_token: str | None = None
 
     @property
     def total(self) -> Decimal | None:
@@ -95,9 +98,10 @@ def place_order(
                              check_deliverability=check_deliverability)
 
     personal_keys = {spec.key for spec in form.personal_fields}
+    lookup_token = new_lookup_token()
     order = Order(
         event_id=event.id, form_version_id=version.id, reference=_unused_reference(session),
-        idempotency_key=idempotency_key, created_at=now,
+        idempotency_key=idempotency_key, created_at=now, lookup_token_hash=hash_lookup_token(lookup_token),
         answers={k: v for k, v in clean.values.items() if k not in personal_keys},
     )
     record_status(session, order, OrderStatus.RECEIVED, audit.SYSTEM, at=now)
@@ -125,8 +129,8 @@ def place_order(
             raise
         return _receipt(existing, created=False)
     # In this same transaction: the order and its mails are committed together or not at all.
-    notify_order_placed(session, event, order, form, clean)
-    return _receipt(order, created=True)
+    notify_order_placed(session, event, order, form, clean, lookup_token=lookup_token)
+    return _receipt(order, created=True, lookup_token=lookup_token)
 
 
 def _find_by_idempotency_key(session: Session, event: Event, key: str) -> Order | None:
@@ -143,13 +147,14 @@ def _unused_reference(session: Session) -> str:
             return reference
 
 
-def _receipt(order: Order, *, created: bool) -> OrderReceipt:
+def _receipt(order: Order, *, created: bool, lookup_token: str | None = None) -> OrderReceipt:
     return OrderReceipt(
         reference=order.reference,
         placed_at=order.created_at,
         lines=tuple(ReceiptLine(line.item_name, line.variant_label, line.quantity, line.unit_price)
                     for line in order.lines),
         created=created,
+        lookup_token=lookup_token,
     )
 
 

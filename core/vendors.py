@@ -351,7 +351,7 @@ def route_items(session: Session, actor: Actor, event_id: int, routes: Mapping[s
 
 def notify_order_placed(
     session: Session, event: Event, order: Order, form: FormSpec, clean: CleanAnswers,
-    *, public_base_url: str | None = None,
+    *, public_base_url: str | None = None, lookup_token: str | None = None,
 ) -> list[OutboxMessage]:
     """Queue the attendee's confirmation and one mail per per-order vendor with lines in `order`; record what
     each vendor is shown in the disclosure register. Returns the queued messages.
