@@ -42,6 +42,9 @@ def render() -> None:
     if draft["base"] != current.rows:
         st.info("The saved form changed since you started editing here. Discard your changes to see it.",
                 icon=":material/sync_problem:")
+    if not draft["rows"]:
+        st.button("Start from the usual form: name, email, items and consent", icon=":material/auto_awesome:",
+                  on_click=_start_from_starter, args=(event.id, draft["base"]))
     surface = st.empty()  # filled below, once the edited rows are known
     table, preview = st.columns([3, 2], gap="large")
     with table:
@@ -93,11 +96,21 @@ def _draft(event_id: int, current: EventForm) -> dict[str, Any]:
 
 
 def _restart(event_id: int, rows: list[dict[str, Any]], base: list[dict[str, Any]]) -> None:
-    """Draw a fresh table editor from `rows` (a new key drops the old editor's pending edits)."""
+    """Draw a fresh table editor from `rows` now."""
+    _replace_draft(event_id, rows, base)
+    st.rerun()
+
+
+def _start_from_starter(event_id: int, base: list[dict[str, Any]]) -> None:
+    """Fill the table with the starter rows (not saved yet: the organiser reviews them, then saves)."""
+    _replace_draft(event_id, form_builder.starter_rows(), base)
+
+
+def _replace_draft(event_id: int, rows: list[dict[str, Any]], base: list[dict[str, Any]]) -> None:
+    # A new generation gives the editor a new key, which drops the old editor's pending edits.
     key = DRAFT_KEY.format(event_id=event_id)
     generation = st.session_state[key]["generation"] + 1
     st.session_state[key] = {"rows": rows, "base": base, "generation": generation}
-    st.rerun()
 
 
 def _save(actor: Actor, event_id: int, rows: list[dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
+from core.form_builder import STARTER_FORM
 from core.models import FormVersion, utcnow
 from core.orders import place_order
 from tests.builder_factories import audit_entries, make_organiser
@@ -180,6 +181,19 @@ def test_an_event_without_a_form_starts_from_an_empty_table(page: Any, engine: E
     assert at.success[0].value == "Saved as version 1."
     assert _schemas(engine) == [{"fields": [{"key": "name", "type": "short_text", "label": "Name", "personal": True,
                                              "purpose": "To label the order."}]}]
+
+
+def test_a_new_event_can_start_from_the_usual_form(page: Any, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        actor = make_organiser(session, member_of=[make_event(session, form=None)])
+    at = page(actor)
+    at.button[0].click().run()
+    assert _preview_labels(at)[:2] == ["Full name *", "Email *"]
+    assert _schemas(engine) == []  # offered, not saved: the organiser reviews it first
+    at = _save(at)
+    assert at.success[0].value == "Saved as version 1."
+    assert _schemas(engine) == [STARTER_FORM]
+    assert not any("usual form" in button.label for button in at.button)
 
 
 def test_discarding_changes_brings_back_the_saved_form(page: Any, engine: Engine) -> None:
