@@ -44,11 +44,11 @@ test: $(VENV)/.test-deps
 		echo "PostgreSQL pass skipped: set TEST_POSTGRESQL_URL=postgresql+psycopg://USER:PASSWORD@127.0.0.1/DB to run it."; \
 	fi
 
-# Benchmarks print their timings beside a baseline measured in the same run (see bench/README.md).
+# Every bench/bench_*.py, each beside a baseline measured in the same run, then one table of all results
+# (see bench/README.md). BENCH_ARGS=--small for a quick check of the harness; BENCH_ARGS="--only tti,sessions".
+BENCH_ARGS ?=
 bench: $(VENV)/.test-deps
-	$(PY) -m bench.bench_orders_page
-	$(PY) -m bench.bench_exports
-	$(PY) -m bench.bench_outbox
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 migrate: $(VENV)/.run-deps
 	$(PY) -m core migrate

@@ -2,38 +2,43 @@
 
 import streamlit as st
 
-from core.config import cookie_key
+from core.config import code_key, cookie_key
 from pages import (
     audit_log,
     catalogue,
+    code_admin,
+    data_purge,
     event_dashboard,
     event_settings,
     form_builder,
     mail_outbox,
     my_account,
     order_list,
+    order_lookup,
     organiser_login,
     public,
     runtime,
     spreadsheet_exports,
+    status_import,
     templates,
     user_admin,
     vendor_list,
 )
 
-WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form", "items", "vendors", "mail-templates", "outbox",
-              "audit", "users"}
+WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form", "items", "codes", "vendors", "mail-templates",
+              "outbox", "audit", "users", "status-upload"}
 
 
 def main() -> None:
     st.set_page_config(page_title="Event Orders", page_icon=":material/receipt_long:", layout="centered")
     try:
         cookie_key(runtime.settings())  # refuse to start with a missing or weak key (outside the demo)
+        code_key(runtime.settings())
     except ValueError as exc:
         st.error(f"Event Orders is not configured: {exc}")
         st.stop()
     runtime.engine()  # migrate before the first page touches the database
-    runtime.start_mail_dispatcher()
+    runtime.start_scheduler()
     organiser_login.restore_session()
     sections = _pages()
     page = st.navigation(sections, position="hidden")
@@ -60,6 +65,7 @@ def _pages() -> dict[str, list[st.Page]]:
     # The login page stays registered after logging in (hidden), so the run right after a login finds it.
     public_pages = [
         st.Page(public.render, title="Order form", url_path="order", icon=":material/shopping_bag:", default=True),
+        st.Page(order_lookup.render, title="Find my order", url_path="lookup", icon=":material/search:"),
         st.Page(organiser_login.render, title="Organiser login", url_path="login", icon=":material/login:",
                 visibility="hidden" if actor else "visible"),
     ]
@@ -68,14 +74,17 @@ def _pages() -> dict[str, list[st.Page]]:
     organiser = [
         st.Page(event_dashboard.render, title="Dashboard", url_path="dashboard", icon=":material/dashboard:"),
         st.Page(order_list.render, title="Orders", url_path="orders", icon=":material/receipt_long:"),
+        st.Page(status_import.render, title="Status upload", url_path="status-upload", icon=":material/upload_file:"),
         st.Page(spreadsheet_exports.render, title="Exports", url_path="exports", icon=":material/table_view:"),
         st.Page(event_settings.render, title="Events", url_path="events", icon=":material/event:"),
         st.Page(form_builder.render, title="Form builder", url_path="form", icon=":material/edit_note:"),
         st.Page(catalogue.render, title="Items", url_path="items", icon=":material/checkroom:"),
+        st.Page(code_admin.render, title="Codes", url_path="codes", icon=":material/key:"),
         st.Page(vendor_list.render, title="Vendors", url_path="vendors", icon=":material/local_shipping:"),
         st.Page(templates.render, title="Mail templates", url_path="mail-templates", icon=":material/mail:"),
         st.Page(mail_outbox.render, title="Outbox", url_path="outbox", icon=":material/outbox:"),
         st.Page(audit_log.render, title="Audit log", url_path="audit", icon=":material/history:"),
+        st.Page(data_purge.render, title="Purge data", url_path="purge", icon=":material/delete_forever:"),
     ]
     account_pages = [st.Page(my_account.render, title="Account", url_path="account", icon=":material/person:")]
     if actor.is_admin:

@@ -32,6 +32,7 @@ from sqlalchemy import Engine, func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench.dataset import ADMIN, build_event, print_machine  # noqa: E402
+from bench.results import BenchResult, report  # noqa: E402
 from core.auth import Actor  # noqa: E402
 from core.db import make_engine, migrate, read_only  # noqa: E402
 from core.exports import ExportFilters, export_orders, order_sheets, send_batch, write_xlsx  # noqa: E402
@@ -69,10 +70,10 @@ def main() -> None:
         child(args.db, args.child)
         return
     with tempfile.TemporaryDirectory() as scratch:
-        run(args.db or Path(scratch) / "bench-exports.db", args.lines, args.repeat)
+        report(run(args.db or Path(scratch) / "bench-exports.db", args.lines, args.repeat))
 
 
-def run(path: Path, lines: int, repeat: int) -> None:
+def run(path: Path, lines: int, repeat: int) -> list[BenchResult]:
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
     with read_only(engine) as session:
@@ -102,6 +103,12 @@ def run(path: Path, lines: int, repeat: int) -> None:
           f"({ratio:.2f}x)")
     print(f"Peak memory <= {GOAL_PEAK_MB} MB (the goal; largest of (b), (d), (f)): "
           f"{'yes' if peak <= GOAL_PEAK_MB else 'NO'} ({peak:.0f} MB)")
+    return [
+        BenchResult(f"write_xlsx vs pandas to_excel, {lines:,} line items", results["ours"]["seconds"], "s",
+                    baseline=baseline, goal=GOAL_RATIO, goal_on_ratio=True),
+        BenchResult("export peak memory, largest of (b), (d), (f)", peak, "MB",
+                    baseline=results["pandas"]["peak_mb"], goal=GOAL_PEAK_MB),
+    ]
 
 
 def measure(path: Path, mode: str, repeat: int) -> dict[str, float]:

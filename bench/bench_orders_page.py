@@ -25,6 +25,7 @@ if not __package__:  # run as `python bench/bench_orders_page.py`: make the proj
 from sqlalchemy import Engine, func, select  # noqa: E402
 
 from bench.dataset import ADMIN, build_event, print_machine  # noqa: E402
+from bench.results import BenchResult, report  # noqa: E402
 from core.auth import Actor  # noqa: E402
 from core.db import make_engine, migrate, read_only  # noqa: E402
 from core.models import (  # noqa: E402
@@ -55,10 +56,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         path = args.db or Path(scratch) / "bench-orders.db"
-        run(path, args.orders, args.repeat)
+        report(run(path, args.orders, args.repeat))
 
 
-def run(path: Path, orders: int, repeat: int) -> None:
+def run(path: Path, orders: int, repeat: int) -> list[BenchResult]:
     url = f"sqlite:///{path}"
     engine = make_engine(url)
     migrate(engine)
@@ -95,6 +96,8 @@ def run(path: Path, orders: int, repeat: int) -> None:
         print(f"{timing.name.ljust(width)}  {timing.seconds:9.4f}  {timing.seconds / baseline.seconds:10.1f}")
     verdict = "yes" if first <= GOAL_SECONDS else "NO"
     print(f"\nFirst render <= {GOAL_SECONDS} s (the goal): {verdict} ({first:.2f} s)")
+    return [BenchResult(f"orders page first render, {orders:,} orders", first, "s", baseline=baseline.seconds,
+                        goal=GOAL_SECONDS)]
 
 
 def search(engine: Engine, actor: Actor, event_id: int, filters: OrderFilters) -> None:

@@ -33,6 +33,7 @@ if not __package__:  # run as `python bench/bench_outbox.py`: make the project i
 
 from sqlalchemy import Engine, update  # noqa: E402
 
+from bench.results import BenchResult, report  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import make_engine, migrate, unit_of_work  # noqa: E402
 from core.mailer import Mailer, OutgoingMail, YagmailMailer, compose  # noqa: E402
@@ -149,6 +150,10 @@ def main() -> None:
         results = {name: statistics.median(seconds) for name, seconds in timings.items()}
         engine.dispose()
     _print(args, url, results)
+    rate = {name: args.messages / seconds for name, seconds in results.items()}
+    report(BenchResult(f"outbox {short} rate vs raw smtplib, {args.messages:,} messages", rate[name], "msg/s",
+                       baseline=rate["baseline"], goal=GOAL_RATIO, direction="at_least", goal_on_ratio=True)
+           for name, short in (("dispatch", "(b)"), ("grouped", "(b2) group commit")))
 
 
 def _queue(engine: Engine, count: int) -> list[int]:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload, undefer
+from sqlalchemy import Text, bindparam, case, cast, select, update
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from core import audit
 from core.auth import Actor, Permission, require
 from core.errors import FormValidationError, NotFound, SchemaError
 from core.images import prepare_image
-from core.models import Event, Item, Variant
+from core.models import Event, Item, StockPool, Variant
 
 # Joins a variant's option values into its key: "fitted/M/black". Dimension options may not contain it.
 VARIANT_KEY_SEPARATOR = "/"
@@ -41,6 +43,13 @@ class VariantChoice:
     options: Mapping[str, str]
     label: str
     available: bool = True
+    # Units left (the variant's own stock and its item's pool, whichever is less); None means unlimited.
+    remaining: int | None = None
+    id: int = 0  # the Variant row's id (0 when built by hand, e.g. in tests)
+
+    @property
+    def sold_out(self) -> bool:
+        return self.remaining == 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,9 @@ class CatalogueItem:
     variants: tuple[VariantChoice, ...]
     max_per_order: int
     image: bytes | None = None
+    id: int = 0  # the Item row's id (0 when built by hand, e.g. in tests)
+    pool_id: int | None = None
+    requires_code: bool = False
 
     def variant_for(self, options: Mapping[str, object]) -> VariantChoice | None:
         """The variant matching `options` (one value per dimension), or None."""
@@ -137,26 +149,68 @@ def parse_dimensions(dimensions: Sequence[Mapping[str, Any]]) -> tuple[Dimension
     return tuple(parsed)
 
 
-def load_catalogue(session: Session, event: Event) -> tuple[CatalogueItem, ...]:
-    """The event's active items with their variants, in display order."""
-    items = session.scalars(
-        select(Item).where(Item.event_id == event.id, Item.active).order_by(Item.position, Item.id)
-        .options(selectinload(Item.variants), undefer(Item.image))
-    ).all()
+# Built once (it runs for every order placed and every form drawn): every active item of an event with each of
+# its variants and what its pool has left, in display order, as plain rows. Core tables rather than ORM classes:
+# the ORM's compile and result layers cost more than SQLite takes to run the query. The item's dimensions come
+# as their stored JSON text, the key of the parsed-dimensions cache.
+_ITEMS, _VARIANTS, _POOLS = Item.__table__, Variant.__table__, StockPool.__table__
+_CATALOGUE_ROWS = (
+    select(_ITEMS.c.id, _ITEMS.c.key, _ITEMS.c.name, _ITEMS.c.description, _ITEMS.c.price,
+           cast(_ITEMS.c.dimensions, Text).label("dimensions"), _ITEMS.c.max_per_order, _ITEMS.c.pool_id,
+           _ITEMS.c.requires_code, _VARIANTS.c.id.label("variant_id"), _VARIANTS.c.key.label("variant_key"),
+           _VARIANTS.c.options, _VARIANTS.c.active.label("variant_active"), _VARIANTS.c.stock, _VARIANTS.c.sold,
+           (_POOLS.c.capacity - _POOLS.c.sold).label("pool_left"))
+    .join(_VARIANTS, _VARIANTS.c.item_id == _ITEMS.c.id)
+    .outerjoin(_POOLS, _POOLS.c.id == _ITEMS.c.pool_id)
+    .where(_ITEMS.c.event_id == bindparam("event_id"), _ITEMS.c.active)
+    .order_by(_ITEMS.c.position, _ITEMS.c.id, _VARIANTS.c.id)
+)
+_ITEM_IMAGES = select(_ITEMS.c.id, _ITEMS.c.image).where(_ITEMS.c.event_id == bindparam("event_id"), _ITEMS.c.active,
+                                                         _ITEMS.c.image_type.is_not(None))
+
+
+def load_catalogue(session: Session, event: Event, *, images: bool = True) -> tuple[CatalogueItem, ...]:
+    """The event's active items with their variants and the units left of each, in display order.
+
+    `images=False` leaves the items' pictures unread (for callers that only check choices or stock).
+    """
+    by_item: dict[int, list[Any]] = {}
+    for row in session.execute(_CATALOGUE_ROWS, {"event_id": event.id}):
+        by_item.setdefault(row.id, []).append(row)
+    pictures = dict(session.execute(_ITEM_IMAGES, {"event_id": event.id}).all()) if images and by_item else {}
     catalogue = []
-    for item in items:
-        dimensions = parse_dimensions(item.dimensions)
+    for item_id, rows in by_item.items():
+        item = rows[0]
         # Variants of options an organiser removed stay in the database for the orders that name them.
-        current = current_variant_keys(dimensions)
-        variants = tuple(
-            VariantChoice(key=v.key, options=dict(v.options), label=variant_label(dimensions, v.options),
-                          available=v.active)
-            for v in item.variants if v.key in current
+        dimensions, current = _stored_dimensions(item.dimensions)
+        choices = tuple(
+            VariantChoice(key=v.variant_key, options=dict(v.options), label=variant_label(dimensions, v.options),
+                          available=v.variant_active, remaining=remaining_units(v.stock, v.sold, v.pool_left),
+                          id=v.variant_id)
+            for v in rows if v.variant_key in current
         )
         catalogue.append(CatalogueItem(key=item.key, name=item.name, description=item.description, price=item.price,
-                                       dimensions=dimensions, variants=variants, max_per_order=item.max_per_order,
-                                       image=item.image))
+                                       dimensions=dimensions, variants=choices, max_per_order=item.max_per_order,
+                                       image=pictures.get(item_id), id=item_id, pool_id=item.pool_id,
+                                       requires_code=item.requires_code))
     return tuple(catalogue)
+
+
+@lru_cache(maxsize=256)
+def _stored_dimensions(text: str) -> tuple[tuple[Dimension, ...], frozenset[str]]:
+    """An item's stored dimensions (JSON text) parsed, and the keys of the variants they offer; cached by the text.
+
+    Safe to share: both depend on the text alone and are immutable (frozen dataclasses, tuples, a frozenset).
+    Stock is not here: it is read anew for every call of `load_catalogue`.
+    """
+    dimensions = parse_dimensions(json.loads(text))
+    return dimensions, frozenset(current_variant_keys(dimensions))
+
+
+def remaining_units(stock: int | None, sold: int, pool_left: int | None) -> int | None:
+    """Units left of a variant: its own stock and its pool's, whichever is less; None when neither limits it."""
+    limits = [left for left in (None if stock is None else stock - sold, pool_left) if left is not None]
+    return max(0, min(limits)) if limits else None
 
 
 # --- organiser functions: list, create and edit items, switch variants on and off -------------------------------
@@ -173,9 +227,31 @@ ITEM_IMAGE_SIDE = 800  # shown small beside the item on the form
 
 @dataclass(frozen=True)
 class VariantForEdit:
+    """A variant as the organiser edits it; `stock` None means unlimited, `sold` counts non-cancelled units."""
+
     key: str
     label: str
     active: bool
+    stock: int | None = None
+    sold: int = 0
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.stock is None else max(0, self.stock - self.sold)
+
+
+@dataclass(frozen=True)
+class PoolForEdit:
+    """A shared stock ("T-shirts: 200 whatever the size") and the keys of the items that draw on it."""
+
+    name: str
+    capacity: int
+    sold: int
+    item_keys: tuple[str, ...]
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.capacity - self.sold)
 
 
 @dataclass(frozen=True)
@@ -192,6 +268,7 @@ class ItemForEdit:
     dimensions: tuple[Dimension, ...]
     variants: tuple[VariantForEdit, ...]
     has_image: bool = False
+    pool: str | None = None  # the name of the shared stock it draws on
 
     @property
     def dimension_lines(self) -> str:
@@ -322,14 +399,173 @@ def set_variant_active(
     event = _event(session, event_id)
     item = _item(session, event_id, item_key)
     dimensions = parse_dimensions(item.dimensions)
-    variant = next((v for v in item.variants if v.key == variant_key), None)
-    if variant is None or variant_key not in current_variant_keys(dimensions):
-        raise NotFound(f"{item.name} has no variant '{variant_key}'.")
+    variant = _current_variant(item, variant_key, dimensions)
     if variant.active != active:
         variant.active = active
         audit.record(session, actor, "variant.toggled", event=event, subject=f"item:{item.key}",
                      details={"item": item.key, "variant": variant.key, "active": active})
-    return VariantForEdit(key=variant.key, label=variant_label(dimensions, variant.options), active=variant.active)
+    return _variant_for_edit(variant, dimensions)
+
+
+MAX_STOCK = 1_000_000
+
+
+def set_variant_stock(
+    session: Session, actor: Actor, event_id: int, item_key: str, variant_key: str, stock: int | None
+) -> VariantForEdit:
+    """Set how many units of a variant may be sold in all (None: unlimited).
+
+    Raises FormValidationError under "stock" when it is below the units already sold (checked in the UPDATE
+    itself, so an order arriving meanwhile cannot slip under it), PermissionDenied or NotFound. Raising the
+    stock reopens an event that had closed itself because everything was sold out.
+    """
+    require(session, actor, Permission.EVENT_EDIT, event_id)
+    event = _event(session, event_id)
+    item = _item(session, event_id, item_key)
+    dimensions = parse_dimensions(item.dimensions)
+    variant = _current_variant(item, variant_key, dimensions)
+    if stock is not None:
+        try:
+            stock = _whole_number(stock, 0, MAX_STOCK, f"Enter a whole number from 0 to {MAX_STOCK}, or nothing.")
+        except SchemaError as exc:
+            raise FormValidationError({"stock": str(exc)}) from None
+    old = variant.stock
+    if stock != old:
+        changed = session.execute(
+            update(Variant).where(Variant.id == variant.id, *([] if stock is None else [Variant.sold <= stock]))
+            .values(stock=stock).execution_options(synchronize_session=False)).rowcount
+        session.refresh(variant, ["stock", "sold"])
+        if changed != 1:
+            raise FormValidationError({"stock": f"{variant.sold} are already sold: enter at least that many, "
+                                                "or nothing for no limit."})
+        _reopen_if_more(event, old, stock)
+        audit.record(session, actor, "variant.stock_set", event=event, subject=f"item:{item.key}",
+                     details={"item": item.key, "variant": variant.key, "old": old, "new": stock})
+    return _variant_for_edit(variant, dimensions)
+
+
+def list_pools(session: Session, actor: Actor, event_id: int) -> list[PoolForEdit]:
+    """The event's shared stocks by name, with what is sold and which items draw on each."""
+    require(session, actor, Permission.EVENT_VIEW, event_id)
+    _event(session, event_id)
+    pools = session.scalars(select(StockPool).where(StockPool.event_id == event_id).order_by(StockPool.name)).all()
+    members: dict[int, list[str]] = {}
+    for pool_id, key in session.execute(select(Item.pool_id, Item.key).where(
+            Item.event_id == event_id, Item.pool_id.is_not(None)).order_by(Item.position, Item.id)):
+        members.setdefault(pool_id, []).append(key)
+    return [PoolForEdit(pool.name, pool.capacity, pool.sold, tuple(members.get(pool.id, ()))) for pool in pools]
+
+
+def save_pool(
+    session: Session, actor: Actor, event_id: int, *, name: str, capacity: int, old_name: str | None = None
+) -> PoolForEdit:
+    """Create a shared stock, or (with `old_name`) rename or resize one.
+
+    Raises FormValidationError under "name" or "capacity" (a capacity below the units already sold is refused,
+    inside the UPDATE), PermissionDenied or NotFound.
+    """
+    require(session, actor, Permission.EVENT_EDIT, event_id)
+    event = _event(session, event_id)
+    errors: dict[str, str] = {}
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > 200:
+        errors["name"] = "Give the shared stock a name of at most 200 characters."
+    try:
+        capacity = _whole_number(capacity, 0, MAX_STOCK, f"Enter a whole number from 0 to {MAX_STOCK}.")
+    except SchemaError as exc:
+        errors["capacity"] = str(exc)
+    pool = _pool(session, event_id, old_name) if old_name is not None else None
+    if not errors.get("name") and name != old_name and session.scalar(
+            select(StockPool.id).where(StockPool.event_id == event_id, StockPool.name == name)) is not None:
+        errors["name"] = f"There is already a shared stock called '{name}'."
+    if errors:
+        raise FormValidationError(errors)
+    if pool is None:
+        pool = StockPool(event_id=event_id, name=name, capacity=capacity, sold=0)
+        session.add(pool)
+        session.flush()
+        audit.record(session, actor, "pool.created", event=event, subject=f"pool:{pool.id}",
+                     details={"capacity": capacity})
+    elif (name, capacity) != (pool.name, pool.capacity):
+        old_capacity = pool.capacity
+        changed = session.execute(
+            update(StockPool).where(StockPool.id == pool.id, StockPool.sold <= capacity)
+            .values(name=name, capacity=capacity).execution_options(synchronize_session=False)).rowcount
+        session.refresh(pool, ["name", "capacity", "sold"])
+        if changed != 1:
+            raise FormValidationError({"capacity": f"{pool.sold} are already sold: enter at least that many."})
+        _reopen_if_more(event, old_capacity, capacity)
+        audit.record(session, actor, "pool.updated", event=event, subject=f"pool:{pool.id}",
+                     details={"old_capacity": old_capacity, "capacity": capacity})
+    return next(p for p in list_pools(session, actor, event_id) if p.name == pool.name)
+
+
+def delete_pool(session: Session, actor: Actor, event_id: int, name: str) -> None:
+    """Remove a shared stock; its items keep only their variants' own stock. Raises PermissionDenied, NotFound."""
+    require(session, actor, Permission.EVENT_EDIT, event_id)
+    pool = _pool(session, event_id, name)
+    session.execute(update(Item).where(Item.pool_id == pool.id).values(pool_id=None)
+                    .execution_options(synchronize_session=False))
+    for item in session.scalars(select(Item).where(Item.event_id == event_id)):
+        session.expire(item, ["pool_id"])
+    audit.record(session, actor, "pool.deleted", event=event_id, subject=f"pool:{pool.id}")
+    session.delete(pool)
+
+
+def set_item_pool(session: Session, actor: Actor, event_id: int, item_key: str, pool_name: str | None) -> ItemForEdit:
+    """Make an item draw on a shared stock (or on none, with None).
+
+    The units its variants already sold move with it, so a pool's `sold` stays the sum over its items. Raises
+    PermissionDenied or NotFound.
+    """
+    require(session, actor, Permission.EVENT_EDIT, event_id)
+    event = _event(session, event_id)
+    item = _item(session, event_id, item_key)
+    pool = _pool(session, event_id, pool_name) if pool_name is not None else None
+    new_id = pool.id if pool is not None else None
+    if item.pool_id == new_id:
+        return _for_edit(item)
+    # Row locks (PostgreSQL) on the item's variants first, as take_stock's order has it, so `sold` cannot move.
+    sold = sum(session.scalars(select(Variant.sold).where(Variant.item_id == item.id).order_by(Variant.id)
+                               .with_for_update()))
+    for pool_id, change in ((item.pool_id, -sold), (new_id, sold)):
+        if pool_id is not None and change:
+            session.execute(update(StockPool).where(StockPool.id == pool_id)
+                            .values(sold=case((StockPool.sold + change >= 0, StockPool.sold + change), else_=0))
+                            .execution_options(synchronize_session=False))
+            if (loaded := session.get(StockPool, pool_id)) is not None:
+                session.expire(loaded, ["sold"])
+    old_name = session.scalar(select(StockPool.name).where(StockPool.id == item.pool_id)) if item.pool_id else None
+    item.pool_id = new_id
+    audit.record(session, actor, "item.pool_set", event=event, subject=f"item:{item.key}",
+                 details={"item": item.key, "old": old_name, "new": pool_name})
+    return _for_edit(item)
+
+
+def _reopen_if_more(event: Event, old: int | None, new: int | None) -> None:
+    """More stock than before: an event that closed itself as sold out takes orders again."""
+    if event.sold_out_at is not None and (new is None or (old is not None and new > old)):
+        event.sold_out_at = None
+
+
+def _current_variant(item: Item, variant_key: str, dimensions: tuple[Dimension, ...]) -> Variant:
+    """The item's variant `variant_key` if its options are still offered; raises NotFound otherwise."""
+    variant = next((v for v in item.variants if v.key == variant_key), None)
+    if variant is None or variant_key not in current_variant_keys(dimensions):
+        raise NotFound(f"{item.name} has no variant '{variant_key}'.")
+    return variant
+
+
+def _variant_for_edit(variant: Variant, dimensions: tuple[Dimension, ...]) -> VariantForEdit:
+    return VariantForEdit(key=variant.key, label=variant_label(dimensions, variant.options), active=variant.active,
+                          stock=variant.stock, sold=variant.sold)
+
+
+def _pool(session: Session, event_id: int, name: str) -> StockPool:
+    pool = session.scalars(select(StockPool).where(StockPool.event_id == event_id, StockPool.name == name)).first()
+    if pool is None:
+        raise NotFound(f"This event has no shared stock '{name}'.")
+    return pool
 
 
 def set_item_image(session: Session, actor: Actor, event_id: int, item_key: str, data: bytes | None) -> None:
@@ -477,11 +713,13 @@ def _apply_dimensions(item: Item, dimensions: tuple[Dimension, ...]) -> tuple[li
 def _for_edit(item: Item) -> ItemForEdit:
     dimensions = parse_dimensions(item.dimensions)
     by_key = {variant.key: variant for variant in item.variants}
-    variants = tuple(VariantForEdit(key=key, label=variant_label(dimensions, options), active=by_key[key].active)
-                     for key, options in _combinations(dimensions) if key in by_key)
+    variants = tuple(_variant_for_edit(by_key[key], dimensions) for key, _ in _combinations(dimensions) if key in by_key)
+    pool = None
+    if item.pool_id is not None:
+        pool = object_session(item).scalar(select(StockPool.name).where(StockPool.id == item.pool_id))  # type: ignore[union-attr]
     return ItemForEdit(key=item.key, name=item.name, description=item.description, price=item.price,
                        max_per_order=item.max_per_order, active=item.active, position=item.position,
-                       dimensions=dimensions, variants=variants, has_image=item.image_type is not None)
+                       dimensions=dimensions, variants=variants, has_image=item.image_type is not None, pool=pool)
 
 
 def _event(session: Session, event_id: int) -> Event:

@@ -7,14 +7,17 @@ import getpass
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core.config import load_settings
+from core.config import Settings, load_settings
 from core.db import make_engine, migrate, read_only, unit_of_work
 from core.demo import DEMO_SLUG, seed_demo
 from core.errors import DomainError
-from core.models import UserRole
+from core.lifecycle import run_tick
+from core.models import UserRole, utcnow
 from core.notify import drain_outbox
+from core.privacy import event_id_by_slug, purge_event, purge_plan, receipt_fallback, scrub_storage
 from core.users import change_password, create_user, ensure_initial_admin, list_users, remove_user
 
 
@@ -35,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = drain_outbox(engine, settings)
             print(f"Outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed, "
                   f"{report.held} held.")
+        elif args.command == "tick":
+            report = run_tick(engine, settings)
+            print(report.summary)
+            if report.failed:
+                return 1  # cron mails it, systemd marks the unit failed; the log has the details
+        elif args.command == "purge":
+            _purge(engine, settings, args)
         elif args.command == "users" and args.action == "list":
             with read_only(engine) as session:
                 for user in list_users(session, None):
@@ -56,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("demo", help="create the demo event and, on an empty database, the admin user")
     commands.add_parser("outbox", help="send the mail that is due (or hold it while SMTP is not configured)")
+    commands.add_parser("tick", help="run the timer's work once: record events opening and closing, send vendor "
+                                     "lists at the cutoff, purge what is due, send the mail")
+    purge = commands.add_parser("purge", help="destroy an event's personal data now (see README, Privacy)")
+    purge.add_argument("slug", help="the event's address name")
+    mode = purge.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true", help="only show what would be destroyed")
+    mode.add_argument("--yes", action="store_true", help="destroy it, without asking")
     users = commands.add_parser("users", help="manage organiser and admin accounts")
     actions = users.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add a user (asks for the password, or reads it from stdin)")
@@ -69,6 +86,30 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("username")
     actions.add_parser("list", help="list users")
     return parser
+
+
+def _purge(engine: Engine, settings: Settings, args: argparse.Namespace) -> None:
+    now = utcnow()
+    if args.dry_run:
+        with read_only(engine) as session:
+            plan = purge_plan(session, None, event_id_by_slug(session, args.slug), now)
+        if plan.receipt is not None:
+            print(f"{args.slug} was purged on {plan.receipt.at:%Y-%m-%d %H:%M} UTC by {plan.receipt.by}.")
+            return
+        when = f"{plan.automatic_at:%Y-%m-%d %H:%M} UTC" if plan.automatic_at else "never (no end or close)"
+        print(f"Dry run for {args.slug}; purged automatically: {when}. Would destroy:")
+        for line in plan.lines:
+            print(f"  {line.count:>8}  {line.label}")
+        print(f"Would keep {plan.orders_kept} orders and {plan.order_lines_kept} order lines.")
+        return
+    with unit_of_work(engine) as session:
+        receipt = purge_event(session, None, event_id_by_slug(session, args.slug), now=now,
+                              notify_fallback=receipt_fallback(settings))
+    scrub_storage(engine)
+    if not receipt.created:
+        print(f"{args.slug} was purged before, on {receipt.at:%Y-%m-%d %H:%M} UTC; nothing to do.")
+        return
+    print(f"Purged {args.slug}: {receipt.total} records destroyed (receipt {receipt.id}); database scrubbed.")
 
 
 def _change_users(session: Session, args: argparse.Namespace) -> None:

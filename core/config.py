@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import tomllib
@@ -26,6 +28,9 @@ class Settings:
     email_check_deliverability: bool = False
     # Signs the organisers' login cookie: at least 32 random characters, from secrets or the environment.
     cookie_key: str = ""
+    # Keys the HMAC under which redemption codes are stored: at least 32 random characters. Unset, it is derived
+    # from COOKIE_KEY; either way, changing it makes every code already handed out unknown (see README, Codes).
+    code_key: str = ""
     cookie_name: str = "event_orders_login"
     cookie_expiry_days: float = 7.0
     # The demo (`make run`) may generate and keep its own cookie key under data/; a real deployment may not.
@@ -41,8 +46,15 @@ class Settings:
     # How often the app's background dispatcher sends queued mail; 0 switches it off (cron runs
     # `python -m core outbox` instead).
     mail_dispatch_seconds: int = 15
+    # How often the app's background thread runs the tick (events opening and closing, vendor lists at the
+    # cutoff, purges, the outbox); 0 switches it off (cron or a systemd timer runs `python -m core tick` instead).
+    tick_seconds: int = 60
     # The address attendees reach the app at, for links in mails (e.g. https://orders.example.org).
     public_base_url: str = "http://127.0.0.1:8501"
+    # Status texts to attendees who opted in (core/sms.py); SMS is off unless all three are set.
+    sms_provider_url: str = ""
+    sms_token: str = ""
+    sms_sender: str = ""
 
 
 def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,3 +121,16 @@ def cookie_key(settings: Settings) -> str:
         DEMO_COOKIE_KEY_FILE.touch(mode=0o600)
         DEMO_COOKIE_KEY_FILE.write_text(secrets.token_urlsafe(48))
     return DEMO_COOKIE_KEY_FILE.read_text().strip()
+
+
+def code_key(settings: Settings) -> bytes:
+    """The HMAC key for redemption codes: CODE_KEY, or else one derived from the cookie key.
+
+    Raises ValueError when CODE_KEY is too short, or (as `cookie_key` does) when there is no key to derive from.
+    """
+    if settings.code_key:
+        if len(settings.code_key) < MIN_COOKIE_KEY_LENGTH:
+            raise ValueError(f"CODE_KEY is too short: use at least {MIN_COOKIE_KEY_LENGTH} random characters.")
+        return settings.code_key.encode()
+    # A separate label, so the codes' key is not the cookie-signing key itself.
+    return hmac.new(cookie_key(settings).encode(), b"redemption-codes", hashlib.sha256).digest()

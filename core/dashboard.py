@@ -16,10 +16,24 @@ from sqlalchemy.orm import Session
 
 from core.auth import Actor, Permission
 from core.events import EventState, event_state, get_event_for, utc_to_local
-from core.models import Event, FormVersion, Item, Order, OrderLine, OrderStatus, Variant, utcnow
+from core.models import (
+    AuditEntry,
+    Event,
+    FormVersion,
+    Item,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Variant,
+    VendorSnapshot,
+    utcnow,
+)
 from core.notify import outbox_health
+from core.privacy import retention_end
 
 CLOSING_SOON = timedelta(hours=48)
+# core.lifecycle.BATCH_REFUSED; imported it would close an import cycle (lifecycle -> exports -> dashboard).
+BATCH_REFUSED = "vendor.batch_refused"
 NO_VARIANT = "—"
 
 
@@ -34,6 +48,15 @@ class Notice:
     message: str
 
 
+@dataclass(frozen=True)
+class Milestone:
+    """A date on the event's timeline: `at` is the wall-clock time in the event's time zone."""
+
+    label: str
+    at: datetime
+    passed: bool
+
+
 @dataclass(frozen=True, eq=False)
 class Dashboard:
     """The figures of one event. `items` has columns Item, Variant, Quantity; `orders_per_day` has Day (an ISO
@@ -43,6 +66,8 @@ class Dashboard:
     slug: str
     title: str
     state: EventState
+    next_step: str  # what happens next, e.g. "Orders close on Fri 11 Jun 2027, 19:00 (Europe/London)."
+    timeline: tuple[Milestone, ...]  # the event's dates, earliest first
     timezone: str
     orders: int  # not cancelled
     cancelled: int
@@ -68,12 +93,58 @@ def event_dashboard(session: Session, actor: Actor, event_id: int, *, now: datet
     items = items_ordered(session, event)
     state = event_state(event, now)
     return Dashboard(
-        event_id=event.id, slug=event.slug, title=event.title, state=state, timezone=event.timezone,
-        orders=orders, cancelled=cancelled, items_ordered=int(items["Quantity"].sum()),
+        event_id=event.id, slug=event.slug, title=event.title, state=state, next_step=_next_step(event, state, now),
+        timeline=timeline(event, now), timezone=event.timezone, orders=orders, cancelled=cancelled, items_ordered=int(items["Quantity"].sum()),
         order_value=_order_value(session, event), items=items,
         orders_per_day=orders_per_day(session, event),
-        notices=(*_mail_notices(session, actor, event.id, now), *_notices(session, event, state, orders, now)),
+        notices=(*_mail_notices(session, actor, event.id, now), *_vendor_list_notices(session, event),
+                 *_notices(session, event, state, orders, now)),
     )
+
+
+def timeline(event: Event, now: datetime) -> tuple[Milestone, ...]:
+    """The event's dates that are set, earliest first, in its time zone; purged events show when that happened."""
+    deleted = event.purged_at or retention_end(event)
+    moments = [("Orders open", event.opens_at), ("Orders close", event.closes_at),
+               ("Sold out: orders closed", event.sold_out_at), ("Vendor lists sent (cutoff)", event.vendor_cutoff_at),
+               ("Changes allowed until", event.change_deadline), ("Event ends", event.ends_at),
+               ("Personal data deleted" if event.purged_at else "Personal data to be deleted", deleted)]
+    dated = sorted(((at, label) for label, at in moments if at is not None), key=lambda pair: pair[0])
+    return tuple(Milestone(label, utc_to_local(at, event.timezone), at <= now) for at, label in dated)
+
+
+def _next_step(event: Event, state: EventState, now: datetime) -> str:
+    """One sentence on where the event stands and the next date that matters to its organisers."""
+    def when(moment: datetime) -> str:
+        return f"{utc_to_local(moment, event.timezone):%a %d %b %Y, %H:%M} ({event.timezone})"
+
+    deleted = retention_end(event)
+    deletion = (f"Personal data will be deleted on {when(deleted)}." if deleted is not None else
+                "Personal data is kept until you set an end date, or purge it yourself.")
+    if event.purged_at is not None:
+        return f"Personal data was deleted (purged) on {when(event.purged_at)}; the anonymous counts remain."
+    if state == EventState.DRAFT:
+        return "Not published: attendees cannot see it."
+    if state == EventState.SCHEDULED:
+        return f"Orders open on {when(event.opens_at)}." if event.opens_at else "Orders open once it is published."
+    if state == EventState.OPEN:
+        return f"Orders close on {when(event.closes_at)}." if event.closes_at else "No closing time is set."
+    if state == EventState.CLOSED and event.change_deadline is not None:
+        return f"Orders are closed; attendees may change theirs until {when(event.change_deadline)}."
+    return deletion  # fulfilment, and archived events not purged yet
+
+
+def _vendor_list_notices(session: Session, event: Event) -> tuple[Notice, ...]:
+    """Batch vendors whose list the timer could not send at the cutoff and that still have none, with the reason."""
+    refused = session.scalars(select(AuditEntry.details).where(
+        AuditEntry.action == BATCH_REFUSED, AuditEntry.event_id == event.id).order_by(AuditEntry.id)).all()
+    if not refused:
+        return ()
+    sent = set(session.scalars(select(VendorSnapshot.vendor_id).where(VendorSnapshot.event_id == event.id)))
+    return tuple(Notice(NoticeLevel.WARNING, f"A vendor's list was not sent at the vendor cutoff: "
+                                             f"{details.get('problem', 'see the audit log.')} The timer sends it "
+                                             "on its next run once that is fixed.")
+                 for details in refused if details.get("vendor_id") not in sent)
 
 
 def _mail_notices(session: Session, actor: Actor, event_id: int, now: datetime) -> tuple[Notice, ...]:
@@ -155,7 +226,12 @@ def _notices(session: Session, event: Event, state: EventState, orders: int, now
             add(NoticeLevel.INFO, f"Orders close in {hours} hours, on {closes:%A %d %B at %H:%M} ({event.timezone}).")
         if orders == 0:
             add(NoticeLevel.INFO, "Orders are open, but none have come in yet. Have you shared the link?")
-    if event.ends_at is None and state != EventState.ARCHIVED:
-        add(NoticeLevel.WARNING, "No end date is set, so attendees' personal data is kept until you set one "
-                                 f"(it is deleted {event.retention_days} days after the event ends).")
+    if event.ends_at is None and state not in (EventState.ARCHIVED, EventState.PURGED):
+        if event.closes_at is None:
+            add(NoticeLevel.WARNING, "No end date is set, so attendees' personal data is kept until you set one "
+                                     f"(it is deleted {event.retention_days} days after the event ends).")
+        else:
+            add(NoticeLevel.WARNING, "No end date is set, so attendees' personal data is deleted "
+                                     f"{event.retention_days} days after orders close. Set when the event ends if "
+                                     "you need it until then.")
     return tuple(notices)

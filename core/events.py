@@ -49,16 +49,24 @@ class PublicEvent:
     closed_message: str
     form: FormSpec | None = None
     catalogue: tuple[CatalogueItem, ...] = ()
+    # Closed because everything sold out (the event asked for that), rather than by its dates.
+    sold_out: bool = False
 
     def local_time(self, moment: datetime) -> datetime:
         return moment.astimezone(ZoneInfo(self.timezone))
 
 
 def event_phase(event: Event, now: datetime) -> EventPhase:
-    """Whether `event` takes orders at `now` (an unpublished event never does)."""
+    """Whether `event` takes orders at `now` (an unpublished event never does).
+
+    An event set to close when sold out is closed once `sold_out_at` is set (by the order that took the last
+    unit, or by the tick).
+    """
     if not event.published or (event.opens_at is not None and now < event.opens_at):
         return EventPhase.NOT_OPEN_YET
     if event.closes_at is not None and now >= event.closes_at:
+        return EventPhase.CLOSED
+    if event.close_when_sold_out and event.sold_out_at is not None and now >= event.sold_out_at:
         return EventPhase.CLOSED
     return EventPhase.OPEN
 
@@ -85,6 +93,8 @@ def load_public_event(session: Session, slug: object, now: datetime) -> PublicEv
         slug=event.slug, title=event.title, description=event.description, accent_colour=event.accent_colour,
         has_header_image=event.header_image_type is not None, phase=phase, opens_at=event.opens_at,
         timezone=event.timezone, closed_message=event.closed_message,
+        sold_out=phase == EventPhase.CLOSED and event.close_when_sold_out and event.sold_out_at is not None
+        and (event.closes_at is None or now < event.closes_at),
     )
     if phase != EventPhase.OPEN:
         return public
@@ -156,17 +166,29 @@ class EventState(StrEnum):
     DRAFT = "draft"  # not published
     SCHEDULED = "scheduled"  # published, orders not open yet
     OPEN = "open"
-    CLOSED = "closed"
+    CLOSED = "closed"  # orders closed; attendees may still change theirs until the change deadline
+    FULFILMENT = "fulfilment"  # closed and past the change deadline: the orders are final, vendors deliver
+    PURGED = "purged"  # attendees' personal data destroyed; the event and its anonymous counts stay
     ARCHIVED = "archived"
 
 
 def event_state(event: Event, now: datetime) -> EventState:
+    """The event's state at `now`: archived first (it leaves the everyday lists), then purged, then its dates.
+
+    Closed without a change deadline still ahead is fulfilment at once: nothing can change any more.
+    """
     if event.archived_at is not None:
         return EventState.ARCHIVED
+    if event.purged_at is not None:
+        return EventState.PURGED
     if not event.published:
         return EventState.DRAFT
-    return {EventPhase.NOT_OPEN_YET: EventState.SCHEDULED, EventPhase.OPEN: EventState.OPEN,
-            EventPhase.CLOSED: EventState.CLOSED}[event_phase(event, now)]
+    phase = event_phase(event, now)
+    if phase != EventPhase.CLOSED:
+        return EventState.SCHEDULED if phase == EventPhase.NOT_OPEN_YET else EventState.OPEN
+    if event.change_deadline is not None and now < event.change_deadline:
+        return EventState.CLOSED
+    return EventState.FULFILMENT
 
 
 class _Unset(Enum):
@@ -195,6 +217,8 @@ class EventChanges:
     ends_at: datetime | None | _Unset = UNSET
     retention_days: int | _Unset = UNSET
     change_deadline: datetime | None | _Unset = UNSET
+    close_when_sold_out: bool | _Unset = UNSET
+    one_order_per_email: bool | _Unset = UNSET
 
     def given(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not UNSET}
@@ -206,6 +230,7 @@ FIELD_LABELS = {
     "timezone": "Time zone", "phone_region": "Phone region", "opens_at": "Orders open", "closes_at": "Orders close",
     "closed_message": "Closed message", "ends_at": "Event ends", "retention_days": "Retention days",
     "change_deadline": "Change deadline", "username": "Username",
+    "close_when_sold_out": "Close when sold out", "one_order_per_email": "One order per email address",
 }
 
 
@@ -238,6 +263,8 @@ class EventSettings:
     header_image: bytes | None
     header_image_type: str | None
     members: tuple[Member, ...]
+    close_when_sold_out: bool = False
+    one_order_per_email: bool = False
 
     def local(self, moment: datetime | None) -> datetime | None:
         return _local_or_none(moment, self.timezone)
@@ -365,6 +392,8 @@ def update_event(session: Session, actor: Actor, event_id: int, changes: EventCh
         with session.begin_nested():
             for name in changed:
                 setattr(event, name, clean[name])
+            if "close_when_sold_out" in changed:
+                event.sold_out_at = None  # a sold-out close of before must not linger to close it later
     except IntegrityError:
         raise EventValidationError({"slug": _slug_taken(str(clean.get("slug")))}) from None
     audit.record(session, actor, "event.updated", event=event, subject=f"event:{event.slug}",
@@ -405,6 +434,8 @@ def _clean_changes(session: Session, event: Event, given: Mapping[str, object]) 
         elif name == "phone_region":
             ok = value in phonenumbers.SUPPORTED_REGIONS
             check(name, None if ok else "Choose a region code such as GB.", value)
+        elif name in ("close_when_sold_out", "one_order_per_email"):
+            check(name, None if isinstance(value, bool) else "Either on or off.", value)
         elif name == "retention_days":
             ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= RETENTION_DAYS_MAX
             check(name, None if ok else f"Use a whole number of days from 0 to {RETENTION_DAYS_MAX}.", value)
@@ -534,6 +565,7 @@ def get_event_for_edit(session: Session, actor: Actor, event_id: int, *,
         state=event_state(event, now or utcnow()), header_image=event.header_image,
         header_image_type=event.header_image_type,
         members=tuple(Member(username, display_name) for username, display_name in members),
+        close_when_sold_out=event.close_when_sold_out, one_order_per_email=event.one_order_per_email,
     )
 
 

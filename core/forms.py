@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 import phonenumbers
@@ -47,6 +49,8 @@ MAX_QUANTITY = 1000
 MAX_NUMBER = Decimal(10) ** 15
 
 REQUIRED = "This field is required."
+# The key of the checkbox by which an attendee opts in to status texts to the form's phone number (core/sms.py).
+SMS_OPT_IN_KEY = "sms_opt_in"
 # Control characters and lone surrogates: neither belongs in an answer, and PostgreSQL cannot store NUL or surrogates.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"[\r\n]")
@@ -148,6 +152,14 @@ class FormSpec(BaseModel):
             if spec.type == FieldType.ITEMS and any(earlier.type == FieldType.ITEMS for earlier in seen.values()):
                 raise ValueError(f"{where}: a form can have only one items field")
             seen[spec.key] = spec
+        opt_in = seen.get(SMS_OPT_IN_KEY)
+        if opt_in is not None:
+            where = f"Field {self.fields.index(opt_in) + 1} ('{SMS_OPT_IN_KEY}')"
+            # Consent to texts is about a person and goes with their number: stored and purged with it.
+            if opt_in.type != FieldType.CHECKBOX or not opt_in.personal:
+                raise ValueError(f"{where}: the SMS opt-in must be a checkbox marked personal, with its purpose")
+            if not any(spec.type == FieldType.PHONE for spec in self.fields):
+                raise ValueError(f"{where}: the SMS opt-in needs a phone field to text")
         return self
 
     def field(self, key: str) -> FieldSpec:
@@ -167,6 +179,17 @@ def parse_form_spec(document: object) -> FormSpec:
         return FormSpec.model_validate(document)
     except ValidationError as exc:
         raise SchemaError(_describe_schema_errors(document, exc)) from None
+
+
+@lru_cache(maxsize=128)
+def parse_stored_form(text: str) -> FormSpec:
+    """`parse_form_spec` of a stored schema given as its JSON text; cached by that text.
+
+    Safe to share: the result depends on the text alone and a FormSpec is immutable (frozen models, tuples),
+    so an edited form (new text) is parsed anew and a cached one can never be changed by a caller. Broken
+    schemas raise SchemaError every time (errors are not cached).
+    """
+    return parse_form_spec(json.loads(text))
 
 
 def _describe_schema_errors(document: object, exc: ValidationError) -> str:

@@ -35,7 +35,17 @@ from core.mailer import (
     TemporaryMailError,
     YagmailMailer,
 )
-from core.models import Event, EventMember, MessageKind, MessageStatus, OutboxMessage, User, utcnow
+from core.models import (
+    Event,
+    EventMember,
+    MessageChannel,
+    MessageKind,
+    MessageStatus,
+    OutboxMessage,
+    User,
+    utcnow,
+)
+from core.sms import SmsMailer, sms_configured, sms_sender
 
 MESSAGE_ID_DOMAIN = "event-orders.invalid"
 DEFAULT_LEASE = timedelta(minutes=5)
@@ -73,11 +83,15 @@ def enqueue_message(
     order_id: int | None = None,
     vendor_id: int | None = None,
     attachment: tuple[str, bytes] | None = None,
+    channel: MessageChannel = MessageChannel.EMAIL,
+    flush: bool = True,
 ) -> OutboxMessage:
-    """Queue one email in the caller's transaction; nothing is sent until `dispatch` runs after commit.
+    """Queue one email (or, with `channel` SMS, a text to E.164 numbers whose words are `body_text`) in the
+    caller's transaction; nothing is sent until `dispatch` runs after commit.
 
     Subjects must not contain line breaks (they would inject headers); callers build them from templates that
-    strip them, and this refuses any that slip through.
+    strip them, and this refuses any that slip through. `flush=False` leaves the row's id unset until the
+    caller's next flush, so that queuing many messages inserts them together.
     """
     if "\r" in subject or "\n" in subject:
         raise ValueError("a mail subject may not contain line breaks")
@@ -85,10 +99,11 @@ def enqueue_message(
         message_id=new_message_id(), kind=kind, recipients=list(recipients), subject=subject, body_text=body_text,
         body_html=body_html, event_id=event_id, order_id=order_id, vendor_id=vendor_id,
         attachment_name=attachment[0] if attachment else None, attachment=attachment[1] if attachment else None,
-        status=MessageStatus.PENDING, next_attempt_at=utcnow(),
+        channel=channel, status=MessageStatus.PENDING, next_attempt_at=utcnow(),
     )
     session.add(message)
-    session.flush()
+    if flush:
+        session.flush()
     return message
 
 
@@ -125,23 +140,29 @@ def mail_configured(settings: Settings) -> bool:
 
 def drain_outbox(engine: Engine, settings: Settings, *, now: datetime | None = None, limit: int = 100,
                  max_batches: int = 50) -> DispatchReport:
-    """What the timer runs: send what is due through YagmailMailer, or hold it while mail is not configured.
+    """What the timer runs: send what is due through YagmailMailer (and SMS through the configured provider), or
+    hold it while its channel is not configured.
 
     Sends batch after batch until fewer than `limit` were due, a batch handed rows back, or `max_batches` ran.
     Alarms go to MAIL_FROM, the operator's address (users have no email address yet).
     """
     report = DispatchReport()
-    if not mail_configured(settings):
+    if not mail_configured(settings) or not sms_configured(settings):
         with unit_of_work(engine) as session:
             report.held = hold_if_unconfigured(session, settings, now=now)
-        return report
-    mailer = YagmailMailer(settings)
     operator = parseaddr(settings.mail_from)[1]
-    for _ in range(max_batches):
-        batch = dispatch(engine, mailer, now=now, limit=limit, alarm_to=[operator])
-        report.add(batch)
-        if batch.claimed < limit or batch.released:
-            break
+    alarm_to = [operator] if operator else []
+    transports: list[tuple[MessageChannel, Mailer]] = []
+    if mail_configured(settings):
+        transports.append((MessageChannel.EMAIL, YagmailMailer(settings)))
+    if (texts := sms_sender(settings)) is not None:
+        transports.append((MessageChannel.SMS, SmsMailer(texts)))
+    for channel, transport in transports:
+        for _ in range(max_batches):
+            batch = dispatch(engine, transport, now=now, limit=limit, alarm_to=alarm_to, channel=channel)
+            report.add(batch)
+            if batch.claimed < limit or batch.released:
+                break
     return report
 
 
@@ -154,6 +175,7 @@ def dispatch(
     lease: timedelta = DEFAULT_LEASE,
     alarm_to: Sequence[str] = (),
     group_commit: timedelta = timedelta(0),
+    channel: MessageChannel = MessageChannel.EMAIL,
 ) -> DispatchReport:
     """Claim up to `limit` due messages, send them through `mailer`, and record each outcome in its own commit.
 
@@ -165,6 +187,7 @@ def dispatch(
     `now` fixes the clock for tests; the lease also bounds real time: past half of it, the rest is handed back.
     `group_commit` > 0 records deliveries made within that time in one commit: faster against a fast relay, but
     a dispatcher killed in that window sends those messages again (with their Message-IDs) once the lease ends.
+    Only rows of `channel` are claimed: SMS rows go through an `sms.SmsMailer`.
     """
     clock = (lambda: now) if now is not None else utcnow
     started = time.monotonic()
@@ -172,7 +195,7 @@ def dispatch(
     token = claimed_at + lease  # claimed_until doubles as this run's claim token
     report = DispatchReport()
     with unit_of_work(engine) as session:
-        batch, gave_up = _claim(session, claimed_at, token, limit)
+        batch, gave_up = _claim(session, claimed_at, token, limit, channel)
         for row in gave_up:
             report.failed += 1
             report.alarms += _fail_and_alarm(session, row, claimed_at, alarm_to)
@@ -217,12 +240,13 @@ def backoff(attempts: int) -> timedelta:
     return delay * random.uniform(0.5, 1.0)
 
 
-def _claim(session: Session, now: datetime, token: datetime, limit: int) -> tuple[list[_Claimed], list[OutboxMessage]]:
+def _claim(session: Session, now: datetime, token: datetime, limit: int,
+           channel: MessageChannel = MessageChannel.EMAIL) -> tuple[list[_Claimed], list[OutboxMessage]]:
     """Lock and claim the due rows; also returns those given up on (see below), already marked failed."""
-    due = or_(
+    due = and_(OutboxMessage.channel == channel, or_(
         and_(OutboxMessage.status == MessageStatus.PENDING, OutboxMessage.next_attempt_at <= now),
         and_(OutboxMessage.status == MessageStatus.SENDING, OutboxMessage.claimed_until <= now),
-    )
+    ))
     # Columns, not ORM objects, and one UPDATE for the batch: loading and flushing objects took as long as sending.
     rows = session.execute(
         select(*_CLAIMED_COLUMNS).where(due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
@@ -377,17 +401,21 @@ def _raise_alarm(session: Session, failed: OutboxMessage, now: datetime, alarm_t
 
 
 def hold_if_unconfigured(session: Session, settings: Settings, *, now: datetime | None = None) -> int:
-    """Without mail configured, turn waiting messages into held ones (kept, readable); returns how many.
+    """Without mail (or SMS) configured, turn waiting messages of that channel into held ones (kept, readable);
+    returns how many.
 
     Waiting: pending, or claimed by a dispatcher whose lease ran out (mail was configured when it started).
     """
-    if mail_configured(settings):
+    unconfigured = [channel for channel, configured in ((MessageChannel.EMAIL, mail_configured(settings)),
+                                                        (MessageChannel.SMS, sms_configured(settings)))
+                    if not configured]
+    if not unconfigured:
         return 0
     now = now or utcnow()
     waiting = or_(OutboxMessage.status == MessageStatus.PENDING,
                   and_(OutboxMessage.status == MessageStatus.SENDING, OutboxMessage.claimed_until <= now))
-    result = session.execute(update(OutboxMessage).where(waiting).values(status=MessageStatus.HELD,
-                                                                         claimed_until=None))
+    result = session.execute(update(OutboxMessage).where(waiting, OutboxMessage.channel.in_(unconfigured))
+                             .values(status=MessageStatus.HELD, claimed_until=None))
     return result.rowcount
 
 

@@ -7,10 +7,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from string import Formatter
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,21 +26,31 @@ from core.forms import FieldSpec, FieldType, FormSpec, parse_form_spec
 from core.models import Event, MailTemplate, MessageKind
 
 # The kinds of mail an organiser can word; batch and alarm mails are written by the system.
-TEMPLATE_KINDS = (MessageKind.CONFIRMATION, MessageKind.VENDOR_ORDER)
+TEMPLATE_KINDS = (MessageKind.CONFIRMATION, MessageKind.VENDOR_ORDER, MessageKind.STATUS_UPDATE)
 KIND_LABELS = {MessageKind.CONFIRMATION: "Confirmation to the attendee",
-               MessageKind.VENDOR_ORDER: "Order mail to a per-order vendor"}
+               MessageKind.VENDOR_ORDER: "Order mail to a per-order vendor",
+               MessageKind.STATUS_UPDATE: "Status update to the attendee"}
 
 PLACEHOLDERS: dict[str, str] = {
     "name": "the attendee's name (in a vendor mail only if that vendor may see the name field)",
     "order_ref": "the order reference, e.g. K7M2QX9P",
     "items": "what was ordered, one line per item (in a vendor mail only that vendor's items)",
-    "lookup_link": "the address of the event's page",
     "delete_after": "the date the attendee's personal data will be deleted",
     "event_title": "the event's title",
+}
+# Only in the attendee's own mail: the link is a secret that opens, changes and cancels the order.
+ATTENDEE_PLACEHOLDERS: dict[str, str] = {
+    "lookup_link": "the attendee's own secret link to see, change or cancel their order",
 }
 VENDOR_PLACEHOLDERS: dict[str, str] = {
     "vendor_name": "the vendor's name",
     "fields": "the order details this vendor may see, one 'Label: value' per line",
+}
+# A status update is sent long after the order, when its secret link is no longer known (only its hash is kept).
+STATUS_PLACEHOLDERS: dict[str, str] = {
+    "lookup_link": "the order lookup page, where the reference and email address find the order",
+    "status": "the order's new status, e.g. Shipped",
+    "tracking": "'Tracking: ' and the tracking number or link when there is one; empty otherwise",
 }
 
 DEFAULT_TEMPLATES: dict[MessageKind, tuple[str, str]] = {
@@ -47,7 +59,7 @@ DEFAULT_TEMPLATES: dict[MessageKind, tuple[str, str]] = {
         "Hello {name},\n\n"
         "thank you for your order for {event_title}. Your order reference is {order_ref}.\n\n"
         "{items}\n\n"
-        "The event's page: {lookup_link}\n\n"
+        "See, change or cancel your order: {lookup_link}\n\n"
         "We use your details only to get your order to you, and delete them once the event is over "
         "(deletion date: {delete_after}).\n",
     ),
@@ -57,6 +69,14 @@ DEFAULT_TEMPLATES: dict[MessageKind, tuple[str, str]] = {
         "a new order {order_ref} for {event_title}:\n\n"
         "{items}\n\n"
         "{fields}\n",
+    ),
+    MessageKind.STATUS_UPDATE: (
+        "Your order {order_ref}: {status}",
+        "Hello {name},\n\n"
+        "your order {order_ref} for {event_title} is now: {status}.\n"
+        "{tracking}\n\n"
+        "{items}\n\n"
+        "Look your order up: {lookup_link}\n",
     ),
 }
 
@@ -71,6 +91,10 @@ _LINE_BREAK = re.compile("[\r\n\u2028\u2029\x85]")
 
 # A pair of (literal text, placeholder or None), as string.Formatter.parse yields them.
 Part = tuple[str, str | None]
+# Built once: it runs for every mail about an order. A Core table, so the row's text is all that is read.
+_MAIL_TEMPLATES = MailTemplate.__table__
+_STORED_TEMPLATE = select(_MAIL_TEMPLATES.c.subject, _MAIL_TEMPLATES.c.body).where(
+    _MAIL_TEMPLATES.c.event_id == bindparam("event_id"), _MAIL_TEMPLATES.c.kind == bindparam("kind"))
 
 
 class TemplateValidationError(FormValidationError, SchemaError):
@@ -103,7 +127,8 @@ class RenderedMail:
 def placeholders_for(kind: MessageKind) -> dict[str, str]:
     """The placeholders a template of `kind` may use, with what each stands for."""
     _check_kind(kind)
-    return {**PLACEHOLDERS, **(VENDOR_PLACEHOLDERS if kind == MessageKind.VENDOR_ORDER else {})}
+    return {**PLACEHOLDERS, **(VENDOR_PLACEHOLDERS if kind == MessageKind.VENDOR_ORDER else ATTENDEE_PLACEHOLDERS),
+            **(STATUS_PLACEHOLDERS if kind == MessageKind.STATUS_UPDATE else {})}
 
 
 def check_template(kind: MessageKind, subject: str, body: str) -> tuple[str, str]:
@@ -134,6 +159,12 @@ def check_template(kind: MessageKind, subject: str, body: str) -> tuple[str, str
     return subject, body
 
 
+@lru_cache(maxsize=64)
+def _checked_template(kind: MessageKind, subject: str, body: str) -> tuple[str, str]:
+    """`check_template`, cached by its arguments (a pure function of them; refusals are not cached)."""
+    return check_template(kind, subject, body)
+
+
 def _placeholder_problem(text: str, allowed: Mapping[str, str]) -> str | None:
     try:
         parts = _parse(text)
@@ -149,11 +180,13 @@ def _placeholder_problem(text: str, allowed: Mapping[str, str]) -> str | None:
     return None
 
 
-def _parse(text: str) -> list[Part]:
+@lru_cache(maxsize=256)
+def _parse(text: str) -> tuple[Part, ...]:
     """Literal text and placeholders; raises ValueError for unpaired braces.
 
     A placeholder takes no format spec or conversion ({name:>10}, {name!r}): such a one keeps them in its name,
-    which is then unknown.
+    which is then unknown. Cached by the text (a tuple, so no caller can change what others get): every mail
+    of an event renders the same few templates.
     """
     parts: list[Part] = []
     for literal, name, spec, conversion in Formatter().parse(text):
@@ -161,7 +194,7 @@ def _parse(text: str) -> list[Part]:
             # So the organiser's error message quotes exactly what they wrote.
             name = f"{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}"
         parts.append((literal, name))
-    return parts
+    return tuple(parts)
 
 
 def render_mail(kind: MessageKind, subject: str, body: str, values: Mapping[str, str]) -> RenderedMail:
@@ -206,11 +239,10 @@ def _check_kind(kind: MessageKind) -> None:
 def template_for(session: Session, event_id: int, kind: MessageKind) -> TemplateText:
     """The event's own template of `kind`, or the default when it has none (or its stored one no longer passes
     the checks, so that a mail is always written)."""
-    stored = session.scalars(
-        select(MailTemplate).where(MailTemplate.event_id == event_id, MailTemplate.kind == kind)).first()
+    stored = session.execute(_STORED_TEMPLATE, {"event_id": event_id, "kind": kind}).first()
     if stored is not None:
         try:
-            subject, body = check_template(kind, stored.subject, stored.body)
+            subject, body = _checked_template(kind, stored.subject, stored.body)
         except TemplateValidationError:
             pass
         else:
@@ -281,11 +313,15 @@ def preview_template(
     require(session, actor, Permission.EVENT_VIEW, event_id)
     event = _event(session, event_id)
     subject, body = check_template(kind, subject, body)
-    return render_mail(kind, subject, body, sample_values(session, event, public_base_url=public_base_url))
+    values = sample_values(session, event, public_base_url=public_base_url)
+    if kind == MessageKind.STATUS_UPDATE:
+        values["lookup_link"] = lookup_link(None, public_base_url)  # as sent: no secret is known by then
+    return render_mail(kind, subject, body, values)
 
 
 SAMPLE_NAME = "Alex Example"
 SAMPLE_REFERENCE = "SAMPLE23"
+SAMPLE_LOOKUP_TOKEN = "sample-secret"
 SAMPLE_VALUES: dict[FieldType, str] = {
     FieldType.SHORT_TEXT: "Sample answer",
     FieldType.LONG_TEXT: "A longer sample answer.",
@@ -313,11 +349,14 @@ def sample_values(session: Session, event: Event, *, public_base_url: str | None
     lines = [(1, item.name, item.variants[0].label if item.variants else "") for item in catalogue[:2]]
     fields = [spec for spec in form.fields if spec.type != FieldType.ITEMS] if form else []
     name_key = attendee_name_key(form) if form else None
-    values = order_values(event, SAMPLE_REFERENCE, public_base_url=public_base_url)
+    values = order_values(event, SAMPLE_REFERENCE)
     values.update(
+        lookup_link=lookup_link(SAMPLE_LOOKUP_TOKEN, public_base_url),
         name=SAMPLE_NAME,
         items=item_lines(lines or [(1, "Sample item", "")]),
         vendor_name="Sample vendor",
+        status="Shipped",
+        tracking="Tracking: https://tracking.example.com/SAMPLE23",
         fields="\n".join(f"{spec.label}: {SAMPLE_NAME if spec.key == name_key else _sample_answer(spec)}"
                          for spec in fields),
     )
@@ -333,24 +372,23 @@ def _sample_answer(spec: FieldSpec) -> str:
 # --- Values of a real order --------------------------------------------------------------------------------------
 
 
-def order_values(event: Event, reference: str, *, public_base_url: str | None = None) -> dict[str, str]:
+def order_values(event: Event, reference: str) -> dict[str, str]:
     """The placeholders that are the same for every mail about one order (the attendee's and the vendors')."""
     return {
         "order_ref": reference,
         "event_title": event.title,
-        "lookup_link": lookup_link(event, public_base_url),
         "delete_after": delete_after(event),
     }
 
 
-def lookup_link(event: Event, public_base_url: str | None = None) -> str:
-    """Where an attendee can look their order up.
+def lookup_link(token: str | None, public_base_url: str | None = None) -> str:
+    """The attendee's secret link to their order, `<public_base_url>/lookup?t=<token>`.
 
-    Until the attendee lookup exists this is the event's public page, `<public_base_url>/?event=<slug>`
-    (st.Page url paths cannot hold the event, so the slug goes in the query string).
+    Without a token (it is known only when the order is placed or its link renewed) this is the lookup page
+    itself, where reference and email find the order.
     """
-    base = load_settings().public_base_url if public_base_url is None else public_base_url
-    return f"{base.rstrip('/')}/?event={event.slug}"
+    base = (load_settings().public_base_url if public_base_url is None else public_base_url).rstrip("/")
+    return f"{base}/lookup?t={quote(token, safe='')}" if token else f"{base}/lookup"
 
 
 def delete_after(event: Event) -> str:

@@ -1,4 +1,5 @@
-"""Items and variants: what an event offers, adding and editing items, and switching single variants on or off."""
+"""Items and variants: what an event offers, adding and editing items, switching single variants on or off,
+their stock, and stock shared by several items."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from streamlit.delta_generator import DeltaGenerator
 
 from core import catalogue
 from core.auth import Actor
-from core.catalogue import ItemForEdit
+from core.catalogue import ItemForEdit, PoolForEdit, VariantForEdit
 from core.db import read_only, unit_of_work
-from core.errors import DomainError
+from core.errors import DomainError, FormValidationError
 from core.events import EventSummary
 from pages import runtime
 
@@ -20,6 +21,7 @@ SAVED_KEY = "catalogue.saved"
 # Bumped after every successful change, so that forms and tables are drawn afresh from the database.
 GENERATION_KEY = "catalogue.generation"
 DIMENSIONS_PLACEHOLDER = "Size: S, M, L, XL\nColour: Black, Forest green"
+NO_POOL = "Only its own stock"
 
 
 def render() -> None:
@@ -32,6 +34,7 @@ def render() -> None:
     try:
         with read_only(runtime.engine()) as session:
             items = catalogue.list_items_for_edit(session, actor, event.id)
+            pools = catalogue.list_pools(session, actor, event.id)
     except DomainError as exc:
         st.error(str(exc))
         return
@@ -45,10 +48,12 @@ def render() -> None:
                               key=f"catalogue.chosen.{event.id}")
         _edit_form(actor, event, by_key[chosen], generation)
         _picture(actor, event, by_key[chosen], generation)
+        _item_pool(actor, event, by_key[chosen], pools)
         _variant_table(actor, event, by_key[chosen])
     else:
         st.info("This event offers nothing yet. Add the first item below.", icon=":material/inventory_2:")
     _add_form(actor, event, generation)
+    _pools(actor, event, pools, generation)
 
 
 def _summary(item: ItemForEdit) -> dict[str, object]:
@@ -56,7 +61,7 @@ def _summary(item: ItemForEdit) -> dict[str, object]:
     return {"Key": item.key, "Name": item.name, "Price": "" if item.price is None else f"{item.price:.2f}",
             "Max per order": item.max_per_order, "Active": item.active,
             "Dimensions": " × ".join(d.label for d in item.dimensions) or "—",
-            "Variants on": f"{offered} of {len(item.variants)}"}
+            "Variants on": f"{offered} of {len(item.variants)}", "Shared stock": item.pool or "—"}
 
 
 def _edit_form(actor: Actor, event: EventSummary, item: ItemForEdit, generation: int) -> None:
@@ -114,31 +119,102 @@ def _picture(actor: Actor, event: EventSummary, item: ItemForEdit, generation: i
 
 
 def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None:
-    if not item.dimensions:
-        return
-    st.markdown(f"**Variants of {item.name}**")
-    # The key follows the on/off states, so that after a change the editor starts afresh from the database.
-    states = "".join(f"{v.key}={v.active};" for v in item.variants)
+    """Each variant: offered or not, its stock (empty: no limit), what is sold and left."""
+    st.markdown(f"**Variants and stock of {item.name}**")
+    # The key follows the stored values, so that after a change the editor starts afresh from the database.
+    states = "".join(f"{v.key}={v.active},{v.stock},{v.sold};" for v in item.variants)
     state = hashlib.sha1(f"{event.id}:{item.key}:{states}".encode()).hexdigest()[:12]
     edited = st.data_editor(
-        [{"Variant": variant.label, "Offered": variant.active} for variant in item.variants],
-        key=f"catalogue.variants.{item.key}.{state}", hide_index=True, disabled=["Variant"],
-        column_config={"Offered": st.column_config.CheckboxColumn("Offered", help="Untick when it is sold out.")},
+        [{"Variant": variant.label or item.name, "Offered": variant.active, "Stock": variant.stock,
+          "Sold": variant.sold, "Left": variant.remaining} for variant in item.variants],
+        key=f"catalogue.variants.{item.key}.{state}", hide_index=True, disabled=["Variant", "Sold", "Left"],
+        column_config={
+            "Offered": st.column_config.CheckboxColumn("Offered", help="Untick to stop offering it."),
+            "Stock": st.column_config.NumberColumn("Stock", min_value=0, max_value=catalogue.MAX_STOCK, step=1,
+                                                   help="How many can be sold in all; empty means no limit."),
+            "Left": st.column_config.NumberColumn("Left", help="Empty: no limit of its own."),
+        },
     )
-    toggled = [(variant, row["Offered"]) for variant, row in zip(item.variants, edited, strict=True)
-               if bool(row["Offered"]) != variant.active]
-    if not toggled:
+    toggled, restocked = [], []
+    for variant, row in zip(item.variants, edited, strict=True):
+        if bool(row["Offered"]) != variant.active:
+            toggled.append((variant, bool(row["Offered"])))
+        stock = None if row["Stock"] is None or row["Stock"] != row["Stock"] else int(row["Stock"])  # NaN: empty
+        if stock != variant.stock:
+            restocked.append((variant, stock))
+    if not toggled and not restocked:
         return
+    failing = item.variants[0]
     try:
         with unit_of_work(runtime.engine()) as session:
             for variant, offered in toggled:
-                catalogue.set_variant_active(session, actor, event.id, item.key, variant.key, bool(offered))
+                catalogue.set_variant_active(session, actor, event.id, item.key, variant.key, offered)
+            for failing, stock in restocked:
+                catalogue.set_variant_stock(session, actor, event.id, item.key, failing.key, stock)
+    except FormValidationError as exc:
+        st.error(f"{_named(item, failing)}: {' '.join(exc.errors.values())}", icon=":material/error:")
+        return
     except DomainError as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    st.session_state[SAVED_KEY] = "; ".join(f"{item.name} ({variant.label}) is "
-                                            f"{'offered' if offered else 'switched off'}" for variant, offered
-                                            in toggled) + "."
+    st.session_state[SAVED_KEY] = "; ".join(
+        [f"{_named(item, v)} is {'offered' if offered else 'switched off'}" for v, offered in toggled]
+        + [f"{_named(item, v)}: {'no limit' if stock is None else f'stock {stock}'}" for v, stock in restocked]) + "."
+    st.rerun()
+
+
+def _named(item: ItemForEdit, variant: VariantForEdit) -> str:
+    return f"{item.name} ({variant.label})" if variant.label else item.name
+
+
+def _item_pool(actor: Actor, event: EventSummary, item: ItemForEdit, pools: list[PoolForEdit]) -> None:
+    """Which shared stock the item draws on, if any."""
+    if not pools:
+        return
+    names = [NO_POOL] + [pool.name for pool in pools]
+    chosen = st.selectbox(f"Shared stock {item.name} draws on", names,
+                          index=names.index(item.pool) if item.pool in names else 0,
+                          key=f"catalogue.pool.{event.id}.{item.key}.{item.pool}")
+    wanted = None if chosen == NO_POOL else chosen
+    if wanted == item.pool:
+        return
+    if runtime.apply_change({}, lambda session: catalogue.set_item_pool(session, actor, event.id, item.key,
+                                                                        wanted)) is not None:
+        st.session_state[SAVED_KEY] = f"{item.name} draws on {chosen.lower() if wanted is None else chosen}."
+        st.rerun()
+
+
+def _pools(actor: Actor, event: EventSummary, pools: list[PoolForEdit], generation: int) -> None:
+    """Shared stocks ("200 t-shirts whatever the size"): the list, and a form to add, resize or remove one."""
+    st.subheader("Shared stock")
+    st.caption("A number of units shared by several variants or items, on top of each variant's own stock.")
+    if pools:
+        st.dataframe([{"Name": pool.name, "Capacity": pool.capacity, "Sold": pool.sold, "Left": pool.remaining,
+                       "Items": ", ".join(pool.item_keys) or "—"} for pool in pools], hide_index=True)
+    form = f"catalogue.pools.{event.id}.{generation}"
+    with st.form(form):
+        slots: dict[str, DeltaGenerator] = {}
+        name = st.text_input("Name", max_chars=200, placeholder="T-shirts", key=f"{form}.name",
+                             help="The name of an existing shared stock changes its capacity.")
+        slots["name"] = st.empty()
+        capacity = st.number_input("Capacity", min_value=0, max_value=catalogue.MAX_STOCK, value=100, step=1,
+                                   key=f"{form}.capacity")
+        slots["capacity"] = st.empty()
+        save, remove = st.columns(2)
+        existing = name.strip() if name.strip() in {pool.name for pool in pools} else None
+        if save.form_submit_button("Save shared stock", type="primary"):
+            if runtime.apply_change(slots, lambda session: catalogue.save_pool(
+                    session, actor, event.id, name=name, capacity=int(capacity), old_name=existing)) is not None:
+                _saved(f"Saved the shared stock {name.strip()}.")
+        if remove.form_submit_button("Remove shared stock"):
+            if runtime.apply_change(slots, lambda session: catalogue.delete_pool(
+                    session, actor, event.id, name.strip()) or True) is not None:
+                _saved(f"Removed the shared stock {name.strip()}.")
+
+
+def _saved(message: str) -> None:
+    st.session_state[SAVED_KEY] = message
+    st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
     st.rerun()
 
 

@@ -1,13 +1,19 @@
-"""The dashboard of the chosen event: order counts, what was ordered, orders per day, and what needs attention."""
+"""The dashboard of the chosen event: its state and dates, order counts, what was ordered, orders per day, and what
+needs attention."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.dashboard import NoticeLevel, event_dashboard
+from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.db import read_only
 from core.errors import DomainError
+from core.events import EventState
 from pages import runtime
+
+STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",
+                 EventState.CLOSED: "orange", EventState.FULFILMENT: "blue", EventState.PURGED: "gray",
+                 EventState.ARCHIVED: "gray"}
 
 
 def render() -> None:
@@ -23,8 +29,9 @@ def render() -> None:
         return
     st.title(board.title)
     # The slug matched core.events.SLUG (lower-case letters, digits, hyphens), so it is safe in a Markdown link.
-    st.markdown(f"{board.state.value.capitalize()} · [Open the public page]({board.public_path}) "
-                f"(`{board.public_path}`)")
+    st.markdown(f":{STATE_COLOURS[board.state]}-badge[{board.state.value.capitalize()}] · "
+                f"[Open the public page]({board.public_path}) (`{board.public_path}`)")
+    st.markdown(board.next_step)  # built from dates and the time zone name only
     for notice in board.notices:
         if notice.level == NoticeLevel.WARNING:
             st.warning(notice.message, icon=":material/warning:")
@@ -47,3 +54,14 @@ def render() -> None:
         st.caption("No orders yet.")
     else:
         st.bar_chart(board.orders_per_day, x="Day", y="Orders")
+    _timeline(board)
+
+
+def _timeline(board: Dashboard) -> None:
+    st.subheader(f"Dates ({board.timezone})")
+    if not board.timeline:
+        st.caption("No dates are set yet; set them on the Events page.")
+        return
+    st.markdown("\n".join(
+        f"- {':material/check_circle:' if milestone.passed else ':material/schedule:'} {milestone.label}: "
+        f"{milestone.at:%a %d %b %Y, %H:%M}" for milestone in board.timeline))

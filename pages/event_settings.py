@@ -40,6 +40,8 @@ from pages import runtime
 
 NEW = "events.new"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
+STATES_HELP = ("draft: not published · scheduled: orders not open yet · open · closed: attendees may still "
+               "change orders · fulfilment: orders are final · purged: personal data deleted · archived")
 # The settings whose inputs are a date and a time in the event's time zone.
 MOMENTS = {"opens_at": "Orders open", "closes_at": "Orders close",
            "change_deadline": "Attendees may change orders until", "ends_at": "The event ends"}
@@ -112,7 +114,8 @@ def _event_list(actor: Actor) -> bool:
     st.dataframe(
         pd.DataFrame(rows), hide_index=True, width="stretch",
         column_order=["title", "slug", "state", "opens", "closes", "timezone"],
-        column_config={"title": "Event", "slug": "Address name", "state": "State", "timezone": "Time zone",
+        column_config={"title": "Event", "slug": "Address name", "timezone": "Time zone",
+                       "state": st.column_config.TextColumn("State", help=STATES_HELP),
                        "opens": st.column_config.DatetimeColumn("Orders open", format="YYYY-MM-DD HH:mm"),
                        "closes": st.column_config.DatetimeColumn("Orders close", format="YYYY-MM-DD HH:mm")},
     )
@@ -208,6 +211,10 @@ def _details(actor: Actor, event: EventSettings, scope: str) -> None:
     st.number_input("Keep personal data for this many days after the event ends", min_value=0,
                     max_value=RETENTION_DAYS_MAX, value=event.retention_days, step=1, key=f"{key}.retention_days")
     _feedback(scope, "retention_days")
+    st.toggle("Close orders when everything is sold out", value=event.close_when_sold_out,
+              key=f"{key}.close_when_sold_out", help="Items without a stock limit never sell out.")
+    st.toggle("One order per email address", value=event.one_order_per_email, key=f"{key}.one_order_per_email",
+              help="A second order with the same address is refused until the first one is cancelled.")
     st.button("Save details", type="primary", icon=":material/save:", key=f"{scope}.save", on_click=_save,
               args=(actor, event.id, scope))
     _feedback(scope, "details")
@@ -242,6 +249,8 @@ def _save(actor: Actor, event_id: int, scope: str) -> None:
         title=state[f"{key}.title"], slug=state[f"{key}.slug"], description=state[f"{key}.description"],
         accent_colour=state[f"{key}.accent_colour"], timezone=timezone, phone_region=state[f"{key}.phone_region"],
         closed_message=state[f"{key}.closed_message"], retention_days=int(state[f"{key}.retention_days"]),
+        close_when_sold_out=bool(state[f"{key}.close_when_sold_out"]),
+        one_order_per_email=bool(state[f"{key}.one_order_per_email"]),
         **moments,
     )
     changed: list[str] = []

@@ -15,6 +15,8 @@ from core.catalogue import CatalogueItem
 from core.forms import ADDRESS_PARTS, FieldSpec, FieldType, FormSpec, visible_fields
 
 _AUTOCOMPLETE = {FieldType.EMAIL: "email", FieldType.PHONE: "tel"}
+# Stock at or below this is shown to attendees ("Only 3 left").
+FEW_LEFT = 10
 
 
 def read_answers(form: FormSpec, catalogue: Sequence[CatalogueItem], prefix: str) -> dict[str, Any]:
@@ -124,12 +126,33 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
                 text.caption(item.description)
             if picture is not None:
                 picture.image(item.image, caption=None, width="stretch")
+            offered = [variant for variant in item.variants if variant.available]
+            if offered and all(variant.sold_out for variant in offered):
+                text.markdown(":red-badge[Sold out]")
+                _error(errors, f"{spec.key}.{item.key}")
+                continue
+            if note := stock_note(item):
+                text.caption(note)
             for index in range(_line_count(item_key)):
                 _item_line(item, f"{item_key}.{index}", index + 1)
             if item.dimensions and _line_count(item_key) < item.max_per_order:
                 st.button(f"Add another {item.name}", key=f"{item_key}.add", on_click=_add_line, args=(item_key,),
                           icon=":material/add:", type="tertiary")
             _error(errors, f"{spec.key}.{item.key}")
+
+
+def stock_note(item: CatalogueItem) -> str:
+    """What the attendee should know about the item's stock: sold-out variants, and few left ("Only 3 left")."""
+    offered = [variant for variant in item.variants if variant.available]
+    if not item.dimensions:
+        left = offered[0].remaining if offered else None
+        return f"Only {left} left." if left is not None and 0 < left <= FEW_LEFT else ""
+    sold_out = [variant.label for variant in offered if variant.sold_out]
+    few = [f"{variant.label} ({variant.remaining})" for variant in offered
+           if variant.remaining is not None and 0 < variant.remaining <= FEW_LEFT]
+    notes = ([f"Sold out: {'; '.join(sold_out)}."] if sold_out else []) + (
+        [f"Only a few left: {'; '.join(few)}."] if few else [])
+    return " ".join(notes)
 
 
 def _item_line(item: CatalogueItem, line_key: str, number: int) -> None:

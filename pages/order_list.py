@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.errors import DomainError
+from core.errors import DomainError, FormValidationError
 from core.events import EventSummary
+from core.fulfilment import MAX_TRACKING_LENGTH
 from core.models import MessageStatus, OrderStatus
 from core.orders import (
     MAX_SEARCH_LENGTH,
@@ -126,11 +127,19 @@ def _paging(prefix: str, result: OrderPage) -> None:
 def _actions(actor: Actor, event: EventSummary, prefix: str, references: list[str]) -> None:
     count = f"{len(references)} order{'s' if len(references) != 1 else ''}"
     st.subheader(f"{count} selected")
+    field_errors: dict[str, str] = st.session_state.pop(f"{prefix}.field_errors", {})
     status_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
-    status_column.selectbox("New status", SETTABLE_STATUSES, key=f"{prefix}.new_status",
-                            format_func=STATUS_LABELS.get)
+    new_status = status_column.selectbox("New status", SETTABLE_STATUSES, key=f"{prefix}.new_status",
+                                         format_func=STATUS_LABELS.get)
     button_column.button("Set status", key=f"{prefix}.set_status", icon=":material/sync:",
                          on_click=_set_status, args=(actor, event.id, prefix, references))
+    if new_status == OrderStatus.SHIPPED:
+        st.text_input("Tracking number or link (optional)", key=f"{prefix}.tracking", max_chars=MAX_TRACKING_LENGTH,
+                      placeholder="e.g. JD014600006281234567 or https://carrier.example/track/…")
+        if message := field_errors.get("tracking"):
+            st.error(message, icon=":material/error:")
+    st.checkbox("Tell the attendees (status mail; a text to those who asked for one)", key=f"{prefix}.notify",
+                help="Uses the event's “Status update” mail template.")
     if st.session_state.get(f"{prefix}.confirm_cancel") == references:
         st.warning(f"Cancel {count} ({', '.join(references)})? A cancelled order cannot be reopened.",
                    icon=":material/warning:")
@@ -165,7 +174,19 @@ def _detail(actor: Actor, event: EventSummary, reference: str) -> None:
                   for answer in detail.answers], hide_index=True, width="stretch")
     if not detail.personal_data_kept:
         st.info("The personal details of this order have been deleted.", icon=":material/delete:")
+    _history(detail)
     _disclosures(detail)
+
+
+def _history(detail: OrderDetail) -> None:
+    """Every status the order went through: when, which, set by whom, and tracking."""
+    st.markdown("**Status history**")
+    zone = ZoneInfo(detail.timezone)
+    # Tracking as plain text, not a link column: it came from a vendor's file and is only shown, never followed.
+    st.dataframe([{"When": step.at.astimezone(zone).replace(tzinfo=None), "Status": step.label,
+                   "By": step.actor or "", "Tracking": step.tracking or ""} for step in detail.history],
+                 hide_index=True, width="stretch", column_config={"When": st.column_config.DatetimeColumn(
+                     format="D MMM YYYY, HH:mm", help=f"In the event's timezone, {detail.timezone}")})
 
 
 def _disclosures(detail: OrderDetail) -> None:
@@ -207,14 +228,22 @@ def _forget(key: str) -> None:
 
 
 def _set_status(actor: Actor, event_id: int, prefix: str, references: list[str]) -> None:
-    # Read the status here, not from the button's args, so a change made just before the click counts.
-    status: OrderStatus = st.session_state[f"{prefix}.new_status"]
-    _change(prefix, lambda session: change_status(session, actor, event_id, references, status),
+    # Read the inputs here, not from the button's args, so a change made just before the click counts.
+    state = st.session_state
+    status: OrderStatus = state[f"{prefix}.new_status"]
+    tracking = state.get(f"{prefix}.tracking", "") if status == OrderStatus.SHIPPED else ""
+    notify = bool(state.get(f"{prefix}.notify"))
+    _change(prefix, lambda session: change_status(session, actor, event_id, references, status, tracking=tracking,
+                                                  notify_attendee=notify, settings=runtime.settings()),
             f"{{count}} marked as {STATUS_LABELS[status].lower()}.")
+    if f"{prefix}.field_errors" not in state:
+        state.pop(f"{prefix}.tracking", None)
 
 
 def _cancel(actor: Actor, event_id: int, prefix: str, references: list[str]) -> None:
-    _change(prefix, lambda session: change_status(session, actor, event_id, references, OrderStatus.CANCELLED),
+    notify = bool(st.session_state.get(f"{prefix}.notify"))
+    _change(prefix, lambda session: change_status(session, actor, event_id, references, OrderStatus.CANCELLED,
+                                                  notify_attendee=notify, settings=runtime.settings()),
             "{count} cancelled.")
 
 
@@ -223,6 +252,9 @@ def _change(prefix: str, action: Callable[[Session], int], message: str) -> None
     try:
         with unit_of_work(runtime.engine()) as session:
             changed = action(session)
+    except FormValidationError as exc:
+        st.session_state[f"{prefix}.field_errors"] = exc.errors  # shown beside their inputs by the rerun
+        return
     except DomainError as exc:
         st.session_state[f"{prefix}.problem"] = str(exc)
         return

@@ -1,4 +1,9 @@
-"""The public page: `/?event=<slug>` shows an event's order form; no slug shows the landing page."""
+"""The public page: `/?event=<slug>` shows an event's order form; no slug shows the landing page.
+
+With codes (core/codes.py), a FORM-mode event asks for a code before showing the form and keeps it for the
+session; an ITEMS-mode event has a code input beside the form. Wrong codes and submissions are throttled per
+client.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ import secrets
 
 import streamlit as st
 
+from core import codes
+from core.codes import PublicCodeRules
+from core.config import code_key
 from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError, NotFound, SchemaError
 from core.events import (
@@ -18,11 +26,12 @@ from core.events import (
     load_public_event,
     readable_text_colour,
 )
-from core.models import utcnow
+from core.models import CodeMode, utcnow
 from core.orders import OrderReceipt, place_order
-from pages import runtime
+from pages import order_lookup, runtime
 from pages.form_renderer import read_answers, render_form
 
+CLIENT_KEY = "public.client"
 # Primary buttons (plain and form submit) in the event's accent colour; filled in by `_apply_accent` only.
 ACCENT_CSS = """<style>
 [data-testid="stBaseButton-primary"], [data-testid="stBaseButton-primaryFormSubmit"] {{
@@ -43,6 +52,7 @@ def render() -> None:
         with read_only(runtime.engine()) as session:
             event = load_public_event(session, slug, utcnow())
             image = get_header_image(session, slug) if event.has_header_image else None
+            rules = codes.public_code_rules(session, get_published_event(session, slug))
     except NotFound:
         st.title("Event not found")
         st.write("There is no event at this address. Please check the link you were given.")
@@ -62,7 +72,7 @@ def render() -> None:
     elif event.phase == EventPhase.CLOSED:
         st.info(event.closed_message or "Orders for this event are closed.", icon=":material/event_busy:")
     else:
-        _order_form(event)
+        _order_form(event, rules)
 
 
 def _apply_accent(colour: str) -> None:
@@ -81,6 +91,7 @@ def _landing() -> None:
         if st.form_submit_button("Open the order form"):
             st.query_params["event"] = slug.strip().lower()
             st.rerun()
+    st.caption("Ordered already? [Find my order](/lookup) to see, change or cancel it.")
     st.caption("Organising an event? [Organiser login](/login)")
 
 
@@ -92,54 +103,120 @@ def _not_open_yet(event: PublicEvent) -> None:
         st.info(f"Orders open on {opens:%A %d %B %Y at %H:%M} ({event.timezone}).", icon=":material/schedule:")
 
 
-def _order_form(event: PublicEvent) -> None:
+def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
     assert event.form is not None
     prefix = f"order.{event.slug}"
     receipt: OrderReceipt | None = st.session_state.get(f"{prefix}.receipt")
     if receipt is not None:
         _confirmation(receipt, prefix)
         return
+    if rules.mode == CodeMode.FORM and f"{prefix}.code" not in st.session_state:
+        _code_gate(event, prefix)
+        return
     st.session_state.setdefault(f"{prefix}.idempotency_key", secrets.token_urlsafe(24))
     errors = st.session_state.get(f"{prefix}.errors", {})
+    if rules.mode == CodeMode.FORM:
+        _accepted_code(prefix, errors)
     render_form(event.form, event.catalogue, prefix, errors)
+    if rules.mode == CodeMode.ITEMS and rules.items_needing_code:
+        st.text_input("Redemption code", key=f"{prefix}.code_input", max_chars=codes.MAX_CODE_LENGTH,
+                      help="Case, spaces and hyphens don't matter.")
+        st.caption(f"Needed only to order {', '.join(rules.items_needing_code)}.")
+        if message := errors.get("code"):
+            st.error(message, icon=":material/error:")
     if problem := st.session_state.get(f"{prefix}.problem"):
         st.error(problem)
     elif errors:
         st.error("Please correct the fields marked above; everything else you entered is kept.")
-    st.button("Place order", type="primary", on_click=_submit, args=(event, prefix), icon=":material/send:")
+    st.button("Place order", type="primary", on_click=_submit, args=(event, prefix, rules.mode),
+              icon=":material/send:")
 
 
-def _submit(event: PublicEvent, prefix: str) -> None:
+def _code_gate(event: PublicEvent, prefix: str) -> None:
+    """FORM mode: the code entry that opens the form; a valid code is kept for this session."""
+    st.info("This form is for invited attendees. Please enter the code you were given.", icon=":material/key:")
+    with st.form(f"{prefix}.code_entry", border=False):
+        entered = st.text_input("Your code", max_chars=codes.MAX_CODE_LENGTH,
+                                help="Case, spaces and hyphens don't matter.")
+        if not st.form_submit_button("Open the order form", type="primary"):
+            return
+    with unit_of_work(runtime.engine()) as session:
+        entry = codes.enter_code(session, get_published_event(session, event.slug), entered, _client(),
+                                 key=code_key(runtime.settings()), now=utcnow())
+    if entry.check is None:
+        st.error(entry.message, icon=":material/error:")
+        return
+    st.session_state[f"{prefix}.code"] = entered
+    # Empty when the code is valid for every item.
+    st.session_state[f"{prefix}.code_items"] = [item.name for item in event.catalogue
+                                                if entry.check.item_keys and entry.check.allows(item.key)]
+    st.rerun()
+
+
+def _accepted_code(prefix: str, errors: dict[str, str]) -> None:
+    names = st.session_state.get(f"{prefix}.code_items", [])
+    st.caption("Your code is accepted." + (f" It is valid for: {', '.join(names)}." if names else ""))
+    if message := errors.get("code"):
+        st.error(message, icon=":material/error:")
+        st.button("Enter another code", on_click=_forget_code, args=(prefix,))
+
+
+def _forget_code(prefix: str) -> None:
+    for key in (f"{prefix}.code", f"{prefix}.code_items", f"{prefix}.errors"):
+        st.session_state.pop(key, None)
+
+
+def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
     """Runs before the rerun that follows the click, so errors appear beside their fields in that same run."""
     assert event.form is not None
     state = st.session_state
     state[f"{prefix}.problem"] = None
     state[f"{prefix}.errors"] = {}
+    code = {CodeMode.FORM: state.get(f"{prefix}.code"), CodeMode.ITEMS: state.get(f"{prefix}.code_input")}.get(mode)
+    code = code or ""  # NONE mode sends none: a code typed anyway would be ignored
+    client, now = _client(), utcnow()
     try:
+        with unit_of_work(runtime.engine()) as session:
+            codes.admit_submit(session, client, now, code_entered=bool(codes.normalise_code(code)))
         with unit_of_work(runtime.engine()) as session:
             state[f"{prefix}.receipt"] = place_order(
                 session, get_published_event(session, event.slug), read_answers(event.form, event.catalogue, prefix),
-                idempotency_key=state[f"{prefix}.idempotency_key"],
-                check_deliverability=runtime.settings().email_check_deliverability,
+                idempotency_key=state[f"{prefix}.idempotency_key"], code=code, code_key=code_key(runtime.settings()),
+                check_deliverability=runtime.settings().email_check_deliverability, now=now,
             )
+    except codes.CodeThrottled as exc:
+        state[f"{prefix}.errors"] = {"code": str(exc)}
     except FormValidationError as exc:
-        state[f"{prefix}.errors"] = exc.errors
+        errors = dict(exc.errors)
+        if "code" in errors and codes.normalise_code(code):
+            # Counted in its own transaction: the order's was rolled back.
+            with unit_of_work(runtime.engine()) as session:
+                if wait := codes.record_wrong_code(session, client, now):
+                    errors["code"] += " " + str(codes.CodeThrottled(wait))
+        state[f"{prefix}.errors"] = errors
     except DomainError as exc:
         state[f"{prefix}.problem"] = str(exc)
+
+
+def _client() -> str:
+    """Whom the throttles count against: the client's address, or this browser session when Streamlit does not
+    know the address (behind some proxies, in tests); a script can then start new sessions, but attendees
+    behind one proxy do not block each other."""
+    address = st.context.ip_address
+    if isinstance(address, str) and address:
+        return address
+    return st.session_state.setdefault(CLIENT_KEY, "session:" + secrets.token_urlsafe(16))
 
 
 def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
     st.success("Thank you, your order has been received.", icon=":material/check_circle:")
     st.markdown(f"Your order reference is **`{receipt.reference}`**. Please keep it: you will need it if you "
                 "contact the organiser about your order.")
-    st.dataframe(
-        [{"Item": line.item_name, "Choice": line.variant_label, "Quantity": line.quantity,
-          "Price each": line.unit_price} for line in receipt.lines],
-        hide_index=True, width="stretch",
-        column_config={"Price each": st.column_config.NumberColumn(format="%.2f")},
-    )
-    if receipt.total is not None:
-        st.markdown(f"**Total: {receipt.total:.2f}**")
+    order_lookup.show_lines(receipt.lines, receipt.total)
+    # The secret is known only in the run that placed the order; the mail carries the same link.
+    link = f"/lookup?t={receipt.lookup_token}" if receipt.lookup_token else "/lookup"
+    st.markdown(f"You can see, change or cancel your order on [Find my order]({link}), also linked in your "
+                "confirmation mail.")
     st.button("Place another order", on_click=_start_over, args=(prefix,))
 
 

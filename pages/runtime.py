@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +16,7 @@ from core.config import Settings, load_settings
 from core.db import make_engine, migrate, read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
 from core.events import EventSummary, list_events
-from core.notify import drain_outbox
+from core.lifecycle import run_scheduler
 
 ACTOR_KEY = "auth.actor"
 EVENT_KEY = "organiser.event_id"
@@ -42,31 +40,23 @@ def engine() -> Engine:
 
 
 @st.cache_resource(show_spinner=False)
-def _mail_dispatcher(url: str, interval: int) -> threading.Thread:
-    thread = threading.Thread(target=_send_mail_forever, args=(engine(), settings(), interval),
-                              name="mail-dispatcher", daemon=True)
+def _scheduler(url: str, tick_seconds: int, mail_dispatch_seconds: int) -> threading.Thread:
+    # The arguments key the cache: one thread per database and intervals, however many sessions run this.
+    thread = threading.Thread(target=run_scheduler, args=(engine(), settings(), threading.Event()),
+                              name="scheduler", daemon=True)
     thread.start()
     return thread
 
 
-def start_mail_dispatcher() -> None:
-    """Send queued mail every MAIL_DISPATCH_SECONDS in a background thread, one per process and database.
+def start_scheduler() -> None:
+    """Run the tick every TICK_SECONDS and send queued mail every MAIL_DISPATCH_SECONDS (0 turns either off), in
+    one background thread per process and database.
 
-    Several processes may run it on one database: each message is claimed in the database before it is sent.
+    Several processes may run it on one database: the tick and each message are claimed in the database.
     """
-    interval = settings().mail_dispatch_seconds
-    if interval > 0:
-        _mail_dispatcher(settings().database_url, interval)
-
-
-def _send_mail_forever(database: Engine, config: Settings, interval: int) -> None:
-    while True:
-        try:
-            drain_outbox(database, config)
-        except Exception as exc:  # noqa: BLE001 - the thread must outlive a bad run; the next one retries
-            # The type only: SMTP error texts can carry addresses, and logs carry no personal data.
-            logging.getLogger(__name__).error("mail dispatch failed: %s", type(exc).__name__)
-        time.sleep(interval)
+    config = settings()
+    if config.tick_seconds > 0 or config.mail_dispatch_seconds > 0:
+        _scheduler(config.database_url, config.tick_seconds, config.mail_dispatch_seconds)
 
 
 def current_actor() -> Actor | None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from core.config import PROJECT_DIR
-from core.db import make_engine, read_only
+from core.db import make_engine, read_only, unit_of_work
 from core.demo import DEMO_SLUG
 from core.events import load_public_event
-from core.models import Event, utcnow
+from core.models import AuditEntry, Event, JobLease, JobName, utcnow
+from tests.factories import make_shop
 
 
 def _run(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
@@ -80,3 +82,18 @@ def test_demo_creates_the_first_admin_once_and_prints_the_password(database_url:
 
         assert check_password(session, "admin", password)
     engine.dispose()
+
+
+def test_tick_does_the_timers_work_once_and_prints_a_summary(database_url: str) -> None:
+    engine = make_engine(database_url)
+    with unit_of_work(engine) as session:
+        make_shop(session, opens_at=utcnow() - timedelta(hours=1))
+    first, second = _run("tick", database_url=database_url), _run("tick", database_url=database_url)
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert first.stdout.startswith("Tick: 1 opened, 0 closed") and first.stdout.count("\n") == 1
+    assert second.stdout.startswith("Tick: 0 opened, 0 closed")
+    with read_only(engine) as session:
+        assert session.scalars(select(AuditEntry.action)).all() == ["event.opened"]
+        lease = session.get_one(JobLease, JobName.TICK)
+    engine.dispose()
+    assert lease.lease_until is None and lease.last_finished_at is not None

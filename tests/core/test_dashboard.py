@@ -10,9 +10,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor
-from core.dashboard import Dashboard, NoticeLevel, event_dashboard
+from core.dashboard import Dashboard, Milestone, NoticeLevel, event_dashboard
 from core.db import read_only, unit_of_work
 from core.errors import PermissionDenied
+from core.events import EventState
 from core.models import Event, MessageStatus, OrderStatus, OutboxMessage
 from tests.event_admin_factories import make_member, make_order, make_user
 from tests.factories import make_event, make_shop
@@ -157,15 +158,71 @@ def test_a_healthy_open_event_has_no_notices(engine: Engine, organiser: Actor) -
     assert len(_messages(engine, organiser, event.id, now=NOW + timedelta(days=3, hours=1))) == 1
 
 
-def test_an_event_without_an_end_date_warns_that_personal_data_is_kept(engine: Engine, organiser: Actor) -> None:
+def test_an_event_without_an_end_date_warns_that_personal_data_goes_after_orders_close(engine: Engine,
+                                                                                        organiser: Actor) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session, closes_at=NOW + timedelta(days=5), retention_days=14)
         make_member(session, event, organiser)
         make_order(session, event, [{**TSHIRT_M, "quantity": 1}], key="a", now=NOW)
         _mail_delivered(session)
     assert _messages(engine, organiser, event.id) == {
-        "No end date is set, so attendees' personal data is kept until you set one (it is deleted 14 days after "
-        "the event ends).": NoticeLevel.WARNING}
+        "No end date is set, so attendees' personal data is deleted 14 days after orders close. Set when the event "
+        "ends if you need it until then.": NoticeLevel.WARNING}
+
+
+def test_an_event_without_end_or_closing_time_warns_that_personal_data_is_kept(engine: Engine,
+                                                                                organiser: Actor) -> None:
+    with unit_of_work(engine) as session:
+        event = make_shop(session, retention_days=14)
+        make_member(session, event, organiser)
+    messages = _messages(engine, organiser, event.id)
+    assert messages["No end date is set, so attendees' personal data is kept until you set one (it is deleted 14 "
+                    "days after the event ends)."] == NoticeLevel.WARNING
+    assert _dashboard(engine, organiser, event.id).next_step == "No closing time is set."
+
+
+@pytest.mark.parametrize(("attributes", "state", "next_step"), [
+    ({"published": False}, EventState.DRAFT, "Not published: attendees cannot see it."),
+    ({"opens_at": NOW + timedelta(days=1)}, EventState.SCHEDULED,
+     "Orders open on Fri 11 Jun 2027, 13:00 (Europe/London)."),
+    ({"closes_at": NOW + timedelta(days=5)}, EventState.OPEN,
+     "Orders close on Tue 15 Jun 2027, 13:00 (Europe/London)."),
+    ({"closes_at": NOW - timedelta(days=1), "change_deadline": NOW + timedelta(hours=2)}, EventState.CLOSED,
+     "Orders are closed; attendees may change theirs until Thu 10 Jun 2027, 15:00 (Europe/London)."),
+    ({"closes_at": NOW - timedelta(days=1), "change_deadline": NOW - timedelta(hours=2)}, EventState.FULFILMENT,
+     "Personal data will be deleted on Mon 09 Aug 2027, 13:00 (Europe/London)."),
+    ({"closes_at": NOW - timedelta(days=1), "purged_at": NOW - timedelta(hours=1)}, EventState.PURGED,
+     "Personal data was deleted (purged) on Thu 10 Jun 2027, 12:00 (Europe/London); the anonymous counts remain."),
+    ({"closes_at": NOW - timedelta(days=1), "archived_at": NOW}, EventState.ARCHIVED,
+     "Personal data will be deleted on Mon 09 Aug 2027, 13:00 (Europe/London)."),
+], ids=["draft", "scheduled", "open", "closed", "fulfilment", "purged", "archived"])
+def test_the_state_says_what_comes_next(engine: Engine, organiser: Actor, attributes: dict[str, object],
+                                        state: EventState, next_step: str) -> None:
+    with unit_of_work(engine) as session:
+        event = _shop(session, organiser, timezone="Europe/London", retention_days=30, **attributes)
+    board = _dashboard(engine, organiser, event.id)
+    assert (board.state, board.next_step) == (state, next_step)
+
+
+def test_the_timeline_lists_the_dates_that_are_set_in_order_in_local_time(engine: Engine, organiser: Actor) -> None:
+    with unit_of_work(engine) as session:
+        event = _shop(session, organiser, timezone="Europe/Berlin", retention_days=10,
+                      opens_at=NOW - timedelta(days=10), closes_at=NOW - timedelta(days=1),
+                      vendor_cutoff_at=NOW + timedelta(hours=1), change_deadline=NOW + timedelta(days=2))
+    assert _dashboard(engine, organiser, event.id).timeline == (
+        Milestone("Orders open", datetime(2027, 5, 31, 14, 0), passed=True),
+        Milestone("Orders close", datetime(2027, 6, 9, 14, 0), passed=True),
+        Milestone("Vendor lists sent (cutoff)", datetime(2027, 6, 10, 15, 0), passed=False),
+        Milestone("Changes allowed until", datetime(2027, 6, 12, 14, 0), passed=False),
+        Milestone("Event ends", datetime(2027, 7, 10, 14, 0), passed=False),
+        Milestone("Personal data to be deleted", datetime(2027, 7, 20, 14, 0), passed=False),
+    )
+    with unit_of_work(engine) as session:
+        session.get_one(Event, event.id).purged_at = NOW
+    assert _dashboard(engine, organiser, event.id).timeline[-1] == Milestone(
+        "Event ends", datetime(2027, 7, 10, 14, 0), passed=False)  # purged early: the deletion is now in the past
+    assert Milestone("Personal data deleted", datetime(2027, 6, 10, 14, 0), passed=True) in _dashboard(
+        engine, organiser, event.id).timeline
 
 
 def test_another_organiser_cannot_see_the_dashboard(engine: Engine, organiser: Actor) -> None:

@@ -287,7 +287,9 @@ def test_list_rows_show_each_state_in_local_time(world: World) -> None:
         for slug, attributes in {
             "scheduled": {"opens_at": NOW + timedelta(days=1)},
             "open": {"opens_at": NOW - timedelta(days=1), "closes_at": NOW + timedelta(days=1)},
-            "closed": {"closes_at": NOW - timedelta(days=1)},
+            "closed": {"closes_at": NOW - timedelta(days=1), "change_deadline": NOW + timedelta(days=1)},
+            "fulfilment": {"closes_at": NOW - timedelta(days=1)},
+            "purged": {"closes_at": NOW - timedelta(days=9), "purged_at": NOW - timedelta(days=1)},
         }.items():
             make_member(session, make_event(session, slug=slug, timezone="America/New_York", **attributes),
                         world.alice)
@@ -295,7 +297,7 @@ def test_list_rows_show_each_state_in_local_time(world: World) -> None:
         rows = {row.slug: row for row in list_event_rows(session, world.alice, now=NOW)}
     assert {slug: row.state for slug, row in rows.items()} == {
         "alices-event": EventState.DRAFT, "scheduled": EventState.SCHEDULED, "open": EventState.OPEN,
-        "closed": EventState.CLOSED}
+        "closed": EventState.CLOSED, "fulfilment": EventState.FULFILMENT, "purged": EventState.PURGED}
     assert rows["scheduled"].opens == datetime(2027, 6, 2, 8, 0)  # 12:00 UTC is 08:00 in New York in June
 
 

@@ -159,12 +159,18 @@ def test_delete_after_is_the_end_plus_retention_in_the_events_time_zone(engine: 
         assert delete_after(event) == "after the event"
 
 
-def test_the_lookup_link_is_the_events_public_page(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    with unit_of_work(engine) as session:
-        event = make_shop(session, slug="summer")
-        assert lookup_link(event, "https://orders.example/") == "https://orders.example/?event=summer"
-        monkeypatch.setenv("PUBLIC_BASE_URL", "https://configured.example")
-        assert lookup_link(event) == "https://configured.example/?event=summer"
+def test_the_lookup_link_carries_the_orders_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert lookup_link("s3cr-t_x", "https://orders.example/") == "https://orders.example/lookup?t=s3cr-t_x"
+    assert lookup_link(None, "https://orders.example") == "https://orders.example/lookup"
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://configured.example")
+    assert lookup_link("abc") == "https://configured.example/lookup?t=abc"
+
+
+def test_vendor_templates_cannot_carry_the_attendees_lookup_link() -> None:
+    assert "lookup_link" in placeholders_for(CONFIRMATION)
+    assert "lookup_link" not in placeholders_for(VENDOR)
+    errors = _refused(VENDOR, "Order {order_ref}", "{items}\n{lookup_link}")
+    assert errors["body"].startswith("Unknown placeholder {lookup_link}.")
 
 
 # --- Stored templates --------------------------------------------------------------------------------------------
@@ -255,13 +261,17 @@ def test_the_preview_uses_a_made_up_order_never_a_real_attendee(shop: tuple[Engi
         place(session, session.get_one(Event, event_id), "real", name="Grace Hopper", email="grace@example.com")
     with read_only(engine) as session:
         preview = preview_template(session, olivia, event_id, VENDOR, "For {vendor_name}: {order_ref}",
-                                   "{name}\n{items}\n{fields}\n{lookup_link}", public_base_url="https://o.example")
+                                   "{name}\n{items}\n{fields}", public_base_url="https://o.example")
     assert preview.subject == "For Sample vendor: SAMPLE23"
     assert preview.text == (f"{SAMPLE_NAME}\n1 × T-shirt (Fitted, S)\n1 × Hoodie (S)\n"
                             f"Name: {SAMPLE_NAME}\nEmail: alex@example.com\nPhone: +447700900123\n"
                             "Delivery address: 1 Sample Street, Exampleton, EX1 2MP, United Kingdom\n"
-                            "Anything about sizes?: Sample answer\nhttps://o.example/?event=test-event\n")
+                            "Anything about sizes?: Sample answer\n")
     assert "Grace" not in preview.text + preview.html
+    with read_only(engine) as session:
+        confirmation = preview_template(session, olivia, event_id, CONFIRMATION, "Hi", "{lookup_link}",
+                                        public_base_url="https://o.example")
+    assert confirmation.text == "https://o.example/lookup?t=sample-secret\n"
 
 
 def test_the_preview_refuses_what_saving_would_refuse(shop: tuple[Engine, int, Actor, Actor]) -> None:

@@ -273,7 +273,7 @@ def test_an_order_queues_the_confirmation_and_one_mail_per_per_order_vendor(shop
     confirmation = messages[0]
     assert confirmation.subject == f"Your order {reference} for Summer Meetup"
     for line in ("Hello Ada Lovelace,", "2 × T-shirt (Fitted, M)", "1 × Hoodie (L)", "1 × Breakfast box",
-                 "/?event=test-event", "(deletion date: after the event)"):
+                 "/lookup?t=", "(deletion date: after the event)"):
         assert line in confirmation.body_text
     assert "Hello Ada Lovelace,<br>" in confirmation.body_html
 

@@ -11,8 +11,8 @@ from core.models import Order
 from core.orders import place_order
 from tests.e2e.conftest import ADMIN_PASSWORD, Server, screenshot
 
-PROTECTED_PATHS = ["dashboard", "orders", "exports", "events", "form", "items", "vendors", "mail-templates", "outbox",
-                   "audit", "users", "account"]
+PROTECTED_PATHS = ["dashboard", "orders", "status-upload", "exports", "events", "form", "items", "codes", "vendors",
+                   "mail-templates", "outbox", "audit", "purge", "users", "account"]
 
 
 def _dismiss_page_not_found(page) -> None:  # noqa: ANN001

@@ -19,6 +19,7 @@ def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
     monkeypatch.setenv("MAIL_DISPATCH_SECONDS", "0")  # tests dispatch explicitly
+    monkeypatch.setenv("TICK_SECONDS", "0")  # and tick explicitly: a background tick would audit and purge
 
     def build(slug: str | None = None) -> AppTest:
         at = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)

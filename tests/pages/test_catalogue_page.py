@@ -199,3 +199,63 @@ def test_uploading_a_picture_shows_it_on_the_order_form_and_a_bad_file_is_refuse
     with read_only(engine) as session:
         [tshirt] = [i for i in load_catalogue(session, session.scalars(select(Event)).one()) if i.key == "tshirt"]
     assert tshirt.image is None
+
+
+def _stock(engine: Engine, item_key: str) -> dict[str, tuple[int | None, int]]:
+    with read_only(engine) as session:
+        return {key: (stock, sold) for key, stock, sold in session.execute(
+            select(Variant.key, Variant.stock, Variant.sold).join(Item).where(Item.key == item_key))}
+
+
+def test_stock_is_set_per_variant_in_the_table_and_emptied_for_no_limit(page: Any, engine: Engine) -> None:
+    at = page(_member_of_shop(engine))
+    table = at.data_editor[0]
+    at.session_state[table.key] = {"edited_rows": {1: {"Stock": 20}, 2: {"Stock": 0}}, "added_rows": [],
+                                   "deleted_rows": []}
+    at = at.run()
+    assert not at.exception
+    assert at.success[0].value == "T-shirt (Fitted, M): stock 20; T-shirt (Fitted, L): stock 0."
+    assert _stock(engine, "tshirt")["Fitted/M"] == (20, 0)
+    assert list(at.data_editor[0].value["Left"].fillna(-1))[:3] == [-1, 20, 0]  # -1: empty, no limit
+    table = at.data_editor[0]
+    at.session_state[table.key] = {"edited_rows": {1: {"Stock": None}}, "added_rows": [], "deleted_rows": []}
+    at = at.run()
+    assert _stock(engine, "tshirt")["Fitted/M"] == (None, 0)
+
+
+def test_stock_below_what_is_sold_is_refused_with_the_reason(page: Any, engine: Engine) -> None:
+    actor = _member_of_shop(engine)
+    with unit_of_work(engine) as session:
+        variant = session.scalars(select(Variant).join(Item).where(Item.key == "tshirt", Variant.key == "Fitted/M")
+                                  ).one()
+        variant.sold = 3
+    at = page(actor)
+    at.session_state[at.data_editor[0].key] = {"edited_rows": {1: {"Stock": 2}}, "added_rows": [],
+                                               "deleted_rows": []}
+    at = at.run()
+    assert [e.value for e in at.error] == [
+        "T-shirt (Fitted, M): 3 are already sold: enter at least that many, or nothing for no limit."]
+    assert _stock(engine, "tshirt")["Fitted/M"] == (None, 3)
+
+
+def _pool_table(at: AppTest) -> Any:
+    return next(frame.value for frame in at.dataframe if "Capacity" in frame.value.columns)
+
+
+def test_a_shared_stock_is_created_and_an_item_draws_on_it(page: Any, engine: Engine) -> None:
+    at = page(_member_of_shop(engine))
+    form = _form(at, "catalogue.pools.")
+    at.text_input(key=f"{form.key}.name").input("Tops")
+    at.number_input(key=f"{form.key}.capacity").set_value(200)
+    at = _click(at, "Save shared stock")
+    assert not at.exception
+    assert at.success[0].value == "Saved the shared stock Tops."
+    pools = _pool_table(at)
+    assert (list(pools["Name"]), list(pools["Capacity"]), list(pools["Left"])) == (["Tops"], [200], [200])
+    next(box for box in at.selectbox if box.label == "Shared stock T-shirt draws on").select("Tops").run()
+    assert not at.exception
+    assert at.success[0].value == "T-shirt draws on Tops."
+    assert list(_pool_table(at)["Items"]) == ["tshirt"]
+    assert list(at.dataframe[0].value["Shared stock"]) == ["Tops", "—", "—"]
+    with read_only(engine) as session:
+        assert {e.action for e in audit_entries(session, "")} >= {"pool.created", "item.pool_set"}

@@ -61,7 +61,11 @@ def test_the_dashboard_shows_the_figures_charts_and_link_of_the_organisers_event
     assert at.sidebar.selectbox(key="organiser.event_id").options == ["Alice's event"]
     assert {m.label: m.value for m in at.metric} == {
         "Orders": "2", "Cancelled": "1", "Items ordered": "3", "Order value": "55.00"}
-    assert "[Open the public page](/?event=alices-event)" in at.markdown[0].value
+    assert at.markdown[0].value.startswith(":green-badge[Open] · [Open the public page](/?event=alices-event)")
+    assert at.markdown[1].value == "No closing time is set."
+    dates = at.markdown[2].value.splitlines()
+    assert [line.rsplit(": ", 1)[0] for line in dates] == ["- :material/schedule: Event ends",
+                                                       "- :material/schedule: Personal data to be deleted"]
     items_chart, per_day_chart = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
     assert {items_chart["encoding"]["x"]["field"], items_chart["encoding"]["y"]["field"]} == {"Item", "Quantity"}
     assert per_day_chart["encoding"]["x"]["field"] == "Day"
@@ -79,7 +83,9 @@ def test_an_event_without_orders_shows_its_notices_and_no_charts(page_env: None,
     assert not at.exception
     assert [i.value for i in at.info] == ["This event is a draft: attendees cannot see it until you publish it."]
     assert "personal data is kept" in at.warning[0].value
-    assert [c.value for c in at.caption] == ["Nothing ordered yet.", "No orders yet."]
+    assert at.markdown[0].value.startswith(":gray-badge[Draft] · ")
+    assert [c.value for c in at.caption] == ["Nothing ordered yet.", "No orders yet.",
+                                             "No dates are set yet; set them on the Events page."]
     assert not at.get("vega_lite_chart")
 
 

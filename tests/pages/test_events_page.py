@@ -257,3 +257,16 @@ def test_an_invalid_stored_colour_never_reaches_the_page(page_env: None, engine:
     assert not at.exception
     assert at.title[0].value == "Event bad-colour"
     assert [h.proto.body for h in at.html] == []
+
+
+def test_the_sold_out_and_one_order_per_email_settings_are_saved(page_env: None, engine: Engine) -> None:
+    alice, event_id = _organiser_with_event(engine)
+    at = _events_page(alice)
+    prefix = f"event.{event_id}.input"
+    at.toggle(key=f"{prefix}.close_when_sold_out").set_value(True)
+    at.toggle(key=f"{prefix}.one_order_per_email").set_value(True)
+    at = _click(at, "Save details")
+    assert not at.exception
+    event = _event(engine, event_id)
+    assert (event.close_when_sold_out, event.one_order_per_email) == (True, True)
+    assert at.toggle(key=f"{prefix}.close_when_sold_out").value  # the input shows what was stored

@@ -80,7 +80,7 @@ def test_the_default_wording_the_placeholders_and_a_sample_preview(shop: Shop) -
     assert "`{lookup_link}`" in placeholders and "`{fields}`" not in placeholders
     preview = at.code[0].value
     assert preview.startswith("Subject: Your order SAMPLE23 for Summer Meetup\n\n")
-    assert f"Hello {SAMPLE_NAME}," in preview and "https://orders.example/?event=test-event" in preview
+    assert f"Hello {SAMPLE_NAME}," in preview and "https://orders.example/lookup?t=" in preview
     assert f"Hello {SAMPLE_NAME},<br>" in at.html[0].proto.body
 
 

@@ -1,0 +1,232 @@
+"""A vendor's status CSV: reading it, the per-row preview, and applying the valid rows in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, select
+
+import core.status_import
+from core.auth import Actor
+from core.db import read_only, unit_of_work
+from core.errors import FormValidationError, PermissionDenied
+from core.models import AuditEntry, MessageKind, Order, OrderStatus, OutboxMessage
+from core.orders import change_status
+from core.status_import import (
+    PREVIEW_COLUMNS,
+    StatusImportPreview,
+    StatusImportStale,
+    apply_status_import,
+    parse_status,
+    preview_status_import,
+)
+from tests.factories import make_shop
+from tests.order_admin_factories import make_user, place
+
+
+@dataclass(frozen=True)
+class World:
+    engine: Engine
+    event_id: int
+    other_event_id: int
+    olivia: Actor
+    bob: Actor  # organiser of the other event only
+    orders: list[str]  # eight orders, all received
+
+    def preview(self, text: str | bytes, actor: Actor | None = None) -> StatusImportPreview:
+        data = text.encode() if isinstance(text, str) else text
+        with read_only(self.engine) as session:
+            return preview_status_import(session, actor or self.olivia, self.event_id, data)
+
+    def apply(self, preview: StatusImportPreview, **kwargs: object) -> int:
+        with unit_of_work(self.engine) as session:
+            return apply_status_import(session, self.olivia, self.event_id, preview, **kwargs)  # type: ignore[arg-type]
+
+    def move(self, reference: str, status: OrderStatus) -> None:
+        with unit_of_work(self.engine) as session:
+            change_status(session, self.olivia, self.event_id, [reference], status)
+
+    def statuses(self) -> list[OrderStatus]:
+        with read_only(self.engine) as session:
+            by_reference = {reference: status for reference, status in session.execute(
+                select(Order.reference, Order.status))}
+        return [by_reference[reference] for reference in self.orders]
+
+
+@pytest.fixture
+def world(engine: Engine) -> World:
+    with unit_of_work(engine) as session:
+        event = make_shop(session, title="Summer Meetup")
+        other = make_shop(session, slug="other", title="Other")
+        olivia = make_user(session, "olivia", member_of=[event])
+        bob = make_user(session, "bob", member_of=[other])
+        orders = [place(session, event, f"o{n}", email=f"a{n}@example.com") for n in range(8)]
+    return World(engine, event.id, other.id, olivia, bob, orders)
+
+
+@pytest.mark.parametrize(("text", "status"), [
+    ("shipped", OrderStatus.SHIPPED), ("Shipped", OrderStatus.SHIPPED), ("in production", OrderStatus.IN_PRODUCTION),
+    ("IN_PRODUCTION", OrderStatus.IN_PRODUCTION), (" Sent to vendor ", OrderStatus.SENT_TO_VENDOR),
+    ("sent-to-vendor", OrderStatus.SENT_TO_VENDOR), ("Canceled", OrderStatus.CANCELLED), ("lost", None), ("", None),
+])
+def test_statuses_are_read_by_value_or_label_ignoring_case(text: str, status: OrderStatus | None) -> None:
+    assert parse_status(text) == status
+
+
+def test_a_semicolon_file_with_a_bom_and_labels_is_previewed_row_by_row(world: World) -> None:
+    a, b, c, *_ = world.orders
+    text = f"\ufeffOrder reference;Status;Tracking number\r\n{a.lower()};Shipped;JD0146\r\n{b};in production;\r\n" \
+           f"{c};received;\r\n"
+    preview = world.preview(text)
+    assert [(r.row, r.reference, r.status, r.tracking, r.error) for r in preview.rows] == [
+        (2, a, OrderStatus.SHIPPED, "JD0146", ""), (3, b, OrderStatus.IN_PRODUCTION, None, ""),
+        (4, c, OrderStatus.RECEIVED, None, "")]
+    assert [r.reference for r in preview.changes] == [a, b]
+    frame = preview.frame()
+    assert tuple(frame.columns) == PREVIEW_COLUMNS
+    assert list(frame["outcome"]) == ["Received → shipped", "Received → in production", "No change: already received."]
+    assert world.statuses() == [OrderStatus.RECEIVED] * 8  # a preview changes nothing
+
+
+def test_each_bad_row_says_what_is_wrong_with_its_row_number(world: World) -> None:
+    a, b, c, d, e, f, g, h = world.orders
+    world.move(b, OrderStatus.DELIVERED)
+    world.move(c, OrderStatus.CANCELLED)
+    world.move(h, OrderStatus.DELIVERED)
+    text = "\n".join([
+        "reference,status,tracking",
+        f"{a},shipped,javascript:alert(1)",  # 2
+        f"{b},in production,",  # 3
+        f"{c},shipped,",  # 4
+        "NOPE2345,shipped,",  # 5
+        f"{d},lost in the post,",  # 6
+        f"{e},delivered,JD0146",  # 7
+        ",shipped,",  # 8
+        f"{f},shipped,",  # 9
+        f"{f},delivered,",  # 10: a reference already in row 9
+        f"{g},,",  # 11
+        f"{h},cancelled,",  # 12
+    ])
+    errors = {row.row: row.error for row in world.preview(text).rows}
+    assert errors == {
+        2: "Enter a tracking number (letters, digits, spaces, - . /) or a link starting with https://.",
+        3: f"Order {b} is already delivered; it cannot go back to in production.",
+        4: f"Order {c} is cancelled; a cancelled order cannot change.",
+        5: "There is no order NOPE2345 in this event.",
+        6: "Unknown status “lost in the post”: use one of Received, Sent to vendor, In production, Shipped, "
+           "Delivered, Cancelled.",
+        7: "A tracking number or link goes with the status Shipped only.",
+        8: "No order reference.",
+        9: "",
+        10: f"Order {f} is already in row 9.",
+        11: "No status.",
+        12: f"Order {h} was delivered; it cannot be cancelled.",
+    }
+
+
+def test_an_order_of_another_event_is_unknown_here(world: World) -> None:
+    with unit_of_work(world.engine) as session:
+        from core.models import Event
+
+        theirs = place(session, session.get_one(Event, world.other_event_id), "x")
+    [row] = world.preview(f"reference,status\n{theirs},shipped\n").rows
+    assert row.error == f"There is no order {theirs} in this event."
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    (b"", "The file is empty."),
+    (b"reference,status\n", "no rows below its header"),
+    (b"ref\xe9rence,status\nABC,shipped\n", "not UTF-8"),
+    (b"order,state\nABC,shipped\n", "must name the columns"),
+    (b"reference,status\n\"ABC,shipped\n", "cannot be read as CSV"),
+    (b"reference,status\nA\x00BC,shipped\n", "NUL characters"),
+])
+def test_a_file_that_cannot_be_read_is_refused_as_a_whole(world: World, data: bytes, problem: str) -> None:
+    with pytest.raises(FormValidationError) as raised:
+        world.preview(data)
+    assert set(raised.value.errors) == {"file"}
+    assert problem in raised.value.errors["file"]
+
+
+def test_too_many_rows_or_bytes_are_refused(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core.status_import, "MAX_ROWS", 3)
+    rows = "".join(f"{reference},shipped\n" for reference in world.orders)
+    with pytest.raises(FormValidationError) as raised:
+        world.preview("reference,status\n" + rows)
+    assert raised.value.errors == {"file": "The file has more than 3 rows; split it into smaller files."}
+    assert len(world.preview("reference,status\n" + "".join(f"{r},shipped\n" for r in world.orders[:3])).rows) == 3
+    monkeypatch.setattr(core.status_import, "MAX_FILE_BYTES", 100)
+    with pytest.raises(FormValidationError) as raised:
+        world.preview(b"reference,status\n" + b"x" * 100)
+    assert "too large" in raised.value.errors["file"]
+
+
+def test_applying_changes_the_valid_rows_only_and_audits_them(world: World) -> None:
+    a, b, c, d, *_ = world.orders
+    world.move(d, OrderStatus.DELIVERED)
+    preview = world.preview(f"reference,status,tracking\n{a},Shipped,https://t.example/1\n{b},in production,\n"
+                            f"{c},teleported,\n{d},received,\n")
+    assert world.apply(preview) == 2
+    assert world.statuses()[:4] == [OrderStatus.SHIPPED, OrderStatus.IN_PRODUCTION, OrderStatus.RECEIVED,
+                                    OrderStatus.DELIVERED]
+    with read_only(world.engine) as session:
+        order = session.scalars(select(Order).where(Order.reference == a)).one()
+        assert order.history[-1].tracking == "https://t.example/1"
+        audit = session.execute(select(AuditEntry.action, AuditEntry.details)
+                                .where(AuditEntry.action.startswith("order.")).order_by(AuditEntry.id)).all()
+    assert [action for action, _ in audit][-3:] == ["order.status_changed", "order.status_changed",
+                                                    "order.status_imported"]
+    assert audit[-1][1] == {"rows": 4, "applied": 2, "skipped": 2, "notified": False}
+
+
+def test_applying_can_tell_the_attendees(world: World) -> None:
+    a, b, *_ = world.orders
+    world.apply(world.preview(f"reference,status\n{a},shipped\n{b},shipped\n"), notify_attendee=True)
+    with read_only(world.engine) as session:
+        recipients = session.scalars(select(OutboxMessage.recipients)
+                                     .where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)).all()
+    assert sorted(r[0] for r in recipients) == ["a0@example.com", "a1@example.com"]
+
+
+def test_cancelling_through_a_file_works_like_the_cancel_button(world: World) -> None:
+    a, *_ = world.orders
+    assert world.apply(world.preview(f"reference,status\n{a},Cancelled\n")) == 1
+    assert world.statuses()[0] == OrderStatus.CANCELLED
+    with read_only(world.engine) as session:
+        assert session.scalars(select(AuditEntry.action).where(AuditEntry.action == "order.cancelled")).all() == [
+            "order.cancelled"]
+
+
+def test_a_stale_preview_applies_nothing(world: World) -> None:
+    a, b, *_ = world.orders
+    preview = world.preview(f"reference,status\n{a},shipped\n{b},in production\n")
+    world.move(b, OrderStatus.DELIVERED)  # another organiser, meanwhile
+    with pytest.raises(StatusImportStale, match="row 3"):
+        world.apply(preview)
+    assert world.statuses()[:2] == [OrderStatus.RECEIVED, OrderStatus.DELIVERED]
+    assert world.apply(world.preview(f"reference,status\n{a},shipped\n{b},in production\n")) == 1
+
+
+def test_only_the_events_organisers_preview_and_apply(world: World) -> None:
+    a, *_ = world.orders
+    with pytest.raises(PermissionDenied):
+        world.preview(f"reference,status\n{a},shipped\n", actor=world.bob)
+    preview = world.preview(f"reference,status\n{a},shipped\n")
+    with unit_of_work(world.engine) as session, pytest.raises(PermissionDenied):
+        apply_status_import(session, world.bob, world.event_id, preview)
+    with unit_of_work(world.engine) as session, pytest.raises(StatusImportStale, match="another event"):
+        apply_status_import(session, world.bob, world.other_event_id, preview)
+    assert world.statuses()[0] == OrderStatus.RECEIVED
+
+
+def test_each_row_keeps_its_own_tracking(world: World) -> None:
+    a, b, *_ = world.orders
+    world.move(b, OrderStatus.SHIPPED)
+    preview = world.preview(f"reference,status,tracking\n{a},shipped,JD0001\n{b},shipped,https://t.example/2\n")
+    assert [row.outcome for row in preview.rows] == ["Received → shipped", "New tracking number or link."]
+    assert world.apply(preview) == 2
+    with read_only(world.engine) as session:
+        tracking = {order.reference: order.history[-1].tracking
+                    for order in session.scalars(select(Order).where(Order.reference.in_([a, b])))}
+    assert tracking == {a: "JD0001", b: "https://t.example/2"}

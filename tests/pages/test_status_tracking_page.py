@@ -1,0 +1,155 @@
+"""Status tracking through AppTest: a bulk change with tracking and a message to the attendees on the Orders page,
+the order's status history, and the Status upload page's preview and apply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from core.auth import Actor
+from core.db import read_only, unit_of_work
+from core.fulfilment import TRACKING_HINT
+from core.models import MessageKind, Order, OrderStatus, OutboxMessage, utcnow
+from pages.order_list import table_key
+from tests.factories import make_shop
+from tests.order_admin_factories import hoodie, make_user, place, tshirts
+
+TRACKING = "https://carrier.example/track/JD0146"
+
+
+@dataclass(frozen=True)
+class Shop:
+    engine: Engine
+    event_id: int
+    organiser: Actor
+    ada: str
+    grace: str
+
+    def status(self, reference: str) -> OrderStatus:
+        with read_only(self.engine) as session:
+            return session.scalars(select(Order.status).where(Order.reference == reference)).one()
+
+    def status_mails(self) -> list[OutboxMessage]:
+        with read_only(self.engine) as session:
+            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)))
+
+
+@pytest.fixture
+def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("MAIL_DISPATCH_SECONDS", "0")
+    with unit_of_work(engine) as session:
+        event = make_shop(session, title="Summer Meetup")
+        organiser = make_user(session, "olivia", member_of=[event])
+        ada = place(session, event, "a", items=tshirts(2), name="Ada Lovelace", email="ada@example.com")
+        grace = place(session, event, "b", items=hoodie(), name="Grace Hopper", email="grace@example.com")
+    return Shop(engine, event.id, organiser, ada, grace)
+
+
+def _run(script: str, shop: Shop, actor: Actor | None) -> AppTest:
+    at = AppTest.from_string(script, default_timeout=30)
+    if actor is not None:
+        at.session_state["auth.actor"] = actor
+        at.session_state["auth.issued_at"] = utcnow()
+    at.session_state["organiser.event_id"] = shop.event_id
+    return at.run()
+
+
+def _orders_page(shop: Shop, *references: str) -> AppTest:
+    at = _run("from pages import order_list\norder_list.render()", shop, shop.organiser)
+    shown = list(at.dataframe[0].value["reference"])
+    at.session_state[table_key(f"orders.{shop.event_id}", 0)] = {
+        "selection": {"rows": [shown.index(r) for r in references], "columns": []}}
+    return at.run()
+
+
+def _click(at: AppTest, label: str) -> AppTest:
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+# --- Orders page --------------------------------------------------------------------------------------------------------
+
+
+def test_the_tracking_input_appears_for_shipped_and_a_bad_one_is_shown_beside_it(shop: Shop) -> None:
+    prefix = f"orders.{shop.event_id}"
+    at = _orders_page(shop, shop.ada, shop.grace)
+    assert not [t for t in at.text_input if t.key == f"{prefix}.tracking"]
+    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
+    at.text_input(key=f"{prefix}.tracking").input("javascript:alert(1)").run()
+    at = _click(at, "Set status")
+    assert not at.exception
+    assert [e.value for e in at.error] == [TRACKING_HINT]
+    assert at.text_input(key=f"{prefix}.tracking").value == "javascript:alert(1)"  # kept, to correct it
+    assert shop.status(shop.ada) == OrderStatus.RECEIVED
+
+
+def test_a_bulk_change_with_tracking_can_tell_the_attendees(shop: Shop) -> None:
+    prefix = f"orders.{shop.event_id}"
+    at = _orders_page(shop, shop.ada, shop.grace)
+    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
+    at.text_input(key=f"{prefix}.tracking").input(TRACKING)
+    at.checkbox(key=f"{prefix}.notify").check()
+    at = _click(at, "Set status")
+    assert not at.exception
+    assert [s.value for s in at.success] == ["2 orders marked as shipped."]
+    assert (shop.status(shop.ada), shop.status(shop.grace)) == (OrderStatus.SHIPPED, OrderStatus.SHIPPED)
+    assert sorted(m.recipients[0] for m in shop.status_mails()) == ["ada@example.com", "grace@example.com"]
+    assert all(f"Tracking: {TRACKING}" in m.body_text for m in shop.status_mails())
+
+
+def test_the_order_detail_shows_its_status_history(shop: Shop) -> None:
+    prefix = f"orders.{shop.event_id}"
+    at = _orders_page(shop, shop.ada)
+    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
+    at.text_input(key=f"{prefix}.tracking").input(TRACKING)
+    _click(at, "Set status")
+    at = _orders_page(shop, shop.ada)
+    assert "**Status history**" in [m.value for m in at.markdown]
+    history = next(d.value for d in at.dataframe if "Tracking" in d.value.columns)
+    assert list(history["Status"]) == ["Received", "Shipped"]
+    assert list(history["By"]) == ["system", "olivia"]
+    assert list(history["Tracking"]) == ["", TRACKING]
+    assert shop.status_mails() == []  # the notify box was not ticked
+
+
+# --- Status upload page --------------------------------------------------------------------------------------------------
+
+
+def _upload_page(shop: Shop, actor: Actor | None = None) -> AppTest:
+    return _run("from pages import status_import\nstatus_import.render()", shop, actor or shop.organiser)
+
+
+def test_anonymous_sessions_see_the_login_warning_only(shop: Shop) -> None:
+    at = AppTest.from_string("from pages import status_import\nstatus_import.render()", default_timeout=30).run()
+    assert [w.value for w in at.warning] == ["Please log in to see this page."]
+    assert not at.file_uploader
+
+
+def test_an_upload_is_previewed_and_only_its_valid_rows_are_applied(shop: Shop) -> None:
+    at = _upload_page(shop)
+    csv = f"reference;status;tracking\n{shop.ada};Shipped;JD0146\n{shop.grace};teleported;\nNOPE2345;shipped;\n"
+    at.file_uploader[0].set_value(("vendor.csv", csv.encode(), "text/csv")).run()
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert list(frame["ok"]) == [True, False, False]
+    assert frame.loc[2, "outcome"] == "There is no order NOPE2345 in this event."
+    assert shop.status(shop.ada) == OrderStatus.RECEIVED  # nothing yet
+    at.checkbox(key="status_upload.notify").check()
+    at = _click(at, "Apply 1 change")
+    assert not at.exception
+    assert [s.value for s in at.success] == ["1 order updated; 2 rows with errors skipped."]
+    assert (shop.status(shop.ada), shop.status(shop.grace)) == (OrderStatus.SHIPPED, OrderStatus.RECEIVED)
+    assert [m.recipients for m in shop.status_mails()] == [["ada@example.com"]]
+    assert at.file_uploader[0].value is None  # a fresh uploader for the next file
+    assert not at.dataframe
+
+
+def test_a_file_that_cannot_be_read_is_explained_beside_the_uploader(shop: Shop) -> None:
+    at = _upload_page(shop)
+    at.file_uploader[0].set_value(("vendor.csv", b"ref\xe9rence,status\n", "text/csv")).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."]
+    assert not at.dataframe and not at.button
