@@ -21,6 +21,9 @@ from core.errors import FormValidationError, NotFound, SchemaError
 from core.images import prepare_image
 from core.models import Event, Item, StockPool, Variant
 
+# How summaries show an item without dimensions (a breakfast box) in the variant column.
+NO_VARIANT = "—"
+
 # Joins a variant's option values into its key: "fitted/M/black". Dimension options may not contain it.
 VARIANT_KEY_SEPARATOR = "/"
 _ITEM_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")

@@ -15,7 +15,9 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor, Permission
+from core.catalogue import NO_VARIANT
 from core.events import EventState, event_state, get_event_for, utc_to_local
+from core.lifecycle import BATCH_REFUSED
 from core.models import (
     AuditEntry,
     Event,
@@ -32,9 +34,6 @@ from core.notify import outbox_health
 from core.privacy import retention_end
 
 CLOSING_SOON = timedelta(hours=48)
-# core.lifecycle.BATCH_REFUSED; imported it would close an import cycle (lifecycle -> exports -> dashboard).
-BATCH_REFUSED = "vendor.batch_refused"
-NO_VARIANT = "—"
 
 
 class NoticeLevel(StrEnum):

@@ -60,8 +60,10 @@ def event_phase(event: Event, now: datetime) -> EventPhase:
     """Whether `event` takes orders at `now` (an unpublished event never does).
 
     An event set to close when sold out is closed once `sold_out_at` is set (by the order that took the last
-    unit, or by the tick).
+    unit, or by the tick). A purged event is closed for good: new orders would start its personal data again.
     """
+    if event.purged_at is not None:
+        return EventPhase.CLOSED
     if not event.published or (event.opens_at is not None and now < event.opens_at):
         return EventPhase.NOT_OPEN_YET
     if event.closes_at is not None and now >= event.closes_at:
@@ -578,6 +580,13 @@ def list_event_rows(session: Session, actor: Actor, *, now: datetime | None = No
                              opens=_local_or_none(event.opens_at, event.timezone),
                              closes=_local_or_none(event.closes_at, event.timezone), timezone=event.timezone))
     return rows
+
+
+def organiser_addresses(session: Session, event_id: int) -> list[str]:
+    """The email addresses of the event's organisers who gave one (for alarms and receipts), by username."""
+    return list(session.scalars(
+        select(User.email).join(EventMember, EventMember.user_id == User.id)
+        .where(EventMember.event_id == event_id, User.email != "").order_by(User.username)))
 
 
 def add_member(session: Session, actor: Actor, event_id: int, username: str) -> None:

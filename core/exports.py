@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.auth import Actor, Permission, require
-from core.dashboard import NO_VARIANT
+from core.catalogue import NO_VARIANT
 from core.errors import DomainError, NotFound, SchemaError
 from core.events import get_event_for
 from core.forms import FieldType, FormSpec, parse_form_spec
@@ -454,7 +454,7 @@ def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: 
 def due_batches(session: Session, now: datetime) -> list[DueBatch]:
     """(event, batch vendor) pairs whose vendor cutoff has passed and that were never sent a list.
 
-    For the timer, which acts as the system; archived events are left out. Vendors without an email address
+    For the timer, which acts as the system; archived and purged events are left out. Vendors without an email
     are listed too: `send_batch` refuses them with a message the timer should pass on to the organisers.
     """
     sent = exists().where(VendorSnapshot.event_id == Event.id, VendorSnapshot.vendor_id == Vendor.id)
@@ -462,6 +462,7 @@ def due_batches(session: Session, now: datetime) -> list[DueBatch]:
         select(Event.id, Vendor.id).distinct()
         .join(Item, Item.event_id == Event.id).join(Vendor, Vendor.id == Item.vendor_id)
         .where(Event.vendor_cutoff_at.is_not(None), Event.vendor_cutoff_at <= now, Event.archived_at.is_(None),
+               Event.purged_at.is_(None),
                Vendor.mode == VendorMode.BATCH, ~sent)
         .order_by(Event.id, Vendor.id)
     ).all()

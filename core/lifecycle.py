@@ -25,9 +25,9 @@ from core import audit, privacy
 from core.config import Settings
 from core.db import read_only, unit_of_work
 from core.errors import DomainError
-from core.events import EventPhase, event_phase
+from core.events import EventPhase, event_phase, organiser_addresses
 from core.exports import BatchKind, DueBatch, due_batches, send_batch
-from core.models import AuditEntry, Event, EventMember, JobLease, JobName, MessageKind, User, utcnow
+from core.models import AuditEntry, Event, JobLease, JobName, MessageKind, utcnow
 from core.notify import DispatchReport, drain_outbox, enqueue_message
 from core.stock import everything_sold_out
 
@@ -274,9 +274,7 @@ def _alarm_refused_batch(engine: Engine, settings: Settings, batch: DueBatch, pr
             return
         audit.record(session, None, BATCH_REFUSED, event=event, subject=subject,
                      details={"vendor_id": batch.vendor_id, "problem": problem[:300]})
-        organisers = session.scalars(select(User.email).join(EventMember, EventMember.user_id == User.id)
-                                     .where(EventMember.event_id == event.id, User.email != "")
-                                     .order_by(User.username)).all()
+        organisers = organiser_addresses(session, event.id)
         # Like mail alarms and purge receipts: the organisers who gave an address, else the operator (MAIL_FROM).
         recipients = list(organisers) or privacy.receipt_fallback(settings)
         if recipients:

@@ -49,7 +49,7 @@ from core.models import (
     utcnow,
 )
 from core.privacy import ATTENDEE, FORGETTABLE
-from core.stock import SoldOut, release_order, release_stock, take_stock
+from core.stock import SoldOut, change_stock, release_order
 from core.templates import delete_after
 from core.throttle import client_key, record_hit, seconds_blocked
 from core.vendors import notify_order_changed, per_order_shares, queue_confirmation
@@ -298,9 +298,8 @@ def change_order(
 
     wanted = {(line.item_key, line.variant_key): line.quantity for line in clean.lines}
     released, taken = _replace_lines(order, items, wanted)
-    release_stock(session, released)
     try:
-        take_stock(session, taken)
+        change_stock(session, released, taken)
     except SoldOut as exc:
         raise FormValidationError({f"{items_key}.{exc.item_key}": str(exc)}) from None
     personal = {k: v for k, v in clean.values.items() if k in personal_keys}

@@ -26,12 +26,12 @@ from core import audit
 from core.auth import Actor, Permission, require, visible_events
 from core.config import Settings
 from core.errors import DomainError, FormValidationError, NotFound, SchemaError
+from core.events import organiser_addresses
 from core.forms import TEXT_TYPES, parse_form_spec
 from core.models import (
     AuditEntry,
     EmailClaim,
     Event,
-    EventMember,
     FormVersion,
     MessageKind,
     MessageStatus,
@@ -42,7 +42,6 @@ from core.models import (
     OrderStatusChange,
     OutboxMessage,
     PurgeReceipt,
-    User,
 )
 from core.notify import enqueue_message
 
@@ -265,7 +264,7 @@ def purge_event(
                            counts={category.value: counts[category] for category in PurgeCategory})
     session.add(receipt)
     session.flush()
-    recipients = _organiser_addresses(session, event.id) or [a for a in notify_fallback if a]
+    recipients = organiser_addresses(session, event.id) or [a for a in notify_fallback if a]
     if recipients:
         _queue_receipt_mail(session, event, receipt, recipients, now)
     audit.record(session, actor, "event.purged", event=event, subject=f"event:{event.slug}",
@@ -489,12 +488,6 @@ def _receipt_of(session: Session, event: Event, *, created: bool) -> PurgeReceip
 def _view(receipt: PurgeReceipt, title: str, *, created: bool) -> PurgeReceiptView:
     return PurgeReceiptView(id=receipt.id, event_id=receipt.event_id, event_title=title, at=receipt.at,
                             actor=receipt.actor, counts=dict(receipt.counts), created=created)
-
-
-def _organiser_addresses(session: Session, event_id: int) -> list[str]:
-    return [email for email in session.scalars(
-        select(User.email).join(EventMember, EventMember.user_id == User.id)
-        .where(EventMember.event_id == event_id).order_by(User.username)) if email]
 
 
 def _queue_receipt_mail(session: Session, event: Event, receipt: PurgeReceipt, recipients: list[str],

@@ -63,7 +63,9 @@ def _dry_run(plan: PurgePlan) -> None:
         st.info(f"Purged automatically on {plan.automatic_at:%d %b %Y, %H:%M} UTC (the end of the event, or the "
                 "close of orders, plus the days personal data is kept).", icon=":material/schedule:")
     _counts_table(plan.lines)
-    st.caption(f"Kept: {plan.orders_kept:,} orders and {plan.order_lines_kept:,} order lines (reference, status, "
+    orders = f"{plan.orders_kept:,} order{'' if plan.orders_kept == 1 else 's'}"
+    lines = f"{plan.order_lines_kept:,} order line{'' if plan.order_lines_kept == 1 else 's'}"
+    st.caption(f"Kept: {orders} and {lines} (reference, status, "
                "times, items, variants, quantities, prices), the status history without tracking, and the audit "
                "trail.")
 

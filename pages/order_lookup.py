@@ -113,7 +113,7 @@ def _find_form() -> None:
     try:
         # Committed even when nothing is found: the failed attempt counts towards the throttle.
         with unit_of_work(runtime.engine()) as session:
-            order_id = find_order_by_reference(session, reference, email, client=_client_address())
+            order_id = find_order_by_reference(session, reference, email, client=runtime.client_address())
     except LookupThrottled as exc:
         st.error(str(exc), icon=":material/error:")
         return
@@ -122,12 +122,6 @@ def _find_form() -> None:
         return
     _enter(order_id)
     st.rerun()
-
-
-def _client_address() -> str:
-    address = st.context.ip_address
-    # None behind some proxies and in tests; those clients then share one throttle, which errs on the safe side.
-    return address if isinstance(address, str) and address else "unknown"
 
 
 def _show(order: OwnOrder) -> None:

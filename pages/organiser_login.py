@@ -55,18 +55,12 @@ def authenticator(credentials: dict | None = None) -> stauth.Authenticate:
     )
 
 
-def _client_address() -> str:
-    address = st.context.ip_address
-    # None behind some proxies and in tests; those clients then share one throttle, which errs on the safe side.
-    return address if isinstance(address, str) and address else "unknown"
-
-
 def render() -> None:
     if runtime.current_actor() is not None:
         st.success("You are logged in. The organiser pages are in the menu on the left.")
         return
     st.title("Organiser login")
-    client = _client_address()
+    client = runtime.client_address()
     with unit_of_work(runtime.engine()) as session:
         wait = login_wait(session, None, client)
         credentials = login_credentials(session)

@@ -31,7 +31,6 @@ from core.orders import OrderReceipt, place_order
 from pages import order_lookup, runtime
 from pages.form_renderer import read_answers, render_form
 
-CLIENT_KEY = "public.client"
 # Primary buttons (plain and form submit) in the event's accent colour; filled in by `_apply_accent` only.
 ACCENT_CSS = """<style>
 [data-testid="stBaseButton-primary"], [data-testid="stBaseButton-primaryFormSubmit"] {{
@@ -141,7 +140,7 @@ def _code_gate(event: PublicEvent, prefix: str) -> None:
         if not st.form_submit_button("Open the order form", type="primary"):
             return
     with unit_of_work(runtime.engine()) as session:
-        entry = codes.enter_code(session, get_published_event(session, event.slug), entered, _client(),
+        entry = codes.enter_code(session, get_published_event(session, event.slug), entered, runtime.client_address(unknown="session"),
                                  key=code_key(runtime.settings()), now=utcnow())
     if entry.check is None:
         st.error(entry.message, icon=":material/error:")
@@ -174,7 +173,7 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
     state[f"{prefix}.errors"] = {}
     code = {CodeMode.FORM: state.get(f"{prefix}.code"), CodeMode.ITEMS: state.get(f"{prefix}.code_input")}.get(mode)
     code = code or ""  # NONE mode sends none: a code typed anyway would be ignored
-    client, now = _client(), utcnow()
+    client, now = runtime.client_address(unknown="session"), utcnow()
     try:
         with unit_of_work(runtime.engine()) as session:
             codes.admit_submit(session, client, now, code_entered=bool(codes.normalise_code(code)))
@@ -196,16 +195,6 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
         state[f"{prefix}.errors"] = errors
     except DomainError as exc:
         state[f"{prefix}.problem"] = str(exc)
-
-
-def _client() -> str:
-    """Whom the throttles count against: the client's address, or this browser session when Streamlit does not
-    know the address (behind some proxies, in tests); a script can then start new sessions, but attendees
-    behind one proxy do not block each other."""
-    address = st.context.ip_address
-    if isinstance(address, str) and address:
-        return address
-    return st.session_state.setdefault(CLIENT_KEY, "session:" + secrets.token_urlsafe(16))
 
 
 def _confirmation(receipt: OrderReceipt, prefix: str) -> None:

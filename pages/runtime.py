@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -57,6 +58,25 @@ def start_scheduler() -> None:
     config = settings()
     if config.tick_seconds > 0 or config.mail_dispatch_seconds > 0:
         _scheduler(config.database_url, config.tick_seconds, config.mail_dispatch_seconds)
+
+
+CLIENT_KEY = "runtime.client"
+
+
+def client_address(*, unknown: str = "shared") -> str:
+    """Whom a throttle counts against: the client's IP address.
+
+    Streamlit knows no address for local connections and behind some proxies. With `unknown="shared"` those
+    clients share one key, which errs on the safe side for guesses (logins, lookups); with "session" each
+    browser session gets its own, so that a budget of ordinary actions (submitting orders) never blocks
+    attendees behind one proxy, at the price that a script can open new sessions.
+    """
+    address = st.context.ip_address
+    if isinstance(address, str) and address:
+        return address
+    if unknown == "session":
+        return st.session_state.setdefault(CLIENT_KEY, "session:" + secrets.token_urlsafe(16))
+    return "unknown"
 
 
 def current_actor() -> Actor | None:

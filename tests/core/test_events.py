@@ -42,6 +42,15 @@ def test_phase_follows_the_opening_and_closing_times(engine: Engine) -> None:
     assert phases == [EventPhase.NOT_OPEN_YET, EventPhase.OPEN, EventPhase.CLOSED]
 
 
+def test_a_purged_event_takes_no_more_orders(engine: Engine) -> None:
+    now = utcnow()
+    with unit_of_work(engine) as session:
+        make_shop(session, purged_at=now - timedelta(minutes=1))
+    with read_only(engine) as session:
+        event = load_public_event(session, "test-event", now)
+    assert event.phase == EventPhase.CLOSED and event.form is None
+
+
 def test_closed_event_does_not_load_its_form(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         make_shop(session, closes_at=utcnow() - timedelta(seconds=1))

@@ -566,8 +566,9 @@ def test_due_batches_lists_batch_vendors_past_their_events_cutoff_that_were_neve
         route(session, session.get_one(Event, world.event_id), per_order, "hoodie")
         later = make_shop(session, slug="later", vendor_cutoff_at=BASE + timedelta(days=1))
         archived = make_shop(session, slug="archived", vendor_cutoff_at=BASE, archived_at=BASE)
+        purged = make_shop(session, slug="purged", vendor_cutoff_at=BASE, purged_at=BASE)
         no_cutoff = make_shop(session, slug="no-cutoff")
-        for other in (later, archived, no_cutoff):
+        for other in (later, archived, purged, no_cutoff):
             route(session, other, make_vendor(session, f"Batch of {other.slug}"), "tshirt")
     with read_only(world.engine) as session:
         assert due_batches(session, now) == [DueBatch(world.event_id, world.printer_id),
