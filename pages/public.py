@@ -69,7 +69,8 @@ def render() -> None:
     if event.phase == EventPhase.NOT_OPEN_YET:
         _not_open_yet(event)
     elif event.phase == EventPhase.CLOSED:
-        st.info(event.closed_message or "Orders for this event are closed.", icon=":material/event_busy:")
+        closed = "Everything is sold out, so orders are closed." if event.sold_out else "Orders for this event are closed."
+        st.info(event.closed_message or closed, icon=":material/event_busy:")
     else:
         _order_form(event, rules)
 
@@ -140,8 +141,9 @@ def _code_gate(event: PublicEvent, prefix: str) -> None:
         if not st.form_submit_button("Open the order form", type="primary"):
             return
     with unit_of_work(runtime.engine()) as session:
-        entry = codes.enter_code(session, get_published_event(session, event.slug), entered, runtime.client_address(unknown="session"),
-                                 key=code_key(runtime.settings()), now=utcnow())
+        entry = codes.enter_code(session, get_published_event(session, event.slug), entered,
+                                 runtime.client_address(unknown="session"), key=code_key(runtime.settings()),
+                                 now=utcnow())
     if entry.check is None:
         st.error(entry.message, icon=":material/error:")
         return

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from core.db import read_only, unit_of_work
-from core.models import Event, Item, Order, Variant
+from core.models import Event, Item, Order, Variant, utcnow
 from tests.factories import make_shop
 from tests.pages.conftest import AppFactory
 from tests.stock_factories import set_stock
@@ -58,3 +60,12 @@ def test_ordering_what_sold_out_meanwhile_shows_the_refusal_beside_the_item(app:
     with read_only(engine) as session:
         assert session.scalars(select(Order)).all() == []
         assert session.scalars(select(Event.sold_out_at)).one() is None
+
+
+def test_an_event_closed_because_everything_sold_out_says_so(app: AppFactory, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        event = make_shop(session, close_when_sold_out=True, sold_out_at=utcnow() - timedelta(minutes=1))
+        event.closed_message = ""
+    at = app("test-event")
+    assert [i.value for i in at.info] == ["Everything is sold out, so orders are closed."]
+    assert not at.number_input
