@@ -127,7 +127,7 @@ def _next_step(event: Event, state: EventState, now: datetime) -> str:
     if state == EventState.SCHEDULED:
         return f"Orders open on {when(event.opens_at)}." if event.opens_at else "Orders open once it is published."
     if state == EventState.OPEN:
-        return f"Orders close on {when(event.closes_at)}." if event.closes_at else "No closing time is set."
+        return f"Orders close on {when(event.closes_at)}." if event.closes_at else "Orders are open."
     if state == EventState.CLOSED and event.change_deadline is not None:
         return f"Orders are closed; attendees may change theirs until {when(event.change_deadline)}."
     return deletion  # fulfilment, and archived events not purged yet

@@ -178,7 +178,7 @@ def test_an_event_without_end_or_closing_time_warns_that_personal_data_is_kept(e
     messages = _messages(engine, organiser, event.id)
     assert messages["No end date is set, so attendees' personal data is kept until you set one (it is deleted 14 "
                     "days after the event ends)."] == NoticeLevel.WARNING
-    assert _dashboard(engine, organiser, event.id).next_step == "No closing time is set."
+    assert _dashboard(engine, organiser, event.id).next_step == "Orders are open."
 
 
 @pytest.mark.parametrize(("attributes", "state", "next_step"), [

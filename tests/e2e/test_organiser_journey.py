@@ -17,14 +17,10 @@ SLUG = "winter-fair"
 ATTENDEE = "Quentin Bramblewood"
 
 
-def _sidebar(page, name: str) -> None:  # noqa: ANN001
+def _sidebar(page, name: str, heading: str | None = None) -> None:  # noqa: ANN001
     """Follow a link of our own sidebar menu (a reload would keep the login but forget the chosen event)."""
     page.locator('[data-testid="stSidebar"]').get_by_role("link", name=name, exact=True).click()
-    try:
-        page.get_by_role("heading", name=name, exact=True).first.wait_for()
-    except Exception:
-        screenshot(page, f"journey-failed-{name}")
-        raise
+    page.get_by_role("heading", name=heading or name, exact=True).first.wait_for()
 
 
 def _rows(database_url: str, model: type) -> list:  # noqa: ANN401 - a list of models
@@ -108,6 +104,11 @@ def test_organiser_builds_an_event_sees_an_order_exports_and_purges(server: Serv
     page.get_by_text("1 order · page 1 of 1").wait_for()
     screenshot(page, "journey-4-order-arrived")
 
+    # The dashboard counts it and says where the event stands.
+    _sidebar(page, "Dashboard", heading="Winter Fair")
+    page.get_by_text("Open", exact=True).first.wait_for()
+    screenshot(page, "journey-5-dashboard")
+
     # Export the spreadsheet; it holds the order.
     _sidebar(page, "Exports")
     page.get_by_role("button", name="Prepare spreadsheet (XLSX)").click()
@@ -116,16 +117,16 @@ def test_organiser_builds_an_event_sees_an_order_exports_and_purges(server: Serv
     workbook = load_workbook(io.BytesIO(download.value.path().read_bytes()), read_only=True)
     cells = {str(cell) for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True) for cell in row}
     assert order.reference in cells and ATTENDEE in cells
-    screenshot(page, "journey-5-exported")
+    screenshot(page, "journey-6-exported")
 
     # Purge: dry run, retype the address name, purge; the personal data is gone, the order stays.
     _sidebar(page, "Purge data")
     page.get_by_text("What would be destroyed now").wait_for()
-    screenshot(page, "journey-6-purge-dry-run")
+    screenshot(page, "journey-7-purge-dry-run")
     page.get_by_role("textbox", name="Type the event's address name").fill(SLUG)
     page.get_by_role("button", name="Destroy the personal data now").click()
     page.get_by_text("The personal data of this event was destroyed").wait_for()
-    screenshot(page, "journey-7-purged")
+    screenshot(page, "journey-8-purged")
     assert _rows(server.database_url, OrderPersonalData) == []
     [event] = [e for e in _rows(server.database_url, Event) if e.slug == SLUG]
     assert event.purged_at is not None

@@ -62,7 +62,7 @@ def test_the_dashboard_shows_the_figures_charts_and_link_of_the_organisers_event
     assert {m.label: m.value for m in at.metric} == {
         "Orders": "2", "Cancelled": "1", "Items ordered": "3", "Order value": "55.00"}
     assert at.markdown[0].value.startswith(":green-badge[Open] · [Open the public page](/?event=alices-event)")
-    assert at.markdown[1].value == "No closing time is set."
+    assert at.markdown[1].value == "Orders are open."
     dates = at.markdown[2].value.splitlines()
     assert [line.rsplit(": ", 1)[0] for line in dates] == ["- :material/schedule: Event ends",
                                                        "- :material/schedule: Personal data to be deleted"]
