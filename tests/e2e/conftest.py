@@ -13,10 +13,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlalchemy import select
 
 from core.config import PROJECT_DIR
+from core.db import make_engine, read_only
 from tests.streamlit_server import start_streamlit, stop_streamlit
 
 SCREENSHOTS = PROJECT_DIR / "test-artifacts" / "screenshots"
@@ -93,3 +96,52 @@ def screenshot(page, name: str) -> Path:  # noqa: ANN001
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if SCREENSHOTS.exists() and any(SCREENSHOTS.iterdir()):
         terminalreporter.write_line(f"Browser screenshots: {SCREENSHOTS}")
+
+
+T = TypeVar("T")
+
+
+# --- helpers the browser tests share ---------------------------------------------------------------------------
+
+
+def stored(database_url: str, model: type[T]) -> list[T]:
+    """Every row of `model` in the server's database, read outside the browser."""
+    engine = make_engine(database_url)
+    with read_only(engine) as session:
+        rows = list(session.scalars(select(model)).all())
+    engine.dispose()
+    return rows
+
+
+def textbox(page, label: str):  # noqa: ANN001, ANN201
+    return page.get_by_role("textbox", name=label, exact=True)
+
+
+def choose(page, label: str, option: str) -> None:  # noqa: ANN001
+    """Pick `option` in a select box. Scrolled into view first: a select that Streamlit's main area is still
+    scrolling towards ignores the click that started the scroll (in Playwright; a finger taps what it sees)."""
+    box = page.get_by_role("combobox", name=label)
+    box.scroll_into_view_if_needed()
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def dismiss_page_not_found(page) -> None:  # noqa: ANN001
+    """The first deep link after a start meets Streamlit's legacy pages/ mode, which finds no pages/login.py,
+    says "Page not found" once and runs app.py, whose own navigation then serves the page underneath."""
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()  # shown on this server's very first deep link, so its absence would be news
+    assert "Page not found" in dialog.inner_text()
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
+
+def log_in(page, server: Server) -> None:  # noqa: ANN001
+    """Log the e2e admin in through /login, as the very first request the server sees."""
+    page.goto(f"{server.url}/login")
+    page.get_by_role("textbox", name="Username").wait_for()
+    dismiss_page_not_found(page)
+    page.get_by_role("textbox", name="Username").fill("e2e")
+    page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("You are logged in.").wait_for()  # after the rerun that stores the cookie

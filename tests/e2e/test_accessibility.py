@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Server, screenshot
-from tests.e2e.test_attendee import _orders, _textbox
+from core.models import Order
+from tests.e2e.conftest import Server, choose, screenshot, stored, textbox
 
 PHONE = {"width": 375, "height": 812}
 
@@ -59,15 +59,6 @@ def _assert_no_sideways_scrolling(page) -> None:  # noqa: ANN001
     assert page.evaluate(SIDEWAYS_OVERFLOW) <= 0
 
 
-def _choose(page, label: str, option: str) -> None:  # noqa: ANN001
-    """Pick `option` in a select box. Scrolled into view first: a select that Streamlit's main area is still
-    scrolling towards ignores the click that started the scroll (in Playwright; a finger taps what it sees)."""
-    box = page.get_by_role("combobox", name=label)
-    box.scroll_into_view_if_needed()
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
 def _top(locator) -> float:  # noqa: ANN001
     box = locator.bounding_box()
     assert box is not None, f"{locator} is not shown"
@@ -108,12 +99,12 @@ def test_an_attendee_orders_on_a_375_pixel_screen(server: Server, phone) -> None
     assert _top(phone.get_by_text("I agree that my details")) < _top(consent_error)
     _assert_no_sideways_scrolling(phone)
     screenshot(phone, "phone-2-errors")
-    assert _orders(server.database_url) == []
+    assert stored(server.database_url, Order) == []
 
-    _textbox(phone, "Full name *").fill("Grace Hopper")
-    _textbox(phone, "Email *").fill("grace@example.com")
-    _textbox(phone, "Email *").press("Tab")
-    _choose(phone, "Hoodie size", "L")
+    textbox(phone, "Full name *").fill("Grace Hopper")
+    textbox(phone, "Email *").fill("grace@example.com")
+    textbox(phone, "Email *").press("Tab")
+    choose(phone, "Hoodie size", "L")
     phone.get_by_role("spinbutton", name="Hoodie quantity").fill("1")
     phone.get_by_role("spinbutton", name="Hoodie quantity").press("Tab")
     phone.get_by_text("I agree that my details").click()
@@ -122,7 +113,7 @@ def test_an_attendee_orders_on_a_375_pixel_screen(server: Server, phone) -> None
     confirmation = phone.get_by_text("Your order reference is")
     confirmation.wait_for()
     phone.get_by_role("button", name="Place order").wait_for(state="detached")  # the rerun has finished
-    [order] = _orders(server.database_url)
+    [order] = stored(server.database_url, Order)
     assert order.reference in confirmation.inner_text()
     _assert_no_sideways_scrolling(phone)
     screenshot(phone, "phone-3-confirmation")

@@ -6,12 +6,9 @@ from __future__ import annotations
 import io
 
 from openpyxl import load_workbook
-from sqlalchemy import select
 
-from core.db import make_engine, read_only
 from core.models import Event, Order, OrderPersonalData
-from tests.e2e.conftest import Server, screenshot
-from tests.e2e.test_organiser_login import _log_in
+from tests.e2e.conftest import Server, log_in, screenshot, stored
 
 SLUG = "winter-fair"
 ATTENDEE = "Quentin Bramblewood"
@@ -23,19 +20,11 @@ def _sidebar(page, name: str, heading: str | None = None) -> None:  # noqa: ANN0
     page.get_by_role("heading", name=heading or name, exact=True).first.wait_for()
 
 
-def _rows(database_url: str, model: type) -> list:  # noqa: ANN401 - a list of models
-    engine = make_engine(database_url)
-    with read_only(engine) as session:
-        rows = list(session.scalars(select(model)).all())
-    engine.dispose()
-    return rows
-
-
 def test_organiser_builds_an_event_sees_an_order_exports_and_purges(server: Server, browser) -> None:  # noqa: ANN001
     context = browser.new_context(viewport={"width": 1280, "height": 1400})
     page = context.new_page()
     page.set_default_timeout(20_000)
-    _log_in(page, server)
+    log_in(page, server)
 
     # Create the event.
     _sidebar(page, "Events")
@@ -86,7 +75,7 @@ def test_organiser_builds_an_event_sees_an_order_exports_and_purges(server: Serv
     public.get_by_text("I agree that my details").click()
     public.get_by_role("button", name="Place order").click()
     public.get_by_text("Your order reference is").wait_for()
-    [order] = _rows(server.database_url, Order)
+    [order] = stored(server.database_url, Order)
     attendee.close()
 
     # The order arrives on the Orders page.
@@ -127,8 +116,8 @@ def test_organiser_builds_an_event_sees_an_order_exports_and_purges(server: Serv
     page.get_by_role("button", name="Destroy the personal data now").click()
     page.get_by_text("The personal data of this event was destroyed").wait_for()
     screenshot(page, "journey-8-purged")
-    assert _rows(server.database_url, OrderPersonalData) == []
-    [event] = [e for e in _rows(server.database_url, Event) if e.slug == SLUG]
+    assert stored(server.database_url, OrderPersonalData) == []
+    [event] = [e for e in stored(server.database_url, Event) if e.slug == SLUG]
     assert event.purged_at is not None
-    assert [o.reference for o in _rows(server.database_url, Order)] == [order.reference]
+    assert [o.reference for o in stored(server.database_url, Order)] == [order.reference]
     context.close()

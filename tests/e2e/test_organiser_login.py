@@ -9,30 +9,10 @@ from core.db import make_engine, unit_of_work
 from core.events import get_published_event
 from core.models import Order
 from core.orders import place_order
-from tests.e2e.conftest import ADMIN_PASSWORD, Server, screenshot
+from tests.e2e.conftest import Server, log_in, screenshot
 
 PROTECTED_PATHS = ["dashboard", "orders", "status-upload", "exports", "events", "form", "items", "codes", "vendors",
                    "mail-templates", "outbox", "audit", "purge", "users", "account"]
-
-
-def _dismiss_page_not_found(page) -> None:  # noqa: ANN001
-    """The first deep link after a start meets Streamlit's legacy pages/ mode, which finds no pages/login.py,
-    says "Page not found" once and runs app.py, whose own navigation then serves the page underneath."""
-    dialog = page.get_by_role("dialog")
-    dialog.wait_for()  # shown on this server's very first deep link, so its absence would be news
-    assert "Page not found" in dialog.inner_text()
-    page.keyboard.press("Escape")
-    dialog.wait_for(state="detached")
-
-
-def _log_in(page, server: Server) -> None:  # noqa: ANN001
-    page.goto(f"{server.url}/login")  # the very first request this server sees
-    page.get_by_role("textbox", name="Username").wait_for()
-    _dismiss_page_not_found(page)
-    page.get_by_role("textbox", name="Username").fill("e2e")
-    page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_text("You are logged in.").wait_for()  # after the rerun that stores the cookie
 
 
 def _sidebar_has_orders_link(page) -> bool:  # noqa: ANN001
@@ -43,7 +23,7 @@ def test_login_survives_a_reload_and_logout_revokes_the_cookie(server: Server, b
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(20_000)
-    _log_in(page, server)
+    log_in(page, server)
     page.goto(f"{server.url}/orders")
     page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Orders").wait_for()
     assert _sidebar_has_orders_link(page)
