@@ -1,9 +1,9 @@
 """Orders per second through place_order with stock and a code per order, against raw sqlite3 in the same run.
 
 Run from the project root: `.venv/bin/python -m bench.bench_place_order` (`--help` for options). In one
-temporary SQLite file (WAL, synchronous=NORMAL, as core.db sets it) it builds two copies of the demo event, each
-with stock on every variant, a pool shared by t-shirts and hoodies, the code mode FORM and one single-use code
-per order, and writes the same orders, interleaved in blocks:
+temporary SQLite file, with the pragmas core.db sets (WAL, synchronous=FULL, ...) for both ways, it builds two
+copies of the demo event, each with stock on every variant, a pool shared by t-shirts and hoodies, the code mode
+FORM and one single-use code per order, and writes the same orders, interleaved in blocks:
 - baseline: raw `sqlite3`, one transaction per order (BEGIN IMMEDIATE … COMMIT) with exactly the rows
   place_order writes: the order, its first status, its personal data, its lines, the confirmation in the outbox,
   the code's use and its redemption, and the conditional stock updates of variants and pool; every value
@@ -35,15 +35,16 @@ if not __package__:  # run as `python bench/bench_place_order.py`: make the proj
 
 from sqlalchemy import Engine, insert, select  # noqa: E402
 
+import core.db  # noqa: E402
 from bench.dataset import print_machine  # noqa: E402
 from bench.results import BenchResult, report  # noqa: E402
 from core.catalogue import add_item  # noqa: E402
 from core.codes import code_hash  # noqa: E402
-from core.db import make_engine, migrate, unit_of_work  # noqa: E402
+from core.db import _configure_sqlite_connection, make_engine, migrate, unit_of_work  # noqa: E402
 from core.demo import DEMO_FORM  # noqa: E402
-from core.events import create_event  # noqa: E402
+from core.events import create_event, get_published_event  # noqa: E402
 from core.form_versions import save_form  # noqa: E402
-from core.models import CodeMode, Event, Item, RedemptionCode, StockPool, Variant, utcnow  # noqa: E402
+from core.models import CodeMode, Item, RedemptionCode, StockPool, Variant, utcnow  # noqa: E402
 from core.orders import new_reference, place_order  # noqa: E402
 
 GOAL_RATIO = 0.5
@@ -55,6 +56,7 @@ BLOCK = 250  # orders per timed block; blocks of the two ways alternate so machi
 @dataclass(frozen=True)
 class Shop:
     event_id: int
+    slug: str
     version_id: int
     variants: dict[tuple[str, str], tuple[int, int]]  # (item key, variant key) -> (item id, variant id)
     pool_id: int
@@ -93,7 +95,7 @@ def build_shop(engine: Engine, slug: str, orders: int, *, limited: bool = True) 
              "uses": 0, "item_keys": []} for code in typed])
         ids = dict(session.execute(select(RedemptionCode.code_hash, RedemptionCode.id)
                                    .where(RedemptionCode.event_id == event.id)).all())
-        return Shop(event.id, version.id, variants, pool.id,
+        return Shop(event.id, slug, version.id, variants, pool.id,
                     [(code, ids[code_hash(code, CODE_KEY)]) for code in typed])
 
 
@@ -116,9 +118,8 @@ def run_place_order(engine: Engine, shop: Shop, answers: list[dict[str, Any]], s
                     *, with_code: bool = True) -> float:
     began = time.perf_counter()
     for n in range(start, stop):
-        with unit_of_work(engine) as session:
-            event = session.get_one(Event, shop.event_id)
-            place_order(session, event, answers[n], idempotency_key=f"bench-{n}",
+        with unit_of_work(engine) as session:  # as pages/public.py submits: the event by its address
+            place_order(session, get_published_event(session, shop.slug), answers[n], idempotency_key=f"bench-{n}",
                         code=shop.codes[n][0] if with_code else "", code_key=CODE_KEY)
     return time.perf_counter() - began
 
@@ -148,9 +149,9 @@ def prepare_raw(shop: Shop, answers: list[dict[str, Any]]) -> list[dict[str, Any
 
 
 def run_raw(path: Path, shop: Shop, prepared: list[dict[str, Any]], start: int, stop: int) -> float:
-    connection = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON", "synchronous=NORMAL"):
-        connection.execute(f"PRAGMA {pragma}")
+    connection = sqlite3.connect(path)
+    # Exactly the pragmas the app's connections get (WAL, synchronous, secure_delete, ...), so both ways pay the same.
+    _configure_sqlite_connection(connection, None)
     began = time.perf_counter()
     for row in prepared[start:stop]:
         now = utcnow().isoformat(sep=" ")
@@ -204,9 +205,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=2000, help="orders per way (default 2,000)")
     parser.add_argument("--db", type=Path, help="SQLite file to create (default: a temporary one)")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default=core.db.SQLITE_SYNCHRONOUS,
+                        help=f"SQLite's synchronous pragma for both ways (default: the app's, "
+                             f"{core.db.SQLITE_SYNCHRONOUS}); NORMAL shows what durability costs")
     parser.add_argument("--profile", choices=["cumulative", "tottime"],
                         help="profile place_order (cProfile) instead, sorted by this")
     args = parser.parse_args()
+    core.db.SQLITE_SYNCHRONOUS = args.synchronous  # read when a connection opens, by the engine and run_raw alike
     with tempfile.TemporaryDirectory() as folder:
         path = args.db or Path(folder) / "bench.db"
         if path.exists():
@@ -236,8 +241,8 @@ def main() -> None:
         check(engine, raw, args.orders)
         engine.dispose()
     rate = {way: args.orders / spent for way, spent in seconds.items()}
-    print(f"{args.orders} orders each (stock, a pool and a single-use code per order), SQLite WAL, one transaction "
-          "per order:")
+    print(f"{args.orders} orders each (stock, a pool and a single-use code per order), SQLite WAL, "
+          f"synchronous={args.synchronous}, one transaction per order:")
     print(f"{'way':<48} {'seconds':>8} {'orders/s':>9} {'x raw':>6}")
     for way, label in (("raw", "baseline: raw sqlite3, values prepared beforehand"),
                        ("place_order", "(a) core.orders.place_order"),

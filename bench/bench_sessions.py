@@ -83,10 +83,9 @@ else:
 
 @dataclass
 class Run:
-    """What one script run drew: its widgets by label, its texts, and when the order reference arrived."""
+    """What one script run drew: its widgets' ids by label, what went wrong, when the order reference arrived."""
 
-    widgets: dict[str, tuple[str, str]] = field(default_factory=dict)  # label -> (element type, widget id)
-    texts: list[str] = field(default_factory=list)
+    widgets: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     reference: str | None = None
     reference_after: float | None = None  # seconds from sending the request
@@ -98,7 +97,7 @@ class Attendee:
     def __init__(self, url: str, query_string: str):
         self.ws_url = url.replace("http://", "ws://", 1) + "/_stcore/stream"
         self.query_string = query_string
-        self.widgets: dict[str, tuple[str, str]] = {}
+        self.widgets: dict[str, str] = {}
         self.page_script_hash = ""
         self._connection: ClientConnection | None = None
 
@@ -116,7 +115,7 @@ class Attendee:
         assert self._connection is not None
         states = [_widget_state(self.widgets, label, value) for label, value in (values or {}).items()]
         if click is not None:
-            states.append(WidgetState(id=self._widget_id(click), trigger_value=True))
+            states.append(WidgetState(id=_widget_id(self.widgets, click), trigger_value=True))
         message = BackMsg(rerun_script=ClientState(query_string=self.query_string,
                                                    widget_states=WidgetStates(widgets=states),
                                                    page_script_hash=self.page_script_hash))
@@ -139,16 +138,16 @@ class Attendee:
         self.widgets = run.widgets
         return run
 
-    def _widget_id(self, label: str) -> str:
-        if label not in self.widgets:
-            raise LookupError(f"no widget labelled {label!r} on the page (have {sorted(self.widgets)})")
-        return self.widgets[label][1]
 
-
-def _widget_state(widgets: Mapping[str, tuple[str, str]], label: str, value: str | int | bool) -> WidgetState:
+def _widget_id(widgets: Mapping[str, str], label: str) -> str:
     if label not in widgets:
         raise LookupError(f"no widget labelled {label!r} on the page (have {sorted(widgets)})")
-    state = WidgetState(id=widgets[label][1])
+    return widgets[label]
+
+
+def _widget_state(widgets: Mapping[str, str], label: str, value: str | int | bool) -> WidgetState:
+    """A widget's value as the browser sends it: text and choices as strings, ticks as bools, counts as ints."""
+    state = WidgetState(id=_widget_id(widgets, label))
     if isinstance(value, bool):
         state.bool_value = value
     elif isinstance(value, int):
@@ -162,9 +161,8 @@ def _read_element(element, run: Run, started: float) -> None:  # noqa: ANN001 - 
     kind = element.WhichOneof("type")
     body = getattr(element, kind)
     if hasattr(body, "label") and hasattr(body, "id") and body.id:
-        run.widgets[body.label] = (kind, body.id)
+        run.widgets[body.label] = body.id
     if kind in ("markdown", "alert"):
-        run.texts.append(body.body)
         if kind == "alert" and body.format == body.ERROR:
             run.problems.append(f"error shown: {body.body}")
         if run.reference is None and (match := REFERENCE.search(body.body)):

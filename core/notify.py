@@ -19,8 +19,8 @@ from email.utils import parseaddr
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, exists, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from core import audit
 from core.auth import Actor, Permission, require, visible_events
@@ -62,6 +62,9 @@ OUTBOX_COLUMNS = ("id", "kind", "recipients", "subject", "status", "attempts", "
                   "next_attempt_at", "sent_at")
 
 
+_INSERT_MESSAGE = insert(OutboxMessage.__table__)
+
+
 class MessageNotRetryable(DomainError):
     """Only a message that failed permanently can be retried by hand."""
 
@@ -95,15 +98,24 @@ def enqueue_message(
     """
     if "\r" in subject or "\n" in subject:
         raise ValueError("a mail subject may not contain line breaks")
-    message = OutboxMessage(
+    now = utcnow()
+    # Every column, so that the message below is complete without reading it back.
+    values: dict[str, Any] = dict(
         message_id=new_message_id(), kind=kind, recipients=list(recipients), subject=subject, body_text=body_text,
         body_html=body_html, event_id=event_id, order_id=order_id, vendor_id=vendor_id,
         attachment_name=attachment[0] if attachment else None, attachment=attachment[1] if attachment else None,
-        channel=channel, status=MessageStatus.PENDING, next_attempt_at=utcnow(),
+        channel=channel, purged_at=None, status=MessageStatus.PENDING, attempts=0, next_attempt_at=now,
+        claimed_until=None, last_error="", sent_at=None, created_at=now,
     )
+    if not flush:
+        message = OutboxMessage(**values)
+        session.add(message)
+        return message
+    # One Core INSERT, then the row joins the session as a loaded, unchanged object: what add() and flush() give,
+    # at half the cost of the ORM's flush (it runs for every order placed; bench/bench_place_order.py).
+    message = OutboxMessage(id=session.execute(_INSERT_MESSAGE, values).inserted_primary_key[0], **values)
+    make_transient_to_detached(message)
     session.add(message)
-    if flush:
-        session.flush()
     return message
 
 

@@ -262,6 +262,8 @@ def _insert_order(session: Session, order: Order) -> None:
     join the session, so nothing writes them a second time; a later query in this transaction loads the order
     from the database like any other. Raises IntegrityError for a taken idempotency key or reference.
     """
+    if order in session:  # e.g. cascaded in by a related object someone added: its flush would write it again
+        raise RuntimeError("the order to insert is already in the session")
     order.id = session.execute(_INSERT_ORDER, {
         column: getattr(order, column) for column in (
             "event_id", "form_version_id", "reference", "idempotency_key", "status", "answers", "created_at",
