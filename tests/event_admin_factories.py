@@ -1,4 +1,4 @@
-"""Factories for the organiser side of events: users, memberships, and orders placed at a chosen moment."""
+"""Factories for the organiser side of events: memberships, orders placed at a chosen moment, and images."""
 
 from __future__ import annotations
 
@@ -11,18 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor
-from core.models import Event, EventMember, Order, OrderStatus, UserRole
+from core.models import Event, EventMember, Order, OrderStatus
 from core.orders import OrderReceipt, place_order
-from core.users import actor_for, create_user
 from tests.factories import answers
-
-PASSWORD = "a-long-password-123"
-
-
-def make_user(session: Session, username: str, role: UserRole = UserRole.ORGANISER) -> Actor:
-    user = create_user(session, None, username=username, display_name=username.title(), role=role,
-                       password=PASSWORD)
-    return actor_for(user)
 
 
 def make_member(session: Session, event: Event, actor: Actor) -> None:

@@ -9,10 +9,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.auth import Actor
 from core.catalogue import add_item
 from core.events import create_event
 from core.form_versions import save_form
-from core.models import Event, Item
+from core.models import Event, EventMember, Item, UserRole
+from core.users import actor_for, create_user
+
+PASSWORD = "a-long-password-123"
 
 TSHIRT_DIMENSIONS = [
     {"name": "type", "label": "Type", "options": ["Fitted", "Straight"]},
@@ -75,6 +79,16 @@ def make_shop(session: Session, **event_attributes: Any) -> Event:
               max_per_order=2)
     make_item(session, event, "breakfast", name="Breakfast box", dimensions=[], price=Decimal("9.50"))
     return event
+
+
+def make_user(session: Session, username: str = "olga", *, role: UserRole = UserRole.ORGANISER,
+              member_of: Sequence[Event] = ()) -> Actor:
+    """A user (created as from the shell), a member of `member_of`, as the Actor that pages put in state."""
+    user = create_user(session, None, username=username, display_name=username.title(), role=role, password=PASSWORD)
+    for event in member_of:
+        session.add(EventMember(event_id=event.id, user_id=user.id))
+    session.flush()
+    return actor_for(user)
 
 
 def answers(**overrides: Any) -> dict[str, Any]:

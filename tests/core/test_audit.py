@@ -15,8 +15,7 @@ from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import PermissionDenied, SchemaError
 from core.models import AuditEntry, UserRole
-from tests.factories import make_event
-from tests.order_admin_factories import make_user
+from tests.factories import make_event, make_user
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from core.db import read_only, unit_of_work
 from core.errors import FormValidationError, NotFound, PermissionDenied, SchemaError
 from core.models import Event, Item, OrderLine, UserRole, Variant
 from core.orders import place_order
-from tests.builder_factories import audit_entries, make_organiser
-from tests.factories import answers, make_event, make_shop
+from tests.builder_factories import audit_entries
+from tests.factories import answers, make_event, make_shop, make_user
 
 
 def _offered(engine: Engine, item_key: str) -> dict[str, bool]:
@@ -43,7 +43,7 @@ def _variant_rows(engine: Engine, item_key: str) -> dict[str, bool]:
 def _shop(engine: Engine) -> tuple[int, Any]:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
     return event.id, actor
 
 
@@ -262,8 +262,8 @@ CALLS = {
 def test_an_organiser_who_is_not_a_member_is_refused_everything(engine: Engine, call: Any) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        make_organiser(session, "owner", member_of=[event])
-        stranger = make_organiser(session, "stranger", member_of=[make_event(session, slug="other")])
+        make_user(session, "owner", member_of=[event])
+        stranger = make_user(session, "stranger", member_of=[make_event(session, slug="other")])
     for actor in (stranger, None):
         with pytest.raises(PermissionDenied), unit_of_work(engine) as session:
             call(session, actor, event.id)
@@ -276,7 +276,7 @@ def test_an_organiser_who_is_not_a_member_is_refused_everything(engine: Engine, 
 def test_an_admin_may_edit_any_catalogue_and_gets_not_found_for_a_missing_event(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        admin = make_organiser(session, "root", role=UserRole.ADMIN)
+        admin = make_user(session, "root", role=UserRole.ADMIN)
         assert update_item(session, admin, event.id, "tshirt", {"name": "Tee"}).name == "Tee"
         with pytest.raises(NotFound):
             list_items_for_edit(session, admin, event.id + 100)
@@ -326,7 +326,7 @@ def test_item_picture_is_cleaned_stored_shown_to_the_form_and_removable(engine: 
     upload = picture.getvalue() + b"<?php echo 'payload'; ?>"
     event_id, owner = _shop(engine)
     with unit_of_work(engine) as session:
-        stranger = make_organiser(session, member_of=[], username="stranger")
+        stranger = make_user(session, member_of=[], username="stranger")
         set_item_image(session, owner, event_id, "tshirt", upload)
     with read_only(engine) as session:
         [stored] = [i for i in load_catalogue(session, get_published_event(session, "test-event")) if i.key == "tshirt"]

@@ -47,8 +47,8 @@ from core.config import Settings, code_key
 from core.db import read_only, unit_of_work
 from core.errors import FormValidationError, NotFound, PermissionDenied
 from core.models import AuditEntry, CodeMode, CodeRedemption, Event, Item, Order, RedemptionCode
-from tests.factories import make_shop
-from tests.order_admin_factories import make_user, place
+from tests.factories import make_shop, make_user
+from tests.order_admin_factories import place
 
 KEY = b"k" * 32
 NOW = datetime(2027, 6, 1, 9, 0, tzinfo=UTC)
@@ -484,3 +484,18 @@ def test_setting_the_code_mode_marks_items_and_is_audited(world: World) -> None:
         with unit_of_work(world.engine) as session, pytest.raises(FormValidationError) as refused:
             set_code_mode(session, world.organiser, world.event_id, mode, items)
         assert field in refused.value.errors
+
+
+def test_a_code_refused_for_its_items_takes_no_use_even_if_the_transaction_commits(world: World) -> None:
+    """The use is taken together with reading what the code allows, so a refusal must give it back at once."""
+    (code,) = _generate(world, item_keys=("hoodie",))
+    with unit_of_work(world.engine) as session:
+        event = session.get_one(Event, world.event_id)
+        loaded = session.scalars(select(RedemptionCode)).one()
+        order_id = _order_id(session, event, "tshirt-order")
+        with pytest.raises(CodeRefused, match="not valid for T-shirt"):
+            redeem_code(session, event, code, ("tshirt",), order_id, key=KEY, now=NOW)
+        assert loaded.uses == 0  # what the session holds follows the database
+        redeem_code(session, event, code, ("hoodie",), order_id, key=KEY, now=NOW)
+        assert loaded.uses == 1
+    assert _uses(world) == [1]

@@ -37,13 +37,8 @@ from core.events import (
     utc_to_local,
 )
 from core.models import AuditEntry, Event, EventMember, UserRole, utcnow
-from tests.event_admin_factories import (
-    image_bytes,
-    make_member,
-    make_order,
-    make_user,
-)
-from tests.factories import make_event, make_shop
+from tests.event_admin_factories import image_bytes, make_member, make_order
+from tests.factories import make_event, make_shop, make_user
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -64,7 +59,7 @@ class World:
 def world(engine: Engine) -> World:
     with unit_of_work(engine) as session:
         alice, bob = make_user(session, "alice"), make_user(session, "bob")
-        admin = make_user(session, "root", UserRole.ADMIN)
+        admin = make_user(session, "root", role=UserRole.ADMIN)
         alices = make_shop(session, slug="alices-event", published=False)
         bobs = make_shop(session, slug="bobs-event", published=False)
         make_member(session, alices, alice)

@@ -53,8 +53,8 @@ from core.models import (
 )
 from core.orders import change_status
 from tests.exports_factories import make_vendor, read_sheets, records, route
-from tests.factories import make_event, make_item, make_shop
-from tests.order_admin_factories import hoodie, make_user, place, tshirts
+from tests.factories import make_event, make_item, make_shop, make_user
+from tests.order_admin_factories import hoodie, place, tshirts
 
 # Berlin is UTC+1 in March: an order at 23:30 UTC on 1 March was placed on 2 March there.
 TIMEZONE = "Europe/Berlin"

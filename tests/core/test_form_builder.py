@@ -29,8 +29,8 @@ from core.form_versions import current_form_version
 from core.forms import FieldType, parse_form_spec
 from core.models import Event, FormVersion, Order, UserRole
 from core.orders import place_order
-from tests.builder_factories import audit_entries, make_organiser
-from tests.factories import BASIC_FORM, answers, make_event, make_shop
+from tests.builder_factories import audit_entries
+from tests.factories import BASIC_FORM, answers, make_event, make_shop, make_user
 
 
 def _rows(document: dict[str, Any] = BASIC_FORM) -> list[dict[str, Any]]:
@@ -232,7 +232,7 @@ def _with_extra_row(rows: list[dict[str, Any]], label: str = "Extra") -> list[di
 def test_saving_edits_the_form_in_place_while_no_order_uses_it(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         saved = save_event_form(session, actor, event.id, _with_extra_row(_rows()))
     assert (saved.number, saved.previous_in_use) == (1, False)
     assert saved.rows[-1]["key"] == "extra" and saved.rows[-1]["position"] == 7
@@ -244,7 +244,7 @@ def test_saving_edits_the_form_in_place_while_no_order_uses_it(engine: Engine) -
 def test_saving_after_an_order_creates_a_new_version_and_the_order_keeps_its_own(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         place_order(session, event, answers(), idempotency_key="k1")
     with read_only(engine) as session:
         before = load_event_form(session, actor, event.id)
@@ -267,7 +267,7 @@ def test_saving_after_an_order_creates_a_new_version_and_the_order_keeps_its_own
 def test_saving_invalid_rows_changes_nothing_and_audits_nothing(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
     rows = _rows()
     rows[1]["purpose"] = ""
     with pytest.raises(SchemaError, match=r"Row 2 \('email'\)"), unit_of_work(engine) as session:
@@ -280,7 +280,7 @@ def test_saving_invalid_rows_changes_nothing_and_audits_nothing(engine: Engine) 
 def test_saving_is_audited_with_the_version_and_field_keys_but_no_personal_data(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         place_order(session, event, answers(name="Ada Lovelace", email="ada@example.com"), idempotency_key="k1")
     with unit_of_work(engine) as session:
         save_event_form(session, actor, event.id, _rows())
@@ -296,7 +296,7 @@ def test_saving_is_audited_with_the_version_and_field_keys_but_no_personal_data(
 def test_an_event_without_a_form_loads_as_an_empty_table_and_its_first_save_is_version_1(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_event(session, form=None)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         loaded = load_event_form(session, actor, event.id)
         assert (loaded.rows, loaded.spec, loaded.number, loaded.in_use) == ([], None, None, False)
         saved = save_event_form(session, actor, event.id, _rows())
@@ -310,7 +310,7 @@ def test_a_broken_stored_form_loads_as_rows_to_repair_with_the_problem(engine: E
     broken["fields"][1]["type"] = "telegram"
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         session.scalars(select(FormVersion)).one().schema = broken
     with read_only(engine) as session:
         loaded = load_event_form(session, actor, event.id)
@@ -323,7 +323,7 @@ def test_a_broken_stored_form_loads_as_rows_to_repair_with_the_problem(engine: E
 def test_the_loaded_form_comes_with_the_catalogue_for_the_preview(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
     with read_only(engine) as session:
         loaded = load_event_form(session, actor, event.id)
     assert [item.key for item in loaded.catalogue] == ["tshirt", "hoodie", "breakfast"]
@@ -340,8 +340,8 @@ def test_the_loaded_form_comes_with_the_catalogue_for_the_preview(engine: Engine
 def test_an_organiser_who_is_not_a_member_is_refused(engine: Engine, call: Any) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        make_organiser(session, "owner", member_of=[event])
-        stranger = make_organiser(session, "stranger", member_of=[make_event(session, slug="other")])
+        make_user(session, "owner", member_of=[event])
+        stranger = make_user(session, "stranger", member_of=[make_event(session, slug="other")])
     with pytest.raises(PermissionDenied), unit_of_work(engine) as session:
         call(session, stranger, event.id)
     with pytest.raises(PermissionDenied), unit_of_work(engine) as session:
@@ -354,7 +354,7 @@ def test_an_organiser_who_is_not_a_member_is_refused(engine: Engine, call: Any) 
 def test_an_admin_may_edit_any_form_and_gets_not_found_for_a_missing_event(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        admin = make_organiser(session, "root", role=UserRole.ADMIN)
+        admin = make_user(session, "root", role=UserRole.ADMIN)
         assert save_event_form(session, admin, event.id, _with_extra_row(_rows())).number == 1
         with pytest.raises(NotFound):
             load_event_form(session, admin, event.id + 100)

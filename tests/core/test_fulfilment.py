@@ -41,9 +41,9 @@ from core.templates import (
     preview_template,
     save_template,
 )
-from tests.factories import BASIC_FORM, make_shop
+from tests.factories import BASIC_FORM, make_shop, make_user
 from tests.mail_server import MailServer, running_mail_server
-from tests.order_admin_factories import make_user, place
+from tests.order_admin_factories import place
 from tests.sms_provider import SmsProvider, running_sms_provider
 
 PHONE = "+447911123456"

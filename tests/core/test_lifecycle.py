@@ -37,9 +37,9 @@ from core.models import (
 )
 from core.users import actor_for
 from tests.exports_factories import make_vendor, route
-from tests.factories import make_shop
+from tests.factories import make_shop, make_user
 from tests.mail_server import running_mail_server, wait_for
-from tests.order_admin_factories import make_user, place, tshirts
+from tests.order_admin_factories import place, tshirts
 
 T0 = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 OPERATOR = "ops@example.org"

@@ -37,8 +37,8 @@ from core.models import (
 )
 from core.orders import change_status, place_order
 from core.privacy import OrderNotForgettable, forget_order
-from tests.factories import answers, make_shop
-from tests.order_admin_factories import hoodie, make_user, tshirts
+from tests.factories import answers, make_shop, make_user
+from tests.order_admin_factories import hoodie, tshirts
 from tests.vendor_factories import Vendors, outbox, route_shop
 
 

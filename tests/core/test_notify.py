@@ -36,9 +36,8 @@ from core.notify import (
     release_held,
     retry_message,
 )
-from tests.factories import make_event
+from tests.factories import make_event, make_user
 from tests.mail_server import Fault, MailServer, running_mail_server, wait_for
-from tests.order_admin_factories import make_user
 
 T0 = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
 OPERATOR = "ops@example.org"

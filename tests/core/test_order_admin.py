@@ -27,8 +27,8 @@ from core.orders import (
     order_detail,
     search_orders,
 )
-from tests.factories import BASIC_FORM, make_shop
-from tests.order_admin_factories import hoodie, make_user, place, tshirts
+from tests.factories import BASIC_FORM, make_shop, make_user
+from tests.order_admin_factories import hoodie, place, tshirts
 
 # Auckland is UTC+12 in June, so its calendar days differ from UTC's by half a day.
 TIMEZONE = "Pacific/Auckland"

@@ -149,3 +149,33 @@ def test_concurrent_submits_of_one_form_session_create_one_order(shop: Engine) -
         references = set(pool.map(submit, range(8)))
     assert len(references) == 1
     assert _count(shop, Order) == 1
+
+
+def test_a_taken_reference_is_replaced_not_refused(shop: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """place_order does not look each new reference up: the unique constraint catches the rare taken one."""
+    import core.orders
+
+    first = _place(shop, answers(), key="first")
+    offered = iter([first.reference, "ZZZZ2222"])
+    monkeypatch.setattr(core.orders, "new_reference", lambda: next(offered))
+    second = _place(shop, answers(), key="second")
+    assert (second.reference, second.created) == ("ZZZZ2222", True)
+    assert _count(shop, Order) == 2
+
+
+def test_a_form_edited_in_place_is_what_the_next_order_meets(shop: Engine) -> None:
+    """Parsed forms are cached by their stored text, so editing an unused version in place takes effect at once."""
+    from core.form_versions import save_form
+    from tests.factories import BASIC_FORM
+
+    with pytest.raises(FormValidationError):
+        _place(shop, answers(email="not an address"))  # parses (and caches) the form; writes nothing
+    stricter = {"fields": [*BASIC_FORM["fields"], {"key": "team", "type": "short_text", "label": "Team",
+                                                      "required": True}]}
+    with unit_of_work(shop) as session:
+        version, _ = save_form(session, session.scalars(select(Event)).one(), stricter)
+        assert version.number == 1  # still unused, so edited in place under the same id
+    with pytest.raises(FormValidationError) as caught:
+        _place(shop, answers())
+    assert set(caught.value.errors) == {"team"}
+    assert _place(shop, answers(team="Blue")).created

@@ -59,9 +59,8 @@ from core.privacy import (
 )
 from tests.event_admin_factories import make_order
 from tests.exports_factories import make_vendor, route
-from tests.factories import make_shop
+from tests.factories import make_shop, make_user
 from tests.mail_server import running_mail_server
-from tests.order_admin_factories import make_user
 
 T0 = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
 AFTER = T0 + timedelta(days=90)

@@ -21,8 +21,8 @@ from core.status_import import (
     parse_status,
     preview_status_import,
 )
-from tests.factories import make_shop
-from tests.order_admin_factories import make_user, place
+from tests.factories import make_shop, make_user
+from tests.order_admin_factories import place
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ from core.models import (
 from core.orders import OrderReceipt, cancel_order, place_order
 from core.stock import SoldOut, availability, change_stock, everything_sold_out
 from core.users import actor_for
-from tests.builder_factories import audit_entries, make_organiser
-from tests.factories import answers, make_shop
+from tests.builder_factories import audit_entries
+from tests.factories import answers, make_shop, make_user
 from tests.stock_factories import CODE_KEY, make_code, make_pool, set_stock
 
 FITTED_M = {"type": "Fitted", "size": "M"}
@@ -86,7 +86,7 @@ def _cancel(engine: Engine, reference: str) -> None:
     with unit_of_work(engine) as session:
         event = session.scalars(select(Event)).one()
         user = session.scalars(select(User).where(User.username == "canceller")).first()
-        actor = actor_for(user) if user else make_organiser(session, "canceller", member_of=[event])
+        actor = actor_for(user) if user else make_user(session, "canceller", member_of=[event])
         cancel_order(session, actor, event.id, reference)
 
 
@@ -258,7 +258,7 @@ def test_event_closes_itself_when_the_last_unit_goes(engine: Engine) -> None:
 def test_everything_sold_out_ignores_switched_off_variants_and_sees_unlimited_ones(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         for variant in session.scalars(select(Variant)):
             variant.stock = 0
         session.flush()
@@ -284,7 +284,7 @@ def test_organiser_sets_stock_but_not_below_what_is_sold(shop: Engine) -> None:
     _place(shop, "a", items=_tshirt(2))
     with unit_of_work(shop) as session:
         event = session.scalars(select(Event)).one()
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         with pytest.raises(FormValidationError) as caught:
             set_variant_stock(session, actor, event.id, "tshirt", "Fitted/M", 1)
         assert caught.value.errors == {"stock": "2 are already sold: enter at least that many, or nothing for no "
@@ -302,7 +302,7 @@ def test_more_stock_reopens_an_event_closed_as_sold_out(shop: Engine) -> None:
     with unit_of_work(shop) as session:
         event = session.scalars(select(Event)).one()
         event.close_when_sold_out, event.sold_out_at = True, utcnow()
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         set_variant_stock(session, actor, event.id, "tshirt", "Fitted/M", 4)
         assert event.sold_out_at is None
 
@@ -311,7 +311,7 @@ def test_pool_assignment_moves_sold_units_with_the_item(shop: Engine) -> None:
     _place(shop, "a", items=[*_tshirt(2), {"item": "hoodie", "options": {"size": "M"}, "quantity": 1}])
     with unit_of_work(shop) as session:
         event = session.scalars(select(Event)).one()
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         save_pool(session, actor, event.id, name="Tops", capacity=10)
         set_item_pool(session, actor, event.id, "tshirt", "Tops")
         item = set_item_pool(session, actor, event.id, "hoodie", "Tops")
@@ -333,7 +333,7 @@ def test_pool_assignment_moves_sold_units_with_the_item(shop: Engine) -> None:
 def test_pool_names_are_unique_and_capacity_a_whole_number(shop: Engine) -> None:
     with unit_of_work(shop) as session:
         event = session.scalars(select(Event)).one()
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         save_pool(session, actor, event.id, name="Tops", capacity=10)
         with pytest.raises(FormValidationError) as caught:
             save_pool(session, actor, event.id, name=" Tops ", capacity=-3)
@@ -351,7 +351,7 @@ def test_order_lines_match_the_counters(shop: Engine) -> None:
 def test_event_settings_switch_sold_out_closing_and_one_order_per_email(shop: Engine) -> None:
     with unit_of_work(shop) as session:
         event = session.scalars(select(Event)).one()
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         event.sold_out_at = utcnow()  # closed as sold out once, before the setting was switched off and on
         changed = update_event(session, actor, event.id, EventChanges(close_when_sold_out=True,
                                                                       one_order_per_email=True))

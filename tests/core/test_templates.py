@@ -28,8 +28,8 @@ from core.templates import (
     save_template,
     template_for,
 )
-from tests.factories import make_shop
-from tests.order_admin_factories import make_user, place
+from tests.factories import make_shop, make_user
+from tests.order_admin_factories import place
 
 CONFIRMATION, VENDOR = MessageKind.CONFIRMATION, MessageKind.VENDOR_ORDER
 

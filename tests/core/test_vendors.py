@@ -36,8 +36,7 @@ from core.vendors import (
     update_vendor,
     vendor_overview,
 )
-from tests.factories import BASIC_FORM, answers, make_event, make_item, make_shop
-from tests.order_admin_factories import make_user
+from tests.factories import BASIC_FORM, answers, make_event, make_item, make_shop, make_user
 from tests.vendor_factories import Vendors, make_vendor, outbox, route_shop
 
 ADDRESS = {"street": "1 Analytical Row", "city": "London", "postcode": "N1 1AA", "country": "United Kingdom"}

@@ -1,25 +1,59 @@
-"""AppTest runs app.py in this process against the test's own database (DATABASE_URL points at it)."""
+"""AppTest runs app.py, or one page alone, in this process against the test's own database."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
+from core.auth import Actor
 from core.config import PROJECT_DIR
+from core.models import utcnow
 
 AppFactory = Callable[..., AppTest]
 TEST_COOKIE_KEY = "test-only-cookie-key-0123456789abcdefghijklmnop"
 
 
-@pytest.fixture
-def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
-    """Build an AppTest of app.py for `/?event=<slug>` (or the bare `/` when slug is None)."""
+@pytest.fixture(autouse=True)
+def page_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page test's settings; a test that needs another value (or none) sets it again afterwards."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
     monkeypatch.setenv("MAIL_DISPATCH_SECONDS", "0")  # tests dispatch explicitly
     monkeypatch.setenv("TICK_SECONDS", "0")  # and tick explicitly: a background tick would audit and purge
+
+
+def render_page(
+    module: str,
+    actor: Actor | None = None,
+    *,
+    event_id: int | None = None,
+    query: Mapping[str, str] | None = None,
+) -> AppTest:
+    """Run `pages.<module>.render()` alone, logged in as `actor` (or anonymous), for the chosen event and with
+    these query parameters."""
+    at = AppTest.from_string(f"from pages import {module}\n{module}.render()", default_timeout=30)
+    if actor is not None:
+        at.session_state["auth.actor"] = actor
+        at.session_state["auth.issued_at"] = utcnow()
+    if event_id is not None:
+        at.session_state["organiser.event_id"] = event_id
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the button labelled `label` and run the page again."""
+    return next(b for b in at.button if b.label == label).click().run()
+
+
+@pytest.fixture
+def app() -> AppFactory:
+    """Build an AppTest of app.py for `/?event=<slug>` (or the bare `/` when slug is None)."""
 
     def build(slug: str | None = None) -> AppTest:
         at = AppTest.from_file(str(PROJECT_DIR / "app.py"), default_timeout=30)
@@ -28,3 +62,19 @@ def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AppFactory:
         return at.run()
 
     return build
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
+    """The bytes behind each download button, by file name, as Streamlit's media storage received them."""
+    files: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self: MemoryMediaFileStorage, path_or_data: Any, mimetype: str, kind: Any,
+            filename: str | None = None) -> str:
+        if filename is not None and isinstance(path_or_data, bytes):
+            files[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    yield files

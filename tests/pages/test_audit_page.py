@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine
@@ -11,10 +12,10 @@ from streamlit.testing.v1 import AppTest
 from core import audit
 from core.auth import Actor
 from core.db import unit_of_work
-from core.models import UserRole, utcnow
+from core.models import UserRole
 from pages.audit_log import PAGE_SIZE
-from tests.factories import make_event
-from tests.order_admin_factories import make_user
+from tests.factories import make_event, make_user
+from tests.pages.conftest import render_page
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,7 @@ class Log:
 
 
 @pytest.fixture
-def log(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Log:
-    monkeypatch.setenv("DATABASE_URL", database_url)
+def log(engine: Engine) -> Log:
     with unit_of_work(engine) as session:
         ours = make_event(session, slug="ours", title="Our event")
         theirs = make_event(session, slug="theirs", title="Their event")
@@ -40,12 +40,7 @@ def log(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> L
     return Log(engine, ours.id, admin, olivia)
 
 
-def _page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import audit_log\naudit_log.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_page = partial(render_page, "audit_log")
 
 
 def _subjects(at: AppTest) -> list[str]:

@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.catalogue import load_catalogue
 from core.db import read_only, unit_of_work
-from core.models import Event, Item, Variant, utcnow
-from tests.builder_factories import audit_entries, make_organiser
-from tests.factories import make_shop
+from core.models import Event, Item, Variant
+from tests.builder_factories import audit_entries
+from tests.factories import make_shop, make_user
+from tests.pages.conftest import click, render_page
 
-SCRIPT = "from pages import catalogue\ncatalogue.render()"
-
-
-@pytest.fixture
-def page(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run the items page alone, logged in as `actor` (or anonymous)."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-
-    def run(actor: Actor | None) -> AppTest:
-        at = AppTest.from_string(SCRIPT, default_timeout=30)
-        if actor is not None:
-            at.session_state["auth.actor"] = actor
-            at.session_state["auth.issued_at"] = utcnow()
-        return at.run()
-
-    return run
+_page = partial(render_page, "catalogue")
 
 
 def _member_of_shop(engine: Engine) -> Actor:
     with unit_of_work(engine) as session:
-        return make_organiser(session, member_of=[make_shop(session)])
+        return make_user(session, member_of=[make_shop(session)])
 
 
 def _offered(engine: Engine, item_key: str) -> dict[str, bool]:
@@ -50,12 +36,8 @@ def _form(at: AppTest, prefix: str) -> Any:
                 if block.type == "form" and str(getattr(block, "key", "")).startswith(prefix))
 
 
-def _click(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
-
-
-def test_the_items_of_the_event_are_listed(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_the_items_of_the_event_are_listed(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["Key"]) == ["tshirt", "hoodie", "breakfast"]
@@ -65,15 +47,15 @@ def test_the_items_of_the_event_are_listed(page: Any, engine: Engine) -> None:
                                                         "Straight, M", "Straight, L"]
 
 
-def test_adding_an_item_creates_its_variants(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_adding_an_item_creates_its_variants(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     prefix = _form(at, "catalogue.add").key
     at.text_input(key=f"{prefix}.key").input("socks")
     at.text_input(key=f"{prefix}.name").input("Socks")
     at.text_input(key=f"{prefix}.price").input("6")
     at.number_input(key=f"{prefix}.max_per_order").set_value(3)
     at.text_area(key=f"{prefix}.dimensions").input("Size: 36-39, 40-43\nColour: Black, Green")
-    at = _click(at, "Add item")
+    at = click(at, "Add item")
     assert not at.exception
     assert at.success[0].value == "Added Socks. 4 of 4 variants are offered."
     assert _offered(engine, "socks") == {"36-39/Black": True, "36-39/Green": True, "40-43/Black": True,
@@ -83,13 +65,13 @@ def test_adding_an_item_creates_its_variants(page: Any, engine: Engine) -> None:
     assert at.text_input(key=f"{_form(at, 'catalogue.add').key}.key").value == ""
 
 
-def test_a_bad_new_item_shows_each_error_beside_its_input_and_creates_nothing(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_a_bad_new_item_shows_each_error_beside_its_input_and_creates_nothing(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     prefix = _form(at, "catalogue.add").key
     at.text_input(key=f"{prefix}.key").input("tshirt")
     at.text_input(key=f"{prefix}.name").input("Another shirt")
     at.text_input(key=f"{prefix}.price").input("-4")
-    at = _click(at, "Add item")
+    at = click(at, "Add item")
     assert not at.exception
     children = list(_form(at, "catalogue.add").children.values())
     after = {getattr(child, "key", None): children[index + 1] for index, child in enumerate(children[:-1])}
@@ -103,8 +85,8 @@ def test_a_bad_new_item_shows_each_error_beside_its_input_and_creates_nothing(pa
         assert len(session.scalars(select(Item)).all()) == 3
 
 
-def test_switching_a_variant_off_hides_it_from_the_order_form(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_switching_a_variant_off_hides_it_from_the_order_form(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     table = at.data_editor[0]
     at.session_state[table.key] = {"edited_rows": {1: {"Offered": False}}, "added_rows": [], "deleted_rows": []}
     at = at.run()
@@ -118,15 +100,15 @@ def test_switching_a_variant_off_hides_it_from_the_order_form(page: Any, engine:
         assert [e.details["variant"] for e in audit_entries(session, "variant.toggled")] == ["Fitted/M"]
 
 
-def test_editing_an_item_removes_an_option_and_keeps_its_variant_row(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_editing_an_item_removes_an_option_and_keeps_its_variant_row(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     at = next(box for box in at.selectbox if box.label == "Item to edit").select("hoodie").run()
     prefix = _form(at, "catalogue.edit.").key
     assert ".hoodie." in prefix
     assert at.text_area(key=f"{prefix}.dimensions").value == "Size: S, M, L"
     at.text_input(key=f"{prefix}.name").input("Zip hoodie")
     at.text_area(key=f"{prefix}.dimensions").input("Size: S, M")
-    at = _click(at, "Save changes")
+    at = click(at, "Save changes")
     assert not at.exception
     assert at.success[0].value == "Saved Zip hoodie. 2 of 2 variants are offered."
     assert _offered(engine, "hoodie") == {"S": True, "M": True}
@@ -136,42 +118,42 @@ def test_editing_an_item_removes_an_option_and_keeps_its_variant_row(page: Any, 
         assert session.scalars(select(Item.name).where(Item.key == "hoodie")).one() == "Zip hoodie"
 
 
-def test_a_bad_edit_shows_the_error_beside_its_input(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_a_bad_edit_shows_the_error_beside_its_input(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     prefix = _form(at, "catalogue.edit.").key
     at.text_input(key=f"{prefix}.price").input("12.345")
-    at = _click(at, "Save changes")
+    at = click(at, "Save changes")
     children = list(_form(at, "catalogue.edit.").children.values())
     price_at = next(i for i, child in enumerate(children) if getattr(child, "key", None) == f"{prefix}.price")
     assert children[price_at + 1].value == "Use at most two decimal places."
     assert not at.success
 
 
-def test_an_anonymous_session_is_refused(page: Any, engine: Engine) -> None:
+def test_an_anonymous_session_is_refused(engine: Engine) -> None:
     _member_of_shop(engine)
-    at = page(None)
+    at = _page(None)
     assert not at.exception
     assert at.warning[0].value == "Please log in to see this page."
     assert not at.dataframe and not at.text_input and not at.button
 
 
-def test_an_organiser_never_sees_another_organisers_items(page: Any, engine: Engine) -> None:
+def test_an_organiser_never_sees_another_organisers_items(engine: Engine) -> None:
     with unit_of_work(engine) as session:
-        make_organiser(session, "owner", member_of=[make_shop(session)])
-        stranger = make_organiser(session, "stranger")
-    at = page(stranger)
+        make_user(session, "owner", member_of=[make_shop(session)])
+        stranger = make_user(session, "stranger")
+    at = _page(stranger)
     assert not at.exception
     assert not at.dataframe and not at.text_input
 
 
-def test_switching_events_shows_the_other_events_item_in_the_edit_form(page: Any, engine: Engine) -> None:
+def test_switching_events_shows_the_other_events_item_in_the_edit_form(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         first = make_shop(session)
         second = make_shop(session, slug="second")
         session.flush()
         session.scalars(select(Item).where(Item.event_id == second.id, Item.key == "tshirt")).one().name = "Tee"
-        actor = make_organiser(session, member_of=[first, second])
-    at = page(actor)
+        actor = make_user(session, member_of=[first, second])
+    at = _page(actor)
     at = at.sidebar.selectbox[0].select(first.id).run()
     prefix = _form(at, "catalogue.edit.").key
     assert at.text_input(key=f"{prefix}.name").value == "T-shirt"
@@ -180,12 +162,12 @@ def test_switching_events_shows_the_other_events_item_in_the_edit_form(page: Any
     assert at.text_input(key=f"{prefix}.name").value == "Tee"
 
 
-def test_uploading_a_picture_shows_it_on_the_order_form_and_a_bad_file_is_refused(page: Any, engine: Engine) -> None:
+def test_uploading_a_picture_shows_it_on_the_order_form_and_a_bad_file_is_refused(engine: Engine) -> None:
     import io
 
     from PIL import Image
 
-    at = page(_member_of_shop(engine))  # the first item, the t-shirt, is chosen
+    at = _page(_member_of_shop(engine))  # the first item, the t-shirt, is chosen
     at.file_uploader[0].set_value(("notes.png", b"not really a picture", "image/png")).run()
     assert "not a PNG, JPEG, WebP or GIF image" in at.error[0].value
     picture = io.BytesIO()
@@ -195,7 +177,7 @@ def test_uploading_a_picture_shows_it_on_the_order_form_and_a_bad_file_is_refuse
     with read_only(engine) as session:
         [tshirt] = [i for i in load_catalogue(session, session.scalars(select(Event)).one()) if i.key == "tshirt"]
     assert Image.open(io.BytesIO(tshirt.image)).size == (120, 80)
-    at = _click(at, "Remove the picture")
+    at = click(at, "Remove the picture")
     with read_only(engine) as session:
         [tshirt] = [i for i in load_catalogue(session, session.scalars(select(Event)).one()) if i.key == "tshirt"]
     assert tshirt.image is None
@@ -207,8 +189,8 @@ def _stock(engine: Engine, item_key: str) -> dict[str, tuple[int | None, int]]:
             select(Variant.key, Variant.stock, Variant.sold).join(Item).where(Item.key == item_key))}
 
 
-def test_stock_is_set_per_variant_in_the_table_and_emptied_for_no_limit(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_stock_is_set_per_variant_in_the_table_and_emptied_for_no_limit(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     table = at.data_editor[0]
     at.session_state[table.key] = {"edited_rows": {1: {"Stock": 20}, 2: {"Stock": 0}}, "added_rows": [],
                                    "deleted_rows": []}
@@ -223,13 +205,13 @@ def test_stock_is_set_per_variant_in_the_table_and_emptied_for_no_limit(page: An
     assert _stock(engine, "tshirt")["Fitted/M"] == (None, 0)
 
 
-def test_stock_below_what_is_sold_is_refused_with_the_reason(page: Any, engine: Engine) -> None:
+def test_stock_below_what_is_sold_is_refused_with_the_reason(engine: Engine) -> None:
     actor = _member_of_shop(engine)
     with unit_of_work(engine) as session:
         variant = session.scalars(select(Variant).join(Item).where(Item.key == "tshirt", Variant.key == "Fitted/M")
                                   ).one()
         variant.sold = 3
-    at = page(actor)
+    at = _page(actor)
     at.session_state[at.data_editor[0].key] = {"edited_rows": {1: {"Stock": 2}}, "added_rows": [],
                                                "deleted_rows": []}
     at = at.run()
@@ -242,12 +224,12 @@ def _pool_table(at: AppTest) -> Any:
     return next(frame.value for frame in at.dataframe if "Capacity" in frame.value.columns)
 
 
-def test_a_shared_stock_is_created_and_an_item_draws_on_it(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_a_shared_stock_is_created_and_an_item_draws_on_it(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     form = _form(at, "catalogue.pools.")
     at.text_input(key=f"{form.key}.name").input("Tops")
     at.number_input(key=f"{form.key}.capacity").set_value(200)
-    at = _click(at, "Save shared stock")
+    at = click(at, "Save shared stock")
     assert not at.exception
     assert at.success[0].value == "Saved the shared stock Tops."
     pools = _pool_table(at)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
@@ -18,9 +17,8 @@ from core.codes import CodeStatus, check_code
 from core.config import code_key, load_settings
 from core.db import read_only, unit_of_work
 from core.models import AuditEntry, CodeMode, Event, Item, RedemptionCode, utcnow
-from tests.factories import make_shop
-from tests.order_admin_factories import make_user
-from tests.pages.conftest import TEST_COOKIE_KEY
+from tests.factories import make_shop, make_user
+from tests.pages.conftest import render_page
 
 
 @dataclass(frozen=True)
@@ -30,37 +28,14 @@ class Shop:
 
 
 @pytest.fixture
-def shop(database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
+def shop(engine: Engine) -> Shop:
     with unit_of_work(engine) as session:
         event = make_shop(session, slug="alices-event", title="Alice's event")
         alice = make_user(session, "alice", member_of=[event])
         return Shop(alice, event.id)
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
-    """The bytes behind each download button, by file name, as Streamlit's media storage received them."""
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self: MemoryMediaFileStorage, path_or_data: Any, mimetype: str, kind: Any,
-            filename: str | None = None) -> str:
-        if filename is not None and isinstance(path_or_data, bytes):
-            files[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    yield files
-
-
-def _page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import code_admin\ncode_admin.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_page = partial(render_page, "code_admin")
 
 
 def _button(at: AppTest, label: str) -> Any:

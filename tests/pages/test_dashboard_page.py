@@ -4,35 +4,26 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine
-from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import unit_of_work
 from core.models import OrderStatus, utcnow
-from tests.event_admin_factories import make_member, make_order, make_user
-from tests.factories import make_shop
+from tests.event_admin_factories import make_member, make_order
+from tests.factories import make_shop, make_user
+from tests.pages.conftest import render_page
 
 TSHIRT_M = {"item": "tshirt", "options": {"type": "Fitted", "size": "M"}}
 
 
-@pytest.fixture
-def page_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-
-
-def _dashboard_page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import event_dashboard\nevent_dashboard.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_dashboard_page = partial(render_page, "event_dashboard")
 
 
 @pytest.fixture
-def alice(page_env: None, engine: Engine) -> Actor:
+def alice(engine: Engine) -> Actor:
     """An organiser of an open event with three orders (one cancelled) and a stranger's event beside it."""
     with unit_of_work(engine) as session:
         alice = make_user(session, "alice")
@@ -75,7 +66,7 @@ def test_the_dashboard_shows_the_figures_charts_and_link_of_the_organisers_event
     assert "Ada" not in str(at.main)
 
 
-def test_an_event_without_orders_shows_its_notices_and_no_charts(page_env: None, engine: Engine) -> None:
+def test_an_event_without_orders_shows_its_notices_and_no_charts(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         carol = make_user(session, "carol")
         make_member(session, make_shop(session, slug="draft", published=False), carol)
@@ -89,7 +80,7 @@ def test_an_event_without_orders_shows_its_notices_and_no_charts(page_env: None,
     assert not at.get("vega_lite_chart")
 
 
-def test_an_organiser_without_events_is_pointed_to_the_events_page(page_env: None, engine: Engine) -> None:
+def test_an_organiser_without_events_is_pointed_to_the_events_page(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         dave = make_user(session, "dave")
         make_shop(session)  # someone else's

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime, time
+from functools import partial
 
-import pytest
 from PIL import Image
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
@@ -13,22 +13,12 @@ from streamlit.testing.v1.element_tree import Block, Node
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import Event, EventMember, utcnow
-from tests.event_admin_factories import image_bytes, make_member, make_user
-from tests.factories import make_event, make_shop
+from core.models import Event, EventMember
+from tests.event_admin_factories import image_bytes, make_member
+from tests.factories import make_event, make_shop, make_user
+from tests.pages.conftest import click, render_page
 
-
-@pytest.fixture
-def page_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-
-
-def _events_page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import event_settings\nevent_settings.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_events_page = partial(render_page, "event_settings")
 
 
 def _organiser_with_event(engine: Engine, username: str = "alice", slug: str = "alices-event") -> tuple[Actor, int]:
@@ -56,10 +46,6 @@ def _next_to(at: AppTest, key: str) -> Node | None:
     return search(at.main)
 
 
-def _click(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
-
-
 def _event(engine: Engine, event_id: int) -> Event:
     with read_only(engine) as session:
         event = session.get(Event, event_id)
@@ -67,7 +53,7 @@ def _event(engine: Engine, event_id: int) -> Event:
         return event
 
 
-def test_the_page_refuses_an_anonymous_session(page_env: None, engine: Engine) -> None:
+def test_the_page_refuses_an_anonymous_session(engine: Engine) -> None:
     _organiser_with_event(engine)
     at = _events_page(None)
     assert not at.exception
@@ -75,7 +61,7 @@ def test_the_page_refuses_an_anonymous_session(page_env: None, engine: Engine) -
     assert not at.title and not at.dataframe and not at.text_input and not at.button
 
 
-def test_the_list_shows_only_the_organisers_own_events_with_their_state(page_env: None, engine: Engine) -> None:
+def test_the_list_shows_only_the_organisers_own_events_with_their_state(engine: Engine) -> None:
     alice, _ = _organiser_with_event(engine)
     _organiser_with_event(engine, "bob", "bobs-event")
     at = _events_page(alice)
@@ -85,12 +71,12 @@ def test_the_list_shows_only_the_organisers_own_events_with_their_state(page_env
     assert at.sidebar.selectbox(key="organiser.event_id").options == ["Alice's event"]
 
 
-def test_an_organiser_creates_an_event_which_becomes_the_chosen_one(page_env: None, engine: Engine) -> None:
+def test_an_organiser_creates_an_event_which_becomes_the_chosen_one(engine: Engine) -> None:
     alice, _ = _organiser_with_event(engine)
     at = _events_page(alice)
     at.text_input(key="events.new.slug").input("winter-fair")
     at.text_input(key="events.new.title").input("Winter Fair")
-    at = _click(at, "Create event")
+    at = click(at, "Create event")
     assert not at.exception
     with read_only(engine) as session:
         event = session.scalars(select(Event).where(Event.slug == "winter-fair")).one()
@@ -101,12 +87,12 @@ def test_an_organiser_creates_an_event_which_becomes_the_chosen_one(page_env: No
     assert at.text_input(key="events.new.slug").value == ""
 
 
-def test_a_bad_slug_is_shown_beside_the_slug_input_and_nothing_is_created(page_env: None, engine: Engine) -> None:
+def test_a_bad_slug_is_shown_beside_the_slug_input_and_nothing_is_created(engine: Engine) -> None:
     alice, _ = _organiser_with_event(engine)
     at = _events_page(alice)
     at.text_input(key="events.new.slug").input("Winter Fair!")
     at.text_input(key="events.new.title").input("Winter Fair")
-    at = _click(at, "Create event")
+    at = click(at, "Create event")
     beside = _next_to(at, "events.new.slug")
     assert beside is not None and beside.type == "error"
     assert "lower-case letters" in beside.value
@@ -115,7 +101,7 @@ def test_a_bad_slug_is_shown_beside_the_slug_input_and_nothing_is_created(page_e
         assert session.scalars(select(Event.slug)).all() == ["alices-event"]
 
 
-def test_saving_details_stores_local_times_as_utc(page_env: None, engine: Engine) -> None:
+def test_saving_details_stores_local_times_as_utc(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     at = _events_page(alice)
     prefix = f"event.{event_id}.input"
@@ -126,7 +112,7 @@ def test_saving_details_stores_local_times_as_utc(page_env: None, engine: Engine
     at.time_input(key=f"{prefix}.opens_at.time").set_value(time(9, 0))
     at.date_input(key=f"{prefix}.closes_at.date").set_value(date(2027, 7, 3))
     at.number_input(key=f"{prefix}.retention_days").set_value(14)
-    at = _click(at, "Save details")
+    at = click(at, "Save details")
     assert not at.exception
     event = _event(engine, event_id)
     assert (event.title, event.accent_colour, event.timezone, event.retention_days) == (
@@ -137,7 +123,7 @@ def test_saving_details_stores_local_times_as_utc(page_env: None, engine: Engine
     assert at.text_input(key=f"{prefix}.title").value == "Alice's Gala"  # inputs show what was stored
 
 
-def test_bad_details_are_shown_beside_their_inputs_and_nothing_is_saved(page_env: None, engine: Engine) -> None:
+def test_bad_details_are_shown_beside_their_inputs_and_nothing_is_saved(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     _organiser_with_event(engine, "bob", "bobs-event")
     at = _events_page(alice)
@@ -147,12 +133,12 @@ def test_bad_details_are_shown_beside_their_inputs_and_nothing_is_saved(page_env
     at.date_input(key=f"{prefix}.opens_at.date").set_value(date(2027, 7, 3))
     at.date_input(key=f"{prefix}.closes_at.date").set_value(date(2027, 7, 1))
     at.time_input(key=f"{prefix}.ends_at.time").set_value(time(18, 0))
-    at = _click(at, "Save details")
+    at = click(at, "Save details")
     assert not at.exception
     beside_time = _next_to(at, f"{prefix}.ends_at.time")
     assert beside_time is not None and beside_time.value == "Choose a date as well as a time."
     at.time_input(key=f"{prefix}.ends_at.time").set_value(None)
-    at = _click(at, "Save details")
+    at = click(at, "Save details")
     messages = {name: _next_to(at, key) for name, key in [
         ("title", f"{prefix}.title"), ("slug", f"{prefix}.slug"), ("closes_at", f"{prefix}.closes_at.date")]}
     assert {name: getattr(node, "type", None) for name, node in messages.items()} == {
@@ -163,7 +149,7 @@ def test_bad_details_are_shown_beside_their_inputs_and_nothing_is_saved(page_env
     assert (event.title, event.slug, event.opens_at) == ("Alice's event", "alices-event", None)
 
 
-def test_the_description_preview_never_renders_raw_html(page_env: None, engine: Engine) -> None:
+def test_the_description_preview_never_renders_raw_html(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     at = _events_page(alice)
     at.text_area(key=f"event.{event_id}.input.description").input("**Hello** <img src=x onerror=alert(1)>").run()
@@ -171,7 +157,7 @@ def test_the_description_preview_never_renders_raw_html(page_env: None, engine: 
     assert preview.proto.allow_html is False
 
 
-def test_a_header_image_is_uploaded_cleaned_shown_and_removed(page_env: None, engine: Engine) -> None:
+def test_a_header_image_is_uploaded_cleaned_shown_and_removed(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     at = _events_page(alice)
     at.file_uploader(key=f"event.{event_id}.image.0").set_value(
@@ -186,12 +172,12 @@ def test_a_header_image_is_uploaded_cleaned_shown_and_removed(page_env: None, en
 
     at.file_uploader(key=f"event.{event_id}.image.1").set_value(("evil.gif", b"GIF89a<html>", "image/gif")).run()
     assert "not a PNG, JPEG, WebP or GIF" in _next_to(at, f"event.{event_id}.image.1").value  # type: ignore[union-attr]
-    at = _click(at, "Remove image")
+    at = click(at, "Remove image")
     assert _event(engine, event_id).header_image_type is None
     assert len(at.get("image")) == 0
 
 
-def test_the_published_toggle_publishes_and_unpublishes(page_env: None, engine: Engine) -> None:
+def test_the_published_toggle_publishes_and_unpublishes(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     at = _events_page(alice)
     at.toggle(key=f"event.{event_id}.input.published").set_value(True).run()
@@ -200,32 +186,32 @@ def test_the_published_toggle_publishes_and_unpublishes(page_env: None, engine: 
     assert not _event(engine, event_id).published
 
 
-def test_an_open_event_cannot_be_archived_but_a_draft_can(page_env: None, engine: Engine) -> None:
+def test_an_open_event_cannot_be_archived_but_a_draft_can(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     at = _events_page(alice)
     at.toggle(key=f"event.{event_id}.input.published").set_value(True).run()
-    at = _click(at, "Archive")
+    at = click(at, "Archive")
     assert "taking orders" in at.error[0].value
     assert _event(engine, event_id).archived_at is None
     at.toggle(key=f"event.{event_id}.input.published").set_value(False).run()
-    at = _click(at, "Archive")
+    at = click(at, "Archive")
     assert _event(engine, event_id).archived_at is not None
     assert [b.label for b in at.button if b.label.startswith("Unarchive")] == ["Unarchive Alice's event"]
-    at = _click(at, "Unarchive Alice's event")
+    at = click(at, "Unarchive Alice's event")
     assert _event(engine, event_id).archived_at is None
 
 
-def test_organisers_are_added_by_username_with_errors_beside_the_input(page_env: None, engine: Engine) -> None:
+def test_organisers_are_added_by_username_with_errors_beside_the_input(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     with unit_of_work(engine) as session:
         make_user(session, "carol")
     at = _events_page(alice)
     at.text_input(key=f"event.{event_id}.input.username").input("nobody")
-    at = _click(at, "Add organiser")
+    at = click(at, "Add organiser")
     beside = _next_to(at, f"event.{event_id}.input.username")
     assert beside is not None and beside.type == "error" and "no user 'nobody'" in beside.value
     at.text_input(key=f"event.{event_id}.input.username").input("carol")
-    at = _click(at, "Add organiser")
+    at = click(at, "Add organiser")
     with read_only(engine) as session:
         members = session.scalars(select(EventMember.user_id).where(EventMember.event_id == event_id)).all()
     assert len(members) == 2
@@ -233,39 +219,33 @@ def test_organisers_are_added_by_username_with_errors_beside_the_input(page_env:
         f"event.{event_id}.member.alice", f"event.{event_id}.member.carol"]
 
 
-def _public_page(slug: str) -> AppTest:
-    at = AppTest.from_string("from pages import public\npublic.render()", default_timeout=30)
-    at.query_params["event"] = slug
-    return at.run()
-
-
-def test_the_public_page_shows_primary_buttons_in_the_events_accent_colour(page_env: None, engine: Engine) -> None:
+def test_the_public_page_shows_primary_buttons_in_the_events_accent_colour(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         make_shop(session, accent_colour="#ffdd00")
-    at = _public_page("test-event")
+    at = render_page("public", query={"event": "test-event"})
     assert not at.exception
     [style] = [h.proto.body for h in at.html]
     assert "stBaseButton-primary" in style
     assert "background-color: #ffdd00" in style and "color: #000000" in style  # dark text on yellow
 
 
-def test_an_invalid_stored_colour_never_reaches_the_page(page_env: None, engine: Engine) -> None:
+def test_an_invalid_stored_colour_never_reaches_the_page(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         # Written past the validation, as an old row or a bad import could be (the column holds 7 characters).
         make_event(session, slug="bad-colour", accent_colour="}</styl")
-    at = _public_page("bad-colour")
+    at = render_page("public", query={"event": "bad-colour"})
     assert not at.exception
     assert at.title[0].value == "Event bad-colour"
     assert [h.proto.body for h in at.html] == []
 
 
-def test_the_sold_out_and_one_order_per_email_settings_are_saved(page_env: None, engine: Engine) -> None:
+def test_the_sold_out_and_one_order_per_email_settings_are_saved(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     at = _events_page(alice)
     prefix = f"event.{event_id}.input"
     at.toggle(key=f"{prefix}.close_when_sold_out").set_value(True)
     at.toggle(key=f"{prefix}.one_order_per_email").set_value(True)
-    at = _click(at, "Save details")
+    at = click(at, "Save details")
     assert not at.exception
     event = _event(engine, event_id)
     assert (event.close_when_sold_out, event.one_order_per_email) == (True, True)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import Event, MessageKind, OutboxMessage, VendorMode, utcnow
+from core.models import Event, MessageKind, OutboxMessage, VendorMode
 from tests.exports_factories import make_vendor, read_sheets, records, route
-from tests.factories import make_shop
-from tests.order_admin_factories import hoodie, make_user, place, tshirts
+from tests.factories import make_shop, make_user
+from tests.order_admin_factories import hoodie, place, tshirts
+from tests.pages.conftest import render_page
 
 
 @dataclass(frozen=True)
@@ -29,28 +29,7 @@ class Shop:
 
 
 @pytest.fixture
-def page_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
-    """The bytes behind each download button, by file name, as Streamlit's media storage received them."""
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self: MemoryMediaFileStorage, path_or_data: Any, mimetype: str, kind: Any,
-            filename: str | None = None) -> str:
-        if filename is not None and isinstance(path_or_data, bytes):
-            files[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    yield files
-
-
-@pytest.fixture
-def shop(page_env: None, engine: Engine) -> Shop:
+def shop(engine: Engine) -> Shop:
     """Alice's event with one order and a batch printer of t-shirts; Bob's event beside it."""
     with unit_of_work(engine) as session:
         event = make_shop(session, slug="alices-event", title="Alice's event")
@@ -64,12 +43,7 @@ def shop(page_env: None, engine: Engine) -> Shop:
         return Shop(alice, reference, printer.id)
 
 
-def _page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import spreadsheet_exports\nspreadsheet_exports.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_page = partial(render_page, "spreadsheet_exports")
 
 
 def _button(at: AppTest, label: str) -> Any:

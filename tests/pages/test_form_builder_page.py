@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.form_builder import STARTER_FORM
-from core.models import FormVersion, utcnow
+from core.models import FormVersion
 from core.orders import place_order
-from tests.builder_factories import audit_entries, make_organiser
-from tests.factories import BASIC_FORM, answers, make_event, make_shop
+from tests.builder_factories import audit_entries
+from tests.factories import BASIC_FORM, answers, make_event, make_shop, make_user
+from tests.pages.conftest import render_page
 
-SCRIPT = "from pages import form_builder\nform_builder.render()"
-
-
-@pytest.fixture
-def page(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run the form builder alone, logged in as `actor` (or anonymous)."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-
-    def run(actor: Actor | None) -> AppTest:
-        at = AppTest.from_string(SCRIPT, default_timeout=30)
-        if actor is not None:
-            at.session_state["auth.actor"] = actor
-            at.session_state["auth.issued_at"] = utcnow()
-        return at.run()
-
-    return run
+_page = partial(render_page, "form_builder")
 
 
 def _member_of_shop(engine: Engine, *, with_order: bool = False) -> Actor:
     with unit_of_work(engine) as session:
         event = make_shop(session)
-        actor = make_organiser(session, member_of=[event])
+        actor = make_user(session, member_of=[event])
         if with_order:
             place_order(session, event, answers(), idempotency_key="k1")
     return actor
@@ -75,8 +61,8 @@ def _schemas(engine: Engine) -> list[dict[str, Any]]:
         return [v.schema for v in session.scalars(select(FormVersion).order_by(FormVersion.number))]
 
 
-def test_the_stored_form_fills_the_table_and_the_preview(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_the_stored_form_fills_the_table_and_the_preview(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     assert not at.exception
     table = at.data_editor[0]
     assert table.editing_mode == "dynamic"
@@ -89,8 +75,8 @@ def test_the_stored_form_fills_the_table_and_the_preview(page: Any, engine: Engi
     assert "Version 1. No orders use it yet" in " ".join(c.value for c in at.caption)
 
 
-def test_the_preview_shows_the_edited_rows_before_anything_is_saved(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_the_preview_shows_the_edited_rows_before_anything_is_saved(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     at = _edit(at, edited={0: {"label": "Your name"}, 2: {"purpose": "", "type": "short_text", "personal": False}},
                added=[{"key": "fit", "label": "Preferred fit", "type": "single_choice", "options": "Fitted, Straight",
                        "position": 1.5}])
@@ -105,8 +91,8 @@ def test_the_preview_shows_the_edited_rows_before_anything_is_saved(page: Any, e
     assert _schemas(engine) == [BASIC_FORM]
 
 
-def test_a_show_if_condition_works_in_the_preview(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_a_show_if_condition_works_in_the_preview(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     at = _edit(at, added=[{"key": "gift", "label": "Is it a gift?", "type": "checkbox"},
                           {"key": "gift_note", "label": "Gift note", "type": "short_text", "show_if_field": "gift"}])
     assert not at.exception
@@ -115,8 +101,8 @@ def test_a_show_if_condition_works_in_the_preview(page: Any, engine: Engine) -> 
     assert "Gift note" in _preview_labels(at)
 
 
-def test_saving_an_invalid_table_names_the_row_and_saves_nothing(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_saving_an_invalid_table_names_the_row_and_saves_nothing(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     at = _edit(at, edited={1: {"purpose": ""}})
     # The preview gives way to the problem as soon as the table has one.
     assert any("Row 2 ('email')" in e.value for e in at.error)
@@ -131,8 +117,8 @@ def test_saving_an_invalid_table_names_the_row_and_saves_nothing(page: Any, engi
         assert audit_entries(session, "form.") == []
 
 
-def test_saving_after_an_order_says_a_new_version_was_made(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine, with_order=True))
+def test_saving_after_an_order_says_a_new_version_was_made(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine, with_order=True))
     assert "Orders were placed with it, so saving creates version 2" in " ".join(c.value for c in at.caption)
     at = _save(_edit(at, edited={5: {"label": "Sizes?"}}))
     assert not at.exception
@@ -145,36 +131,36 @@ def test_saving_after_an_order_says_a_new_version_was_made(page: Any, engine: En
     assert "Version 2. No orders use it yet" in " ".join(c.value for c in at.caption)
 
 
-def test_saving_an_unused_form_edits_it_in_place(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_saving_an_unused_form_edits_it_in_place(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     at = _save(_edit(at, edited={5: {"label": "Sizes?"}}))
     assert at.success[0].value == "Saved as version 1."
     [schema] = _schemas(engine)
     assert schema["fields"][5]["label"] == "Sizes?"
 
 
-def test_an_anonymous_session_is_refused(page: Any, engine: Engine) -> None:
+def test_an_anonymous_session_is_refused(engine: Engine) -> None:
     _member_of_shop(engine)
-    at = page(None)
+    at = _page(None)
     assert not at.exception
     assert at.warning[0].value == "Please log in to see this page."
     assert not at.data_editor and not at.text_input and not at.markdown
 
 
-def test_an_organiser_never_sees_another_organisers_form(page: Any, engine: Engine) -> None:
+def test_an_organiser_never_sees_another_organisers_form(engine: Engine) -> None:
     with unit_of_work(engine) as session:
-        make_organiser(session, "owner", member_of=[make_shop(session)])
-        stranger = make_organiser(session, "stranger")
-    at = page(stranger)
+        make_user(session, "owner", member_of=[make_shop(session)])
+        stranger = make_user(session, "stranger")
+    at = _page(stranger)
     assert not at.exception
     assert "There are no events yet" in at.info[0].value
     assert not at.data_editor and not at.text_input
 
 
-def test_an_event_without_a_form_starts_from_an_empty_table(page: Any, engine: Engine) -> None:
+def test_an_event_without_a_form_starts_from_an_empty_table(engine: Engine) -> None:
     with unit_of_work(engine) as session:
-        actor = make_organiser(session, member_of=[make_event(session, form=None)])
-    at = page(actor)
+        actor = make_user(session, member_of=[make_event(session, form=None)])
+    at = _page(actor)
     assert "This event has no form yet" in " ".join(c.value for c in at.caption)
     at = _save(_edit(at, added=[{"key": "name", "label": "Name", "type": "short_text", "personal": True,
                                  "purpose": "To label the order."}]))
@@ -183,10 +169,10 @@ def test_an_event_without_a_form_starts_from_an_empty_table(page: Any, engine: E
                                              "purpose": "To label the order."}]}]
 
 
-def test_a_new_event_can_start_from_the_usual_form(page: Any, engine: Engine) -> None:
+def test_a_new_event_can_start_from_the_usual_form(engine: Engine) -> None:
     with unit_of_work(engine) as session:
-        actor = make_organiser(session, member_of=[make_event(session, form=None)])
-    at = page(actor)
+        actor = make_user(session, member_of=[make_event(session, form=None)])
+    at = _page(actor)
     at.button[0].click().run()
     assert _preview_labels(at)[:2] == ["Full name *", "Email *"]
     assert _schemas(engine) == []  # offered, not saved: the organiser reviews it first
@@ -196,8 +182,8 @@ def test_a_new_event_can_start_from_the_usual_form(page: Any, engine: Engine) ->
     assert not any("usual form" in button.label for button in at.button)
 
 
-def test_discarding_changes_brings_back_the_saved_form(page: Any, engine: Engine) -> None:
-    at = page(_member_of_shop(engine))
+def test_discarding_changes_brings_back_the_saved_form(engine: Engine) -> None:
+    at = _page(_member_of_shop(engine))
     at = _edit(at, edited={0: {"label": "Your name"}})
     assert "Your name *" in _preview_labels(at)
     at = next(b for b in at.button if b.label == "Discard changes").click().run()
@@ -206,9 +192,9 @@ def test_discarding_changes_brings_back_the_saved_form(page: Any, engine: Engine
     assert at.data_editor[0].value.loc[0, "label"] == "Name"
 
 
-def test_a_form_saved_elsewhere_meanwhile_is_pointed_out(page: Any, engine: Engine) -> None:
+def test_a_form_saved_elsewhere_meanwhile_is_pointed_out(engine: Engine) -> None:
     actor = _member_of_shop(engine)
-    at = page(actor)
+    at = _page(actor)
     assert not at.info
     with unit_of_work(engine) as session:
         session.scalars(select(FormVersion)).one().schema = {"fields": BASIC_FORM["fields"][:2]}

@@ -10,7 +10,7 @@ from core.auth import Actor
 from core.db import unit_of_work
 from core.models import UserRole, utcnow
 from core.users import create_user, get_user, record_failed_login, revoke_sessions
-from tests.pages.conftest import TEST_COOKIE_KEY, AppFactory
+from tests.pages.conftest import AppFactory, render_page
 
 PASSWORD = "a long enough password"
 PROTECTED_PAGES = ["event_dashboard", "order_list", "spreadsheet_exports", "event_settings", "form_builder", "catalogue",
@@ -24,17 +24,15 @@ def organiser(engine: Engine) -> str:
     return "olga"
 
 
-def _script(database_url: str, monkeypatch: pytest.MonkeyPatch, body: str) -> AppTest:
+def _script(body: str) -> AppTest:
     """A page run the way app.py runs it: the login is re-checked first (AppTest cannot open callable pages)."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
     script = f"from pages import organiser_login\norganiser_login.restore_session()\n{body}"
     return AppTest.from_string(script, default_timeout=30)
 
 
 @pytest.fixture
-def login_page(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    return _script(database_url, monkeypatch, "organiser_login.render()").run()
+def login_page() -> AppTest:
+    return _script("organiser_login.render()").run()
 
 
 def _submit(at: AppTest, username: str, password: str) -> AppTest:
@@ -91,10 +89,8 @@ def test_revoked_login_is_dropped_on_the_next_run(login_page: AppTest, engine: E
     assert "auth.actor" not in at.session_state
 
 
-def test_logout_on_the_account_page_ends_the_login(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, engine: Engine, organiser: str
-) -> None:
-    at = _script(database_url, monkeypatch, "from pages import my_account\nmy_account.render()")
+def test_logout_on_the_account_page_ends_the_login(engine: Engine, organiser: str) -> None:
+    at = _script("from pages import my_account\nmy_account.render()")
     issued = utcnow()
     at.session_state["auth.actor"] = Actor(1, organiser, UserRole.ORGANISER)
     at.session_state["auth.issued_at"] = issued
@@ -110,12 +106,9 @@ def test_logout_on_the_account_page_ends_the_login(
 
 
 @pytest.mark.parametrize("module", PROTECTED_PAGES)
-def test_every_protected_page_refuses_an_anonymous_session_on_its_own(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, module: str
-) -> None:
+def test_every_protected_page_refuses_an_anonymous_session_on_its_own(module: str) -> None:
     """Even run directly (as Streamlit's legacy multipage mode could), a page shows nothing but the login hint."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    at = AppTest.from_string(f"from pages import {module}\n{module}.render()", default_timeout=30).run()
+    at = render_page(module)
     assert not at.exception
     assert [w.value for w in at.warning] == ["Please log in to see this page."]
     assert len(at.main.children) == 1 and not at.sidebar.children

@@ -15,9 +15,9 @@ from core.db import read_only, unit_of_work
 from core.lookup import NOT_FOUND_MESSAGE, find_order_by_token
 from core.models import Event, Item, MessageKind, Order, OrderStatus, Variant, utcnow
 from core.orders import change_status, place_order
-from tests.factories import answers, make_shop
-from tests.order_admin_factories import hoodie, make_user, tshirts
-from tests.pages.conftest import TEST_COOKIE_KEY, AppFactory
+from tests.factories import answers, make_shop, make_user
+from tests.order_admin_factories import hoodie, tshirts
+from tests.pages.conftest import AppFactory, click, render_page
 from tests.vendor_factories import outbox, route_shop
 
 
@@ -31,10 +31,8 @@ class Shop:
 
 
 @pytest.fixture
-def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
+def shop(engine: Engine) -> Shop:
     """Ada's order of a fitted M t-shirt and an L hoodie (routed to a per-order printer); L t-shirts are sold out."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("COOKIE_KEY", TEST_COOKIE_KEY)
     with unit_of_work(engine) as session:
         event = make_shop(session, title="Summer Meetup", timezone="Europe/London")
         organiser = make_user(session, "olivia", member_of=[event])
@@ -47,20 +45,13 @@ def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _page(token: str | None = None) -> AppTest:
-    at = AppTest.from_string("from pages import order_lookup\norder_lookup.render()", default_timeout=30)
-    if token is not None:
-        at.query_params["t"] = token
-    return at.run()
-
-
-def _button(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
+    return render_page("order_lookup", query=None if token is None else {"t": token})
 
 
 def _find(at: AppTest, reference: str, email: str) -> AppTest:
     at.text_input[0].input(reference)
     at.text_input[1].input(email)
-    return _button(at, "Find my order")
+    return click(at, "Find my order")
 
 
 def _order(shop: Shop) -> Order:
@@ -117,14 +108,14 @@ def test_lookups_are_throttled_after_ten_failures(shop: Shop) -> None:
 
 
 def test_changing_the_size_saves_the_order_and_renews_the_link(shop: Shop) -> None:
-    at = _button(_page(shop.token), "Change my order")
+    at = click(_page(shop.token), "Change my order")
     assert not at.exception
     assert at.text_input(key="lookup.change.name").value == "Ada Lovelace"
     assert at.selectbox(key="lookup.change.items.tshirt.0.size").value == "M"
     assert at.selectbox(key="lookup.change.items.hoodie.0.size").value == "L"
     at.selectbox(key="lookup.change.items.hoodie.0.size").select("M")
     at.text_input(key="lookup.change.name").input("Ada King")
-    at = _button(at, "Save changes")
+    at = click(at, "Save changes")
     assert not at.exception
     assert at.success[0].value.startswith("Your order has been changed.")
     assert list(at.dataframe[0].value["Choice"]) == ["Fitted, M", "M"]
@@ -138,9 +129,9 @@ def test_changing_the_size_saves_the_order_and_renews_the_link(shop: Shop) -> No
 
 
 def test_a_sold_out_size_is_refused_beside_the_item_and_nothing_changes(shop: Shop) -> None:
-    at = _button(_page(shop.token), "Change my order")
+    at = click(_page(shop.token), "Change my order")
     at.selectbox(key="lookup.change.items.tshirt.0.size").select("L")
-    at = _button(at, "Save changes")
+    at = click(at, "Save changes")
     assert not at.exception
     assert "T-shirt (Fitted, L) is sold out." in [e.value for e in at.error]
     assert at.selectbox(key="lookup.change.items.tshirt.0.size").value == "L"  # the choice is kept to correct
@@ -158,11 +149,11 @@ def test_after_the_deadline_the_order_can_only_be_seen(shop: Shop) -> None:
 
 
 def test_a_deadline_that_passes_while_editing_refuses_the_save(shop: Shop) -> None:
-    at = _button(_page(shop.token), "Change my order")
+    at = click(_page(shop.token), "Change my order")
     at.selectbox(key="lookup.change.items.hoodie.0.size").select("M")
     with unit_of_work(shop.engine) as session:
         session.get_one(Event, shop.event_id).change_deadline = utcnow() - timedelta(seconds=1)
-    at = _button(at, "Save changes")
+    at = click(at, "Save changes")
     assert not at.exception
     assert "deadline for changes has passed" in at.error[0].value
     assert "Save changes" not in {b.label for b in at.button}
@@ -170,10 +161,10 @@ def test_a_deadline_that_passes_while_editing_refuses_the_save(shop: Shop) -> No
 
 
 def test_cancelling_asks_first_then_cancels(shop: Shop) -> None:
-    at = _button(_page(shop.token), "Cancel my order")
+    at = click(_page(shop.token), "Cancel my order")
     assert at.warning[0].value.startswith("Cancel this order?")
     assert _order(shop).status == OrderStatus.RECEIVED
-    at = _button(at, "Yes, cancel my order")
+    at = click(at, "Yes, cancel my order")
     assert not at.exception
     assert at.success[0].value == "Your order has been cancelled." and "Status: **Cancelled**" in _texts(at)
     assert _order(shop).status == OrderStatus.CANCELLED
@@ -183,10 +174,10 @@ def test_cancelling_asks_first_then_cancels(shop: Shop) -> None:
 def test_after_delivery_the_attendee_deletes_their_data(shop: Shop) -> None:
     with unit_of_work(shop.engine) as session:
         change_status(session, shop.organiser, shop.event_id, [shop.reference], OrderStatus.DELIVERED)
-    at = _button(_page(shop.token), "Delete my personal data now")
-    at = _button(at, "Go back")
+    at = click(_page(shop.token), "Delete my personal data now")
+    at = click(at, "Go back")
     assert _order(shop).personal is not None
-    at = _button(_button(at, "Delete my personal data now"), "Yes, delete my details")
+    at = click(click(at, "Delete my personal data now"), "Yes, delete my details")
     assert not at.exception
     assert at.success[0].value == "Your personal details have been deleted."
     assert "Your personal details have been deleted. What is left" in at.info[0].value
@@ -217,7 +208,7 @@ def test_the_landing_page_and_the_confirmation_link_to_the_lookup(shop: Shop, ap
     at.selectbox(key="order.test-event.items.tshirt.0.type").select("Fitted")
     at.selectbox(key="order.test-event.items.tshirt.0.size").select("M")
     at.number_input(key="order.test-event.items.tshirt.0.quantity").set_value(1)
-    at = _button(at, "Place order")
+    at = click(at, "Place order")
     assert not at.exception
     link = next(m.value for m in at.markdown if "Find my order" in m.value)
     token = link.split("(/lookup?t=")[1].split(")")[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, select
@@ -10,10 +11,11 @@ from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import AuditEntry, Event, Order, OrderStatus, UserRole, utcnow
+from core.models import AuditEntry, Event, Order, OrderStatus, UserRole
 from pages.order_list import PAGE_SIZE, table_key
-from tests.factories import make_shop
-from tests.order_admin_factories import hoodie, make_user, place, tshirts
+from tests.factories import make_shop, make_user
+from tests.order_admin_factories import hoodie, place, tshirts
+from tests.pages.conftest import click, render_page
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,7 @@ class Shop:
 
 
 @pytest.fixture
-def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    monkeypatch.setenv("DATABASE_URL", database_url)
+def shop(engine: Engine) -> Shop:
     with unit_of_work(engine) as session:
         event = make_shop(session, title="Summer Meetup")
         other = make_shop(session, slug="other-event", title="Winter Meetup")
@@ -40,14 +41,7 @@ def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     return Shop(engine, event.id, other.id, organiser, ada, grace, theirs)
 
 
-def _page(actor: Actor | None, event_id: int | None = None) -> AppTest:
-    at = AppTest.from_string("from pages import order_list\norder_list.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    if event_id is not None:
-        at.session_state["organiser.event_id"] = event_id
-    return at.run()
+_page = partial(render_page, "order_list")
 
 
 def _references(at: AppTest) -> list[str]:
@@ -58,10 +52,6 @@ def _select(at: AppTest, shop: Shop, *references: str, generation: int = 0) -> A
     rows = [_references(at).index(reference) for reference in references]
     at.session_state[table_key(f"orders.{shop.event_id}", generation)] = {"selection": {"rows": rows, "columns": []}}
     return at.run()
-
-
-def _button(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
 
 
 def _status(shop: Shop, reference: str) -> OrderStatus:
@@ -77,7 +67,7 @@ def test_anonymous_session_sees_the_login_warning_and_no_orders(shop: Shop) -> N
 
 
 def test_lists_the_orders_of_the_chosen_event_only(shop: Shop) -> None:
-    at = _page(shop.organiser, shop.event_id)
+    at = _page(shop.organiser, event_id=shop.event_id)
     assert not at.exception
     assert at.caption[0].value == "Summer Meetup"
     assert _references(at) == [shop.grace, shop.ada]
@@ -89,7 +79,7 @@ def test_lists_the_orders_of_the_chosen_event_only(shop: Shop) -> None:
 
 
 def test_search_box_and_filters_narrow_the_table(shop: Shop) -> None:
-    at = _page(shop.organiser, shop.event_id)
+    at = _page(shop.organiser, event_id=shop.event_id)
     at.text_input(key=f"orders.{shop.event_id}.text").input("lovelace").run()
     assert _references(at) == [shop.ada]
     at.text_input(key=f"orders.{shop.event_id}.text").input("").run()
@@ -105,18 +95,18 @@ def test_paging_shows_fifty_orders_at_a_time(shop: Shop) -> None:
         event = session.get_one(Event, shop.event_id)
         for n in range(PAGE_SIZE - 1):
             place(session, event, f"more-{n}")
-    at = _page(shop.organiser, shop.event_id)
+    at = _page(shop.organiser, event_id=shop.event_id)
     assert len(_references(at)) == PAGE_SIZE
     assert "51 orders · page 1 of 2" in at.caption[1].value
-    at = _button(at, "Next")
+    at = click(at, "Next")
     assert _references(at) == [shop.ada]  # the oldest
     assert "page 2 of 2" in at.caption[1].value
-    at = _button(at, "Previous")
+    at = click(at, "Previous")
     assert len(_references(at)) == PAGE_SIZE
 
 
 def test_selecting_one_order_shows_its_lines_and_answers(shop: Shop) -> None:
-    at = _select(_page(shop.organiser, shop.event_id), shop, shop.ada)
+    at = _select(_page(shop.organiser, event_id=shop.event_id), shop, shop.ada)
     assert not at.exception
     assert f"Order {shop.ada}" in [h.value for h in at.subheader]
     lines, answers = at.dataframe[1].value, at.dataframe[2].value
@@ -126,10 +116,10 @@ def test_selecting_one_order_shows_its_lines_and_answers(shop: Shop) -> None:
 
 
 def test_a_status_change_through_the_page_is_stored_and_audited(shop: Shop) -> None:
-    at = _select(_page(shop.organiser, shop.event_id), shop, shop.ada, shop.grace)
+    at = _select(_page(shop.organiser, event_id=shop.event_id), shop, shop.ada, shop.grace)
     assert "2 orders selected" in [h.value for h in at.subheader]
     at.selectbox(key=f"orders.{shop.event_id}.new_status").select(OrderStatus.SHIPPED)
-    at = _button(at, "Set status")
+    at = click(at, "Set status")
     assert not at.exception
     assert [s.value for s in at.success] == ["2 orders marked as shipped."]
     assert (_status(shop, shop.ada), _status(shop, shop.grace)) == (OrderStatus.SHIPPED, OrderStatus.SHIPPED)
@@ -141,12 +131,12 @@ def test_a_status_change_through_the_page_is_stored_and_audited(shop: Shop) -> N
 
 
 def test_cancelling_asks_for_confirmation_first(shop: Shop) -> None:
-    at = _select(_page(shop.organiser, shop.event_id), shop, shop.grace)
-    at = _button(at, "Cancel 1 order…")
+    at = _select(_page(shop.organiser, event_id=shop.event_id), shop, shop.grace)
+    at = click(at, "Cancel 1 order…")
     assert _status(shop, shop.grace) == OrderStatus.RECEIVED
     assert [w.value for w in at.warning] == [
         f"Cancel 1 order ({shop.grace})? A cancelled order cannot be reopened."]
-    at = _button(at, "Yes, cancel")
+    at = click(at, "Yes, cancel")
     assert [s.value for s in at.success] == ["1 order cancelled."]
     assert _status(shop, shop.grace) == OrderStatus.CANCELLED
 
@@ -154,11 +144,11 @@ def test_cancelling_asks_for_confirmation_first(shop: Shop) -> None:
 def test_a_refused_change_is_shown_and_changes_nothing(shop: Shop) -> None:
     with unit_of_work(shop.engine) as session:
         admin = make_user(session, "root", role=UserRole.ADMIN)
-    at = _select(_page(admin, shop.event_id), shop, shop.grace)
-    at = _button(_button(at, "Cancel 1 order…"), "Yes, cancel")
+    at = _select(_page(admin, event_id=shop.event_id), shop, shop.grace)
+    at = click(click(at, "Cancel 1 order…"), "Yes, cancel")
     at = _select(at, shop, shop.grace, shop.ada, generation=1)
     at.selectbox(key=f"orders.{shop.event_id}.new_status").select(OrderStatus.SHIPPED)
-    at = _button(at, "Set status")
+    at = click(at, "Set status")
     assert [e.value for e in at.error] == [f"Order {shop.grace} is cancelled; a cancelled order cannot change."]
     assert (_status(shop, shop.grace), _status(shop, shop.ada)) == (OrderStatus.CANCELLED, OrderStatus.RECEIVED)
 
@@ -166,7 +156,7 @@ def test_a_refused_change_is_shown_and_changes_nothing(shop: Shop) -> None:
 def test_an_organiser_sees_no_orders_of_events_they_are_not_a_member_of(shop: Shop) -> None:
     with unit_of_work(shop.engine) as session:
         outsider = make_user(session, "oscar")
-    at = _page(outsider, shop.event_id)
+    at = _page(outsider, event_id=shop.event_id)
     assert not at.exception
     assert not at.dataframe
     assert [i.value for i in at.info] == ["There are no events yet. Create one on the Events page."]

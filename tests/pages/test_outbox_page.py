@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, select
-from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import AuditEntry, MessageKind, MessageStatus, OutboxMessage, utcnow
+from core.models import AuditEntry, MessageKind, MessageStatus, OutboxMessage
 from core.notify import enqueue_message
-from tests.factories import make_event
-from tests.order_admin_factories import make_user
+from tests.factories import make_event, make_user
+from tests.pages.conftest import render_page
 
 HTML_NAME = "<b>Ada</b> <script>alert(1)</script>"
 
@@ -35,8 +35,7 @@ class Outbox:
 
 
 @pytest.fixture
-def outbox(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Outbox:
-    monkeypatch.setenv("DATABASE_URL", database_url)
+def outbox(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Outbox:
     monkeypatch.setenv("SMTP_HOST", "")
     monkeypatch.setenv("MAIL_FROM", "")
     with unit_of_work(engine) as session:
@@ -59,12 +58,7 @@ def outbox(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -
     return Outbox(engine, olivia, sent, failed, held, other)
 
 
-def _page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import mail_outbox\nmail_outbox.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_page = partial(render_page, "mail_outbox")
 
 
 def test_anonymous_session_sees_the_login_warning_and_no_mail(outbox: Outbox) -> None:

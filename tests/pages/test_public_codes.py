@@ -10,8 +10,7 @@ from core.codes import CodeBatch, generate_codes
 from core.config import code_key, load_settings
 from core.db import read_only, unit_of_work
 from core.models import CodeMode, Item, Order, RedemptionCode
-from tests.factories import make_shop
-from tests.order_admin_factories import make_user
+from tests.factories import make_shop, make_user
 from tests.pages.conftest import AppFactory
 
 PREFIX = "order.test-event"

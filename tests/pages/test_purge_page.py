@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -11,10 +12,11 @@ from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import Event, OrderPersonalData, PurgeReceipt, utcnow
+from core.models import Event, OrderPersonalData, PurgeReceipt
 from tests.exports_factories import read_sheets, records
-from tests.factories import make_shop
-from tests.order_admin_factories import make_user, place
+from tests.factories import make_shop, make_user
+from tests.order_admin_factories import place
+from tests.pages.conftest import render_page
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,8 @@ class Shop:
 
 
 @pytest.fixture
-def shop(database_url: str, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> Shop:
+def shop(engine: Engine) -> Shop:
     """Alice's event with one order, Bob's event beside it with another."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
     with unit_of_work(engine) as session:
         event = make_shop(session, slug="alices-event", title="Alice's event")
         alice = make_user(session, "alice", member_of=[event])
@@ -38,12 +39,7 @@ def shop(database_url: str, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> 
         return Shop(alice, reference, event.id)
 
 
-def _page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import data_purge\ndata_purge.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_page = partial(render_page, "data_purge")
 
 
 def _button(at: AppTest, label: str) -> Any:
@@ -71,7 +67,7 @@ def test_the_dry_run_shows_what_would_go_and_when(shop: Shop) -> None:
     assert counts["Order lookup links"] == 1
     assert counts["Orders with personal answers (names, emails, phones, addresses, personal fields)"] == 1
     assert "never purged automatically" in at.info[0].value  # the shop has no end and no close
-    assert "Kept: 1 orders" in " ".join(c.value for c in at.caption)
+    assert "Kept: 1 order and 1 order line (" in " ".join(c.value for c in at.caption)
     assert "No event of yours has been purged yet." in [c.value for c in at.caption]
 
 

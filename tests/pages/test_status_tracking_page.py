@@ -12,10 +12,11 @@ from streamlit.testing.v1 import AppTest
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.fulfilment import TRACKING_HINT
-from core.models import MessageKind, Order, OrderStatus, OutboxMessage, utcnow
+from core.models import MessageKind, Order, OrderStatus, OutboxMessage
 from pages.order_list import table_key
-from tests.factories import make_shop
-from tests.order_admin_factories import hoodie, make_user, place, tshirts
+from tests.factories import make_shop, make_user
+from tests.order_admin_factories import hoodie, place, tshirts
+from tests.pages.conftest import click, render_page
 
 TRACKING = "https://carrier.example/track/JD0146"
 
@@ -38,9 +39,7 @@ class Shop:
 
 
 @pytest.fixture
-def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("MAIL_DISPATCH_SECONDS", "0")
+def shop(engine: Engine) -> Shop:
     with unit_of_work(engine) as session:
         event = make_shop(session, title="Summer Meetup")
         organiser = make_user(session, "olivia", member_of=[event])
@@ -49,25 +48,12 @@ def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     return Shop(engine, event.id, organiser, ada, grace)
 
 
-def _run(script: str, shop: Shop, actor: Actor | None) -> AppTest:
-    at = AppTest.from_string(script, default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    at.session_state["organiser.event_id"] = shop.event_id
-    return at.run()
-
-
 def _orders_page(shop: Shop, *references: str) -> AppTest:
-    at = _run("from pages import order_list\norder_list.render()", shop, shop.organiser)
+    at = render_page("order_list", shop.organiser, event_id=shop.event_id)
     shown = list(at.dataframe[0].value["reference"])
     at.session_state[table_key(f"orders.{shop.event_id}", 0)] = {
         "selection": {"rows": [shown.index(r) for r in references], "columns": []}}
     return at.run()
-
-
-def _click(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
 
 
 # --- Orders page --------------------------------------------------------------------------------------------------------
@@ -79,7 +65,7 @@ def test_the_tracking_input_appears_for_shipped_and_a_bad_one_is_shown_beside_it
     assert not [t for t in at.text_input if t.key == f"{prefix}.tracking"]
     at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
     at.text_input(key=f"{prefix}.tracking").input("javascript:alert(1)").run()
-    at = _click(at, "Set status")
+    at = click(at, "Set status")
     assert not at.exception
     assert [e.value for e in at.error] == [TRACKING_HINT]
     assert at.text_input(key=f"{prefix}.tracking").value == "javascript:alert(1)"  # kept, to correct it
@@ -92,7 +78,7 @@ def test_a_bulk_change_with_tracking_can_tell_the_attendees(shop: Shop) -> None:
     at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
     at.text_input(key=f"{prefix}.tracking").input(TRACKING)
     at.checkbox(key=f"{prefix}.notify").check()
-    at = _click(at, "Set status")
+    at = click(at, "Set status")
     assert not at.exception
     assert [s.value for s in at.success] == ["2 orders marked as shipped."]
     assert (shop.status(shop.ada), shop.status(shop.grace)) == (OrderStatus.SHIPPED, OrderStatus.SHIPPED)
@@ -105,7 +91,7 @@ def test_the_order_detail_shows_its_status_history(shop: Shop) -> None:
     at = _orders_page(shop, shop.ada)
     at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
     at.text_input(key=f"{prefix}.tracking").input(TRACKING)
-    _click(at, "Set status")
+    click(at, "Set status")
     at = _orders_page(shop, shop.ada)
     assert "**Status history**" in [m.value for m in at.markdown]
     history = next(d.value for d in at.dataframe if "Tracking" in d.value.columns)
@@ -119,11 +105,11 @@ def test_the_order_detail_shows_its_status_history(shop: Shop) -> None:
 
 
 def _upload_page(shop: Shop, actor: Actor | None = None) -> AppTest:
-    return _run("from pages import status_import\nstatus_import.render()", shop, actor or shop.organiser)
+    return render_page("status_import", actor or shop.organiser, event_id=shop.event_id)
 
 
 def test_anonymous_sessions_see_the_login_warning_only(shop: Shop) -> None:
-    at = AppTest.from_string("from pages import status_import\nstatus_import.render()", default_timeout=30).run()
+    at = render_page("status_import")
     assert [w.value for w in at.warning] == ["Please log in to see this page."]
     assert not at.file_uploader
 
@@ -138,7 +124,7 @@ def test_an_upload_is_previewed_and_only_its_valid_rows_are_applied(shop: Shop) 
     assert frame.loc[2, "outcome"] == "There is no order NOPE2345 in this event."
     assert shop.status(shop.ada) == OrderStatus.RECEIVED  # nothing yet
     at.checkbox(key="status_upload.notify").check()
-    at = _click(at, "Apply 1 change")
+    at = click(at, "Apply 1 change")
     assert not at.exception
     assert [s.value for s in at.success] == ["1 order updated; 2 rows with errors skipped."]
     assert (shop.status(shop.ada), shop.status(shop.grace)) == (OrderStatus.SHIPPED, OrderStatus.RECEIVED)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, select
-from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import MailTemplate, MessageKind, utcnow
+from core.models import MailTemplate, MessageKind
 from core.templates import DEFAULT_TEMPLATES, SAMPLE_NAME
-from tests.factories import make_shop
-from tests.order_admin_factories import make_user
+from tests.factories import make_shop, make_user
+from tests.pages.conftest import click, render_page
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,7 @@ class Shop:
 
 
 @pytest.fixture
-def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    monkeypatch.setenv("DATABASE_URL", database_url)
+def shop(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Shop:
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://orders.example")
     with unit_of_work(engine) as session:
         event = make_shop(session, title="Summer Meetup")
@@ -35,20 +34,11 @@ def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     return Shop(engine, event.id, olivia, oscar)
 
 
-def _page(actor: Actor | None) -> AppTest:
-    at = AppTest.from_string("from pages import templates\ntemplates.render()", default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_page = partial(render_page, "templates")
 
 
 def _prefix(shop: Shop, kind: MessageKind = MessageKind.CONFIRMATION, generation: int = 0) -> str:
     return f"templates.{shop.event_id}.{kind.value}.{generation}"
-
-
-def _click(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
 
 
 def _stored(engine: Engine) -> list[tuple[MessageKind, str, str]]:
@@ -106,7 +96,7 @@ def test_the_preview_follows_the_inputs_and_escapes_html(shop: Shop) -> None:
 def test_an_unknown_placeholder_is_shown_beside_the_body_and_not_saved(shop: Shop) -> None:
     at = _page(shop.olivia)
     at.text_area(key=f"{_prefix(shop)}.body").input("Hello {first_name}")
-    at = _click(at, "Save")
+    at = click(at, "Save")
     assert not at.exception
     assert len(at.error) == 1
     assert at.error[0].value.startswith("Unknown placeholder {first_name}.")
@@ -118,13 +108,13 @@ def test_saving_stores_the_events_own_wording(shop: Shop) -> None:
     at = _page(shop.olivia)
     at.text_input(key=f"{_prefix(shop)}.subject").input("Thanks, {name}!")
     at.text_area(key=f"{_prefix(shop)}.body").input("See you at {event_title}.")
-    at = _click(at, "Save")
+    at = click(at, "Save")
     assert not at.exception
     assert at.success[0].value == "Saved the confirmation to the attendee."
     assert _stored(shop.engine) == [(MessageKind.CONFIRMATION, "Thanks, {name}!", "See you at {event_title}.\n")]
     assert at.text_input(key=f"{_prefix(shop, generation=1)}.subject").value == "Thanks, {name}!"
     assert "This event's own wording." in [c.value for c in at.caption]
-    at = _click(at, "Use the default wording")
+    at = click(at, "Use the default wording")
     assert not at.exception
     assert _stored(shop.engine) == []
     assert at.text_input(key=f"{_prefix(shop, generation=2)}.subject").value == \

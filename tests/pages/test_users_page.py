@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+from functools import partial
+
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import UserRole, utcnow
+from core.models import UserRole
 from core.users import create_user, list_users
+from tests.pages.conftest import render_page
 
-
-def _page(database_url: str, monkeypatch: pytest.MonkeyPatch, actor: Actor) -> AppTest:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    at = AppTest.from_string("from pages import user_admin\nuser_admin.render()", default_timeout=30)
-    at.session_state["auth.actor"] = actor
-    at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
+_page = partial(render_page, "user_admin")
 
 
 def _field(at: AppTest, label: str):  # noqa: ANN202 - AppTest's TextInput
@@ -31,9 +27,8 @@ def _user(engine: Engine, username: str, role: UserRole) -> Actor:
         return Actor(user.id, user.username, user.role)
 
 
-def test_admin_adds_a_user_and_sees_the_list(database_url: str, monkeypatch: pytest.MonkeyPatch,
-                                             engine: Engine) -> None:
-    at = _page(database_url, monkeypatch, _user(engine, "root", UserRole.ADMIN))
+def test_admin_adds_a_user_and_sees_the_list(engine: Engine) -> None:
+    at = _page(_user(engine, "root", UserRole.ADMIN))
     assert at.dataframe[0].value["Username"].tolist() == ["root"]
     _field(at, "Username").input("olga")
     _field(at, "Name").input("Olga")
@@ -46,16 +41,15 @@ def test_admin_adds_a_user_and_sees_the_list(database_url: str, monkeypatch: pyt
                                                                                ("root", "")]
 
 
-def test_short_password_is_refused_with_the_reason(database_url: str, monkeypatch: pytest.MonkeyPatch,
-                                                   engine: Engine) -> None:
-    at = _page(database_url, monkeypatch, _user(engine, "root", UserRole.ADMIN))
+def test_short_password_is_refused_with_the_reason(engine: Engine) -> None:
+    at = _page(_user(engine, "root", UserRole.ADMIN))
     _field(at, "Username").input("olga")
     _field(at, "Initial password").input("short")
     at = next(b for b in at.button if b.label == "Add user").click().run()
     assert "at least 12 characters" in at.error[0].value
 
 
-def test_organiser_sees_no_users(database_url: str, monkeypatch: pytest.MonkeyPatch, engine: Engine) -> None:
-    at = _page(database_url, monkeypatch, _user(engine, "olga", UserRole.ORGANISER))
+def test_organiser_sees_no_users(engine: Engine) -> None:
+    at = _page(_user(engine, "olga", UserRole.ORGANISER))
     assert at.error[0].value == "You do not have permission to do this."
     assert not at.dataframe

@@ -4,17 +4,18 @@ order detail's register of what vendors received."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, select
-from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import Event, Item, Vendor, VendorMode, utcnow
+from core.models import Event, Item, Vendor, VendorMode
 from pages.order_list import table_key
-from tests.factories import make_shop
-from tests.order_admin_factories import make_user, place
+from tests.factories import make_shop, make_user
+from tests.order_admin_factories import place
+from tests.pages.conftest import click, render_page
 from tests.vendor_factories import Vendors, make_vendor, route_shop
 
 
@@ -27,8 +28,7 @@ class Shop:
 
 
 @pytest.fixture
-def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    monkeypatch.setenv("DATABASE_URL", database_url)
+def shop(engine: Engine) -> Shop:
     with unit_of_work(engine) as session:
         event = make_shop(session, title="Summer Meetup")
         olivia = make_user(session, "olivia", member_of=[event])
@@ -38,16 +38,7 @@ def shop(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     return Shop(engine, event.id, olivia, vendors)
 
 
-def _page(actor: Actor | None, script: str = "from pages import vendor_list\nvendor_list.render()") -> AppTest:
-    at = AppTest.from_string(script, default_timeout=30)
-    if actor is not None:
-        at.session_state["auth.actor"] = actor
-        at.session_state["auth.issued_at"] = utcnow()
-    return at.run()
-
-
-def _click(at: AppTest, label: str) -> AppTest:
-    return next(b for b in at.button if b.label == label).click().run()
+_page = partial(render_page, "vendor_list")
 
 
 def _vendor(engine: Engine, name: str) -> Vendor | None:
@@ -82,7 +73,7 @@ def test_adding_a_vendor_with_the_fields_it_may_see(shop: Shop) -> None:
     at.text_area(key=f"{form}.emails").input("pins@maker.example\nPINS@maker.example, boss@maker.example")
     at.radio(key=f"{form}.mode").set_value(VendorMode.BATCH)
     fields.set_value(["name", "size_note"])
-    at = _click(at, "Add vendor")
+    at = click(at, "Add vendor")
     assert not at.exception
     assert at.success[0].value == "Added Pin Maker."
     vendor = _vendor(shop.engine, "Pin Maker")
@@ -96,7 +87,7 @@ def test_a_bad_address_is_shown_beside_its_input_and_nothing_is_added(shop: Shop
     at = _page(shop.olivia)
     at.text_input(key="vendors.add.0.name").input("Pin Maker")
     at.text_area(key="vendors.add.0.emails").input("pins at maker")
-    at = _click(at, "Add vendor")
+    at = click(at, "Add vendor")
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("pins at maker:")
     assert _vendor(shop.engine, "Pin Maker") is None
@@ -109,7 +100,7 @@ def test_editing_a_vendor(shop: Shop) -> None:
     assert at.text_input(key=f"{form}.name").value == "Hoodie Printer"
     at.text_area(key=f"{form}.emails").input("new@printer.example")
     at.multiselect(key=f"{form}.visible_fields").set_value(["name", "size_note"])
-    at = _click(at, "Save changes")
+    at = click(at, "Save changes")
     assert not at.exception
     assert at.success[0].value == "Saved Hoodie Printer."
     vendor = _vendor(shop.engine, "Hoodie Printer")
@@ -120,10 +111,10 @@ def test_editing_a_vendor(shop: Shop) -> None:
 def test_deleting_a_vendor_asks_first(shop: Shop) -> None:
     at = _page(shop.olivia)
     at.selectbox(key="vendors.chosen").set_value(shop.vendors.tees.id).run()
-    at = _click(at, "Delete Tee Batch…")
+    at = click(at, "Delete Tee Batch…")
     assert "Delete Tee Batch?" in at.warning[0].value
     assert _vendor(shop.engine, "Tee Batch") is not None
-    at = _click(at, "Yes, delete")
+    at = click(at, "Yes, delete")
     assert not at.exception
     assert at.success[0].value == "Deleted Tee Batch."
     assert _vendor(shop.engine, "Tee Batch") is None
@@ -139,7 +130,7 @@ def test_routing_an_item_to_another_vendor(shop: Shop) -> None:
                               "Hoodie Printer (per order)", "Tee Batch (batch)"]
     hoodie.set_value(shop.vendors.caterer.id)
     at.selectbox(key=f"{form}.tshirt").select_index(0)
-    at = _click(at, "Save routing")
+    at = click(at, "Save routing")
     assert not at.exception
     assert at.success[0].value == "2 items routed."
     with read_only(shop.engine) as session:
@@ -154,10 +145,7 @@ def test_the_order_detail_shows_what_each_vendor_received(shop: Shop) -> None:
                                  {"item": "breakfast", "options": {}, "quantity": 1}],
                           delivery={"street": "1 Row", "city": "London", "postcode": "N1 1AA",
                                     "country": "United Kingdom"})
-    at = AppTest.from_string("from pages import order_list\norder_list.render()", default_timeout=30)
-    at.session_state["auth.actor"] = shop.olivia
-    at.session_state["auth.issued_at"] = utcnow()
-    at.run()
+    at = render_page("order_list", shop.olivia)
     at.session_state[table_key(f"orders.{shop.event_id}", 0)] = {"selection": {"rows": [0], "columns": []}}
     at.run()
     assert not at.exception
