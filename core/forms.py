@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -123,8 +124,12 @@ class FieldSpec(BaseModel):
             raise ValueError("min_date is after max_date")
         if self.pattern is not None:
             try:
-                re.compile(self.pattern)
-            except (re.error, OverflowError, RecursionError) as exc:
+                with warnings.catch_warnings():
+                    # Python warns of sets it will read differently in future ("[[0-9]"): refused rather than
+                    # left to change meaning under an event's form one day.
+                    warnings.simplefilter("error", FutureWarning)
+                    re.compile(self.pattern)
+            except (re.error, OverflowError, RecursionError, FutureWarning) as exc:
                 raise ValueError(f"pattern is not a valid regular expression ({exc})") from None
         return self
 

@@ -817,6 +817,14 @@ def test_pattern_with_a_repeat_count_too_large_for_python_is_a_schema_error(patt
     assert "Field 1 ('code')" in message
 
 
+@pytest.mark.parametrize("pattern", ["[[0-9]", "[a--b]", "[a&&b]"])
+def test_pattern_python_will_read_differently_in_future_is_a_schema_error(pattern: str) -> None:
+    # re.compile only warns (FutureWarning) about these nested or set-operation sets; they are refused instead.
+    message = schema_error(make_field("code", "short_text", pattern=pattern))
+
+    assert "Field 1 ('code')" in message and "not a valid regular expression" in message
+
+
 @pytest.mark.parametrize("attribute", ["min_value", "max_value"])
 def test_number_limit_that_is_not_a_number_is_a_schema_error(attribute: str) -> None:
     # A NaN limit would make every answer's range check raise (Decimal comparisons with NaN signal).
