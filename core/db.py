@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -58,6 +59,29 @@ def _begin_sqlite_transaction(connection: Any) -> None:
     # readers stay deferred so they never wait for a writer (WAL lets them read the last commit).
     read_only = connection.get_execution_options().get(_READ_ONLY, False)
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def bookkeeping_durability(connection: Connection) -> Iterator[Connection]:
+    """Commits on `connection` skip the WAL sync (SQLite synchronous=NORMAL) until the block ends.
+
+    Only for records whose loss on a power cut is harmless by design, such as marking mail sent: a lost mark
+    makes the outbox send that one message again, with its stable Message-ID, which it must survive anyway
+    (a dispatcher killed mid-send does the same). Orders never go through here. Call before the connection
+    begins a transaction (SQLite refuses to change the safety level inside one).
+    """
+    if connection.dialect.name != "sqlite":
+        yield connection
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield connection
+    finally:
+        try:
+            raw.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+        except sqlite3.Error:
+            connection.invalidate()  # never hand a relaxed connection back to the pool
 
 
 @contextmanager

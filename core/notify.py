@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from core import audit
 from core.auth import Actor, Permission, require, visible_events
 from core.config import Settings
-from core.db import unit_of_work
+from core.db import bookkeeping_durability, unit_of_work
 from core.errors import DomainError, NotFound, PermissionDenied
 from core.mailer import (
     Mailer,
@@ -214,7 +214,7 @@ def dispatch(
     report.claimed = len(batch)
     pending = list(batch)
     try:
-        with engine.connect() as connection:
+        with engine.connect() as connection, bookkeeping_durability(connection):
             delivered = _Deliveries(connection, group_commit.total_seconds())
             try:
                 while pending:
