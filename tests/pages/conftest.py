@@ -46,9 +46,14 @@ def render_page(
     return at.run()
 
 
+def button(at: AppTest, label: str) -> Any:
+    """The button (plain or a form's submit button) labelled `label`."""
+    return next(b for b in [*at.button, *at.get("form_submit_button")] if b.label == label)
+
+
 def click(at: AppTest, label: str) -> AppTest:
     """Click the button labelled `label` and run the page again."""
-    return next(b for b in at.button if b.label == label).click().run()
+    return button(at, label).click().run()
 
 
 @pytest.fixture

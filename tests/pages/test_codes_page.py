@@ -18,7 +18,7 @@ from core.config import code_key, load_settings
 from core.db import read_only, unit_of_work
 from core.models import AuditEntry, CodeMode, Event, Item, RedemptionCode, utcnow
 from tests.factories import make_shop, make_user
-from tests.pages.conftest import render_page
+from tests.pages.conftest import button, render_page
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,6 @@ def shop(engine: Engine) -> Shop:
 _page = partial(render_page, "code_admin")
 
 
-def _button(at: AppTest, label: str) -> Any:
-    return next(button for button in [*at.button, *at.get("form_submit_button")] if button.label == label)
-
-
 def _widget(widgets: Any, label: str) -> Any:
     return next(widget for widget in widgets if widget.label == label)
 
@@ -55,7 +51,7 @@ def _generate(at: AppTest, count: int, **settings: Any) -> AppTest:
     _widget(at.number_input, "How many").set_value(count)
     for label, value in settings.items():
         _widget(at.text_input, label).input(value)
-    return _button(at, "Generate codes").click().run()
+    return button(at, "Generate codes").click().run()
 
 
 def test_the_page_refuses_an_anonymous_session(shop: Shop) -> None:
@@ -69,10 +65,10 @@ def test_setting_the_mode_marks_the_items_and_errors_beside_them(shop: Shop, eng
     at = _page(shop.alice)
     assert not at.exception and at.title[0].value == "Codes"
     _widget(at.radio, "Code").set_value(CodeMode.ITEMS)
-    at = _button(at, "Save").click().run()
+    at = button(at, "Save").click().run()
     assert [e.value for e in at.error] == ["Choose the items that need a code."]
     _widget(at.multiselect, "Items that need a code").set_value(["hoodie"])
-    at = _button(at, "Save").click().run()
+    at = button(at, "Save").click().run()
     assert not at.exception and "Saved when a code is needed." in _texts(at)
     with read_only(engine) as session:
         assert session.get_one(Event, shop.event_id).code_mode == CodeMode.ITEMS
@@ -99,7 +95,7 @@ def test_generated_codes_are_offered_once_as_a_mail_merge_csv(
     assert len(listed) == 25 and set(listed["note"]) == {"speakers"}
     # The list shows the prefix and two characters of each code, never the code.
     assert all(hint.startswith("VIP-") and len(hint) == 7 for hint in listed["hint"])
-    at = _button(at, "I have saved them").click().run()
+    at = button(at, "I have saved them").click().run()
     assert not at.download_button or all("mail merge" not in b.label for b in at.download_button)
 
 
@@ -113,12 +109,12 @@ def test_a_bad_setting_is_shown_beside_its_input(shop: Shop, engine: Engine) -> 
 def test_import_reports_each_bad_row_and_imports_nothing(shop: Shop, engine: Engine) -> None:
     at = _page(shop.alice)
     at.file_uploader[0].set_value(("codes.csv", b"code,max_uses\nGOOD-CODE-1,2\nshort,1\n", "text/csv")).run()
-    at = _button(at, "Import codes").click().run()
+    at = button(at, "Import codes").click().run()
     assert not at.exception
     assert [e.value for e in at.error] == ["Nothing was imported: 1 problem."]
     assert at.dataframe[0].value["Problem"].tolist()[0].startswith("Row 3: the code needs at least 6")
     at.file_uploader[0].set_value(("codes.csv", b"code,max_uses\nGOOD-CODE-1,2\nGOOD-CODE-2,1\n", "text/csv")).run()
-    at = _button(at, "Import codes").click().run()
+    at = button(at, "Import codes").click().run()
     assert "Imported 2 codes." in _texts(at)
     with read_only(engine) as session:
         assert sorted(session.scalars(select(RedemptionCode.max_uses))) == [1, 2]
@@ -130,13 +126,13 @@ def test_revoking_codes_and_exporting_the_list_without_codes(
     at = _generate(_page(shop.alice), 3)
     codes = [row[0] for row in csv.reader(io.StringIO(next(iter(served.values())).decode("utf-8-sig")))][1:]
     _widget(at.multiselect, "Codes to revoke").set_value(_ids(engine)[:2])
-    at = _button(at, "Revoke").click().run()
+    at = button(at, "Revoke").click().run()
     assert not at.exception and "Revoked 2 codes." in _texts(at)
     assert sorted(at.dataframe[0].value["status"]) == ["active", "revoked", "revoked"]
     with read_only(engine) as session:
         assert session.scalars(select(AuditEntry.details).where(AuditEntry.action == "codes.revoked")).one()[
             "count"] == 2
-    at = _button(at, "Prepare the list as CSV").click().run()
+    at = button(at, "Prepare the list as CSV").click().run()
     exported = served[next(name for name in served if "code-list" in name)].decode("utf-8-sig")
     assert exported.splitlines()[0] == '"hint","status","uses","max uses","valid until","items","note","created"'
     assert not any(code.split("-")[-1] in exported for code in codes)

@@ -6,7 +6,6 @@ import csv
 import io
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -18,7 +17,7 @@ from core.models import Event, MessageKind, OutboxMessage, VendorMode
 from tests.exports_factories import make_vendor, read_sheets, records, route
 from tests.factories import make_shop, make_user
 from tests.order_admin_factories import hoodie, place, tshirts
-from tests.pages.conftest import render_page
+from tests.pages.conftest import button, render_page
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,6 @@ def shop(engine: Engine) -> Shop:
 _page = partial(render_page, "spreadsheet_exports")
 
 
-def _button(at: AppTest, label: str) -> Any:
-    return next(button for button in at.button if button.label == label)
-
-
 def test_the_page_refuses_an_anonymous_session(shop: Shop) -> None:
     at = _page(None)
     assert not at.exception
@@ -65,8 +60,8 @@ def test_prepared_downloads_give_a_readable_spreadsheet_and_the_line_items_csv(
     assert at.title[0].value == "Exports"
     assert at.sidebar.selectbox(key="organiser.event_id").options == ["Alice's event"]
     assert not at.download_button
-    _button(at, "Prepare spreadsheet (XLSX)").click().run()
-    _button(at, "Prepare line items (CSV)").click().run()
+    button(at, "Prepare spreadsheet (XLSX)").click().run()
+    button(at, "Prepare line items (CSV)").click().run()
     assert not at.exception and not at.error
     assert [b.label for b in at.download_button] == ["Download spreadsheet (XLSX)", "Download line items (CSV)"]
     xlsx_name = next(name for name in served if name.endswith(".xlsx"))
@@ -84,7 +79,7 @@ def test_the_vendor_view_holds_only_what_the_vendor_may_see(shop: Shop, served: 
     at = _page(shop.alice)
     at.selectbox(key=f"exports.{_event_id(at)}.vendor").set_value(shop.printer_id).run()
     at.toggle(key=f"exports.{_event_id(at)}.vendor_view").set_value(True).run()
-    _button(at, "Prepare spreadsheet (XLSX)").click().run()
+    button(at, "Prepare spreadsheet (XLSX)").click().run()
     assert not at.exception
     sheets = read_sheets(served[next(name for name in served if "vendor" in name)])
     assert records(sheets["Line items"]) == [{"Reference": shop.reference, "Item": "T-shirt", "Variant": "Fitted, M",
@@ -93,7 +88,7 @@ def test_the_vendor_view_holds_only_what_the_vendor_may_see(shop: Shop, served: 
 
 def test_changing_a_filter_asks_for_the_file_to_be_prepared_again(shop: Shop) -> None:
     at = _page(shop.alice)
-    _button(at, "Prepare spreadsheet (XLSX)").click().run()
+    button(at, "Prepare spreadsheet (XLSX)").click().run()
     assert len(at.download_button) == 1
     at.multiselect(key=f"exports.{_event_id(at)}.statuses").set_value(["cancelled"]).run()
     assert not at.download_button
@@ -106,18 +101,18 @@ def test_sending_to_a_batch_vendor_asks_first_then_sends_the_full_list_then_noth
     at = _page(shop.alice)
     assert at.selectbox(key=f"exports.{_event_id(at)}.batch_vendor").options == ["Print Shop"]
     assert [c.value for c in at.caption if c.value == "Nothing sent yet."]
-    _button(at, "Send to vendor now…").click().run()
+    button(at, "Send to vendor now…").click().run()
     assert "Send Print Shop their list now?" in at.warning[0].value
     assert _batch_mails(engine) == 0
-    _button(at, "Yes, send").click().run()
+    button(at, "Yes, send").click().run()
     assert not at.exception
     assert "full list (1 line item in 1 order)" in at.success[0].value
     assert _batch_mails(engine) == 1
     history = at.dataframe[0].value
     assert history[["Vendor", "Kind", "Rows", "By"]].to_dict("records") == [
         {"Vendor": "Print Shop", "Kind": "full", "Rows": 1, "By": "alice"}]
-    _button(at, "Send to vendor now…").click().run()
-    _button(at, "Yes, send").click().run()
+    button(at, "Send to vendor now…").click().run()
+    button(at, "Yes, send").click().run()
     assert "no mail was sent" in at.info[0].value
     assert _batch_mails(engine) == 1
 
@@ -130,8 +125,8 @@ def test_a_vendor_that_cannot_be_sent_to_shows_why(shop: Shop, engine: Engine) -
         silent_id = silent.id
     at = _page(shop.alice)
     at.selectbox(key=f"exports.{_event_id(at)}.batch_vendor").set_value(silent_id).run()
-    _button(at, "Send to vendor now…").click().run()
-    _button(at, "Yes, send").click().run()
+    button(at, "Send to vendor now…").click().run()
+    button(at, "Yes, send").click().run()
     assert [e.value for e in at.error] == ["Hoodie Batch has no email address; add one before sending."]
     assert _batch_mails(engine) == 0
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
@@ -16,7 +14,7 @@ from core.models import Event, OrderPersonalData, PurgeReceipt
 from tests.exports_factories import read_sheets, records
 from tests.factories import make_shop, make_user
 from tests.order_admin_factories import place
-from tests.pages.conftest import render_page
+from tests.pages.conftest import button, render_page
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,6 @@ def shop(engine: Engine) -> Shop:
 
 
 _page = partial(render_page, "data_purge")
-
-
-def _button(at: AppTest, label: str) -> Any:
-    return next(button for button in at.button if button.label == label)
 
 
 def _personal_rows(engine: Engine) -> int:
@@ -74,7 +68,7 @@ def test_the_dry_run_shows_what_would_go_and_when(shop: Shop) -> None:
 def test_a_wrong_slug_is_refused_beside_the_box_and_nothing_is_purged(shop: Shop, engine: Engine) -> None:
     at = _page(shop.alice)
     at.text_input(key=f"purge.{shop.event_id}.slug").set_value("bobs-event")
-    _button(at, "Destroy the personal data now").click().run()
+    button(at, "Destroy the personal data now").click().run()
     assert not at.exception
     assert [e.value for e in at.error] == ["Type the event's address name, alices-event, to confirm."]
     assert _personal_rows(engine) == 2
@@ -82,13 +76,13 @@ def test_a_wrong_slug_is_refused_beside_the_box_and_nothing_is_purged(shop: Shop
 
 def test_export_first_then_purge_shows_the_receipt_and_lists_it(shop: Shop, engine: Engine) -> None:
     at = _page(shop.alice)
-    _button(at, "Prepare an export of all orders (XLSX)").click().run()
+    button(at, "Prepare an export of all orders (XLSX)").click().run()
     assert [b.label for b in at.download_button] == ["Download the export"]
     exported = at.session_state[f"purge.{shop.event_id}.export"]  # the ExportFile behind the button
     assert [row["Name"] for row in records(read_sheets(exported.data)["Orders"])] == ["Ada Lovelace"]
 
     at.text_input(key=f"purge.{shop.event_id}.slug").set_value(" alices-event ")
-    _button(at, "Destroy the personal data now").click().run()
+    button(at, "Destroy the personal data now").click().run()
     assert not at.exception and not at.error
     assert at.status[0].label == "Purged."
     assert "destroyed" in at.success[0].value and "by alice" in at.success[0].value
