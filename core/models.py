@@ -133,6 +133,8 @@ class Event(Base):
     accent_colour: Mapped[str] = mapped_column(String(7), default="#3b5bdb")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     phone_region: Mapped[str] = mapped_column(String(2), default="GB")
+    # ISO 4217 code of the prices of its items (shown with every price, total and export).
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
     published: Mapped[bool] = mapped_column(default=False)
     opens_at: Mapped[datetime | None]
     closes_at: Mapped[datetime | None]
@@ -245,6 +247,7 @@ class Order(Base):
         UniqueConstraint("event_id", "idempotency_key"),
         # The Orders page lists one event's orders newest first; without this SQLite sorts them all per page.
         Index("ix_orders_event_id_created_at", "event_id", "created_at"),
+        Index("ix_orders_event_id_submission_hash", "event_id", "submission_hash"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -260,6 +263,9 @@ class Order(Base):
     lookup_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Set when the attendee changed the order after placing it.
     changed_at: Mapped[datetime | None]
+    # A keyed hash of what was submitted (answers, items, code) so that the same submission repeated soon after,
+    # from a new browser session or another worker, finds this order instead of placing a second. None once purged.
+    submission_hash: Mapped[str | None] = mapped_column(String(64))
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id",
                                                   cascade="all, delete-orphan")
@@ -328,6 +334,8 @@ class User(Base):
     role: Mapped[UserRole] = mapped_column(_enum(UserRole))
     password_hash: Mapped[str] = mapped_column(String(100))
     sessions_valid_after: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the password was printed on a console or chosen by someone else: the next login must replace it.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -421,6 +429,8 @@ class Disclosure(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     fields: Mapped[list[Any]] = mapped_column(default=list)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    # How the fields left: a mail ("mail"), or the vendor's own portal ("portal_view", "portal_download").
+    channel: Mapped[str] = mapped_column(String(32), default="mail")
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -521,3 +531,35 @@ class JobLease(Base):
     lease_until: Mapped[datetime | None]
     last_started_at: Mapped[datetime | None]
     last_finished_at: Mapped[datetime | None]
+
+
+class FormDraft(Base):
+    """An organiser's unsaved form for one event, kept until saved or discarded (survives a reload, a second tab)."""
+
+    __tablename__ = "form_drafts"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    document: Mapped[dict[str, Any]]
+    # The form version the draft started from: saving warns when someone saved a newer one meanwhile.
+    base_version_id: Mapped[int | None] = mapped_column(ForeignKey("form_versions.id", ondelete="SET NULL"))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VendorLink(Base):
+    """A vendor's secret link to its portal for one event; only a SHA-256 of the token is stored."""
+
+    __tablename__ = "vendor_links"
+    __table_args__ = (Index("ix_vendor_links_vendor_id_event_id", "vendor_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Whether the vendor's mails for this event carry the link.
+    in_mails: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    # The portal shows what changed since the vendor's previous visit.
+    last_visit_at: Mapped[datetime | None]
