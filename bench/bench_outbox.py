@@ -5,7 +5,7 @@ with enqueue_message, then, interleaved in the same run and to the same aiosmtpd
 (tests/mail_server.py), sends them
 - baseline: with `smtplib.SMTP.sendmail` over one connection, composed (core.mailer.compose) beforehand, untimed;
 (a) the same, composing each message inside the timed loop;
-(b) with `notify.dispatch` + YagmailMailer in batches of `--batch`: one kept connection per batch, a claim
+(b) with `outbox.dispatch` + YagmailMailer in batches of `--batch`: one kept connection per batch, a claim
     commit per batch and a commit per message;
 (b2) like (b), recording deliveries within 50 ms in one commit (`group_commit`);
 (c) like (b) with a new connection for every message, to show what keeping it is worth.
@@ -38,7 +38,7 @@ from core.config import Settings  # noqa: E402
 from core.db import make_engine, migrate, unit_of_work  # noqa: E402
 from core.mailer import Mailer, OutgoingMail, YagmailMailer, compose  # noqa: E402
 from core.models import MessageKind, MessageStatus, OutboxMessage, utcnow  # noqa: E402
-from core.notify import dispatch, enqueue_message  # noqa: E402
+from core.outbox import dispatch, enqueue_message  # noqa: E402
 from tests.mail_server import running_mail_server  # noqa: E402
 
 GOAL_RATIO = 0.7

@@ -6,7 +6,7 @@ order, a sent confirmation mail per order with the name and address in it, a bat
 copies it twice for each round, then times, in the same run and alternating which goes first:
 - baseline: a raw sqlite3 connection (no secure_delete) deletes the personal rows and the event's mails, clears
   the lookup hashes, commits and runs VACUUM;
-- (a) `core.privacy.purge_event` (as the timer) in one unit of work, then `scrub_storage` (secure_delete,
+- (a) `core.purge.purge_event` (as the timer) in one unit of work, then `scrub_storage` (secure_delete,
   WAL checkpoint TRUNCATE, VACUUM, checkpoint TRUNCATE).
 After each, the forensic check reads the database file and its WAL for a sample of the names, emails, phones,
 lookup hashes and the spreadsheet's bytes: the number of values still found is printed (goal: 0 for (a)).
@@ -41,8 +41,8 @@ from core.models import (  # noqa: E402
     OutboxMessage,
     utcnow,
 )
-from core.notify import new_message_id  # noqa: E402
-from core.privacy import purge_event, scrub_storage  # noqa: E402
+from core.outbox import new_message_id  # noqa: E402
+from core.purge import purge_event, scrub_storage  # noqa: E402
 
 GOAL_RATIO = 1.5
 SAMPLE = 500

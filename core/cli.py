@@ -16,8 +16,8 @@ from core.demo import DEMO_SLUG, seed_demo
 from core.errors import DomainError
 from core.lifecycle import run_tick
 from core.models import UserRole, utcnow
-from core.notify import drain_outbox
-from core.privacy import event_id_by_slug, purge_event, purge_plan, receipt_fallback, scrub_storage
+from core.outbox import drain_outbox
+from core.purge import event_id_by_slug, purge_event, purge_plan, receipt_fallback, scrub_storage
 from core.users import change_password, create_user, ensure_initial_admin, list_users, remove_user
 
 

@@ -30,8 +30,8 @@ from core.models import (
     VendorSnapshot,
     utcnow,
 )
-from core.notify import outbox_health
-from core.privacy import retention_end
+from core.outbox import outbox_health
+from core.purge import retention_end
 
 CLOSING_SOON = timedelta(hours=48)
 

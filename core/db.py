@@ -49,7 +49,7 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
-    # Deleted and overwritten rows are zeroed on their pages, so a purge leaves no bytes behind (core/privacy.py).
+    # Deleted and overwritten rows are zeroed on their pages, so a purge leaves no bytes behind (core/purge.py).
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 

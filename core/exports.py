@@ -45,8 +45,8 @@ from core.models import (
     VendorSnapshot,
     utcnow,
 )
-from core.notify import enqueue_message
 from core.orders import STATUS_LABELS, format_answer
+from core.outbox import enqueue_message
 from core.vendors import disclosed_fields, record_disclosure
 
 ExportFormat = Literal["xlsx", "csv"]

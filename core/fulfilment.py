@@ -16,6 +16,15 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.errors import FormValidationError, SchemaError
 from core.forms import SMS_OPT_IN_KEY, FieldType, FormSpec, parse_form_spec
+from core.mail_templates import (
+    TemplateText,
+    attendee_name_key,
+    item_lines,
+    lookup_link,
+    order_values,
+    render_mail,
+    template_for,
+)
 from core.models import (
     Event,
     FormVersion,
@@ -27,17 +36,8 @@ from core.models import (
     OutboxMessage,
     utcnow,
 )
-from core.notify import enqueue_message
+from core.outbox import enqueue_message
 from core.sms import sms_configured
-from core.templates import (
-    TemplateText,
-    attendee_name_key,
-    item_lines,
-    lookup_link,
-    order_values,
-    render_mail,
-    template_for,
-)
 
 STATUS_LABELS: dict[OrderStatus, str] = {
     OrderStatus.RECEIVED: "Received",

@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from core import audit, privacy
+from core import audit, purge
 from core.config import Settings
 from core.db import read_only, unit_of_work
 from core.errors import DomainError
 from core.events import EventPhase, event_phase, organiser_addresses
 from core.exports import BatchKind, DueBatch, due_batches, send_batch
 from core.models import AuditEntry, Event, JobLease, JobName, MessageKind, utcnow
-from core.notify import DispatchReport, drain_outbox, enqueue_message
+from core.outbox import DispatchReport, drain_outbox, enqueue_message
 from core.stock import everything_sold_out
 
 # Longer than a tick takes; should a tick die, the next one after this time takes over.
@@ -224,18 +224,18 @@ def _send_due_batches(engine: Engine, settings: Settings, now: datetime, report:
 def _purge_due(engine: Engine, settings: Settings, now: datetime, report: TickReport) -> None:
     """Purge each event whose retention ended, each in its own commit, then scrub the database file."""
     with read_only(engine) as session:
-        due = privacy.events_due_for_purge(session, now)
+        due = purge.events_due_for_purge(session, now)
     for event_id in due:
-        def purge(event_id: int = event_id) -> None:
+        def purge_one(event_id: int = event_id) -> None:
             with unit_of_work(engine) as session:
-                receipt = privacy.purge_event(session, None, event_id, now=now,
-                                              notify_fallback=privacy.receipt_fallback(settings))
+                receipt = purge.purge_event(session, None, event_id, now=now,
+                                            notify_fallback=purge.receipt_fallback(settings))
             if receipt.created:  # not created: another tick purged it first
                 report.purged += 1
-        _guarded(report, f"purge {event_id}", purge)
+        _guarded(report, f"purge {event_id}", purge_one)
     if report.purged:
         # After the commits: the freed pages are overwritten only once the deleting transaction is done.
-        _guarded(report, "scrub", lambda: privacy.scrub_storage(engine))
+        _guarded(report, "scrub", lambda: purge.scrub_storage(engine))
 
 
 def _drain(engine: Engine, settings: Settings, now: datetime | None, report: TickReport) -> None:
@@ -276,7 +276,7 @@ def _alarm_refused_batch(engine: Engine, settings: Settings, batch: DueBatch, pr
                      details={"vendor_id": batch.vendor_id, "problem": problem[:300]})
         organisers = organiser_addresses(session, event.id)
         # Like mail alarms and purge receipts: the organisers who gave an address, else the operator (MAIL_FROM).
-        recipients = list(organisers) or privacy.receipt_fallback(settings)
+        recipients = list(organisers) or purge.receipt_fallback(settings)
         if recipients:
             title = " ".join(event.title.split())
             body = "\n".join([

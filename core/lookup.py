@@ -10,7 +10,7 @@ such a lookup returned, so callers (the lookup page) keep it in the session and 
 - A change is validated against the order's own form version, like the order itself; its stock is given back
   and taken again in the same transaction (a sold-out choice fails beside its item and nothing changes); the
   order keeps its code use, and the code must still cover every item that needs one.
-- Personal data can be deleted at once when the order is delivered or cancelled (`core.privacy.forget_order`).
+- Personal data can be deleted at once when the order is delivered or cancelled (`core.purge.forget_order`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from core.codes import items_needing_code
 from core.errors import DomainError, FormValidationError, NotFound, SchemaError
 from core.forms import FieldType, FormSpec, parse_form_spec, validate_answers
 from core.fulfilment import STATUS_LABELS, StatusStep, record_status, status_history, tracking_problem
+from core.mail_templates import delete_after
 from core.models import (
     CodeRedemption,
     EmailClaim,
@@ -48,9 +49,8 @@ from core.models import (
     RedemptionCode,
     utcnow,
 )
-from core.privacy import ATTENDEE, FORGETTABLE
+from core.purge import ATTENDEE, FORGETTABLE
 from core.stock import SoldOut, change_stock, release_order
-from core.templates import delete_after
 from core.throttle import client_key, record_hit, seconds_blocked
 from core.vendors import notify_order_changed, per_order_shares, queue_confirmation
 

@@ -389,7 +389,7 @@ class Vendor(Base):
 
 
 class OutboxMessage(Base):
-    """An email written in the same transaction as its cause and sent after commit by `notify.dispatch`."""
+    """An email written in the same transaction as its cause and sent after commit by `outbox.dispatch`."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)

@@ -17,6 +17,15 @@ from core.auth import Actor, Permission, require
 from core.errors import FormValidationError, NotFound, SchemaError
 from core.form_versions import current_form_version
 from core.forms import CleanAnswers, FieldType, FormSpec, parse_form_spec
+from core.mail_templates import (
+    RENDERED_SUBJECT_MAX_LENGTH,
+    attendee_name_key,
+    item_lines,
+    lookup_link,
+    order_values,
+    render_mail,
+    template_for,
+)
 from core.models import (
     Disclosure,
     Event,
@@ -32,16 +41,7 @@ from core.models import (
     VendorMode,
     utcnow,
 )
-from core.notify import enqueue_message
-from core.templates import (
-    RENDERED_SUBJECT_MAX_LENGTH,
-    attendee_name_key,
-    item_lines,
-    lookup_link,
-    order_values,
-    render_mail,
-    template_for,
-)
+from core.outbox import enqueue_message
 
 NAME_MAX_LENGTH = 200
 MAX_EMAILS = 20

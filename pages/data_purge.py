@@ -13,7 +13,7 @@ from core.errors import DomainError
 from core.events import EventSummary
 from core.exports import ExportFile, ExportFilters, export_orders
 from core.models import utcnow
-from core.privacy import (
+from core.purge import (
     CONFIRM_FIELD,
     PlanLine,
     PurgePlan,

@@ -8,7 +8,7 @@ from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import DomainError
 from core.models import MessageStatus
-from core.notify import list_messages, mail_configured, outbox_health, read_message, release_held, retry_message
+from core.outbox import list_messages, mail_configured, outbox_health, read_message, release_held, retry_message
 from pages import runtime
 
 STATUS_LABELS = {MessageStatus.HELD: "Held (no mail server set up)", MessageStatus.PENDING: "Waiting",

@@ -30,10 +30,10 @@ from core.lookup import (
     own_order,
     tracking_link,
 )
+from core.mail_templates import DELETE_AFTER_UNKNOWN
 from core.models import utcnow
 from core.orders import ReceiptLine
-from core.privacy import forget_order
-from core.templates import DELETE_AFTER_UNKNOWN
+from core.purge import forget_order
 from pages import runtime
 from pages.form_renderer import read_answers, render_form
 

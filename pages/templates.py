@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import templates
+from core import mail_templates
 from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
+from core.mail_templates import KIND_LABELS, TEMPLATE_KINDS, RenderedMail
 from core.models import MessageKind
-from core.templates import KIND_LABELS, TEMPLATE_KINDS, RenderedMail
 from pages import runtime
 
 DONE_KEY = "templates.done"
@@ -27,7 +27,7 @@ def render() -> None:
                                  key="templates.kind")
     try:
         with read_only(runtime.engine()) as session:
-            stored = templates.load_template(session, actor, event.id, kind)
+            stored = mail_templates.load_template(session, actor, event.id, kind)
     except DomainError as exc:
         st.error(str(exc))
         return
@@ -35,22 +35,22 @@ def render() -> None:
         st.success(done, icon=":material/check_circle:")
     st.caption("The default wording: save to use your own." if stored.is_default else "This event's own wording.")
     prefix = f"templates.{event.id}.{kind.value}.{st.session_state.get(GENERATION_KEY, 0)}"
-    subject = st.text_input("Subject", value=stored.subject, max_chars=templates.SUBJECT_MAX_LENGTH,
+    subject = st.text_input("Subject", value=stored.subject, max_chars=mail_templates.SUBJECT_MAX_LENGTH,
                             key=f"{prefix}.subject")
     slots = {"subject": st.empty()}
-    body = st.text_area("Body", value=stored.body, height=300, max_chars=templates.BODY_MAX_LENGTH,
+    body = st.text_area("Body", value=stored.body, height=300, max_chars=mail_templates.BODY_MAX_LENGTH,
                         key=f"{prefix}.body")
     slots["body"] = st.empty()
     with st.expander("Placeholders", expanded=True):
         st.markdown("\n".join(f"- `{{{name}}}`: {meaning}" for name, meaning in
-                              templates.placeholders_for(kind).items())
+                              mail_templates.placeholders_for(kind).items())
                     + "\n\nWrite `{{` and `}}` for a brace itself. Values are filled in as plain text.")
     errors: dict[str, str] = {}
     save, reset = st.columns(2)
     if save.button("Save", type="primary", key=f"{prefix}.save", icon=":material/save:"):
         try:
             with unit_of_work(runtime.engine()) as session:
-                templates.save_template(session, actor, event.id, kind, subject, body)
+                mail_templates.save_template(session, actor, event.id, kind, subject, body)
         except FormValidationError as exc:
             errors = exc.errors
         except DomainError as exc:
@@ -61,14 +61,14 @@ def render() -> None:
                                               icon=":material/restart_alt:"):
         try:
             with unit_of_work(runtime.engine()) as session:
-                templates.reset_template(session, actor, event.id, kind)
+                mail_templates.reset_template(session, actor, event.id, kind)
         except DomainError as exc:
             st.error(str(exc))
         else:
             _done(f"The {KIND_LABELS[kind].lower()} uses the default wording again.")
     try:
         with read_only(runtime.engine()) as session:
-            preview = templates.preview_template(session, actor, event.id, kind, subject, body,
+            preview = mail_templates.preview_template(session, actor, event.id, kind, subject, body,
                                                  public_base_url=runtime.settings().public_base_url)
     except FormValidationError as exc:
         errors = errors or exc.errors

@@ -22,6 +22,13 @@ from core.fulfilment import (
     status_history,
     tracking_problem,
 )
+from core.mail_templates import (
+    DEFAULT_TEMPLATES,
+    TemplateValidationError,
+    check_template,
+    preview_template,
+    save_template,
+)
 from core.models import (
     AuditEntry,
     MessageChannel,
@@ -32,15 +39,8 @@ from core.models import (
     OrderStatus,
     OutboxMessage,
 )
-from core.notify import drain_outbox
 from core.orders import StatusChangeRefused, change_status, order_detail
-from core.templates import (
-    DEFAULT_TEMPLATES,
-    TemplateValidationError,
-    check_template,
-    preview_template,
-    save_template,
-)
+from core.outbox import drain_outbox
 from tests.factories import BASIC_FORM, make_shop, make_user
 from tests.mail_server import MailServer, running_mail_server
 from tests.order_admin_factories import place

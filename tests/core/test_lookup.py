@@ -36,7 +36,7 @@ from core.models import (
     utcnow,
 )
 from core.orders import change_status, place_order
-from core.privacy import OrderNotForgettable, forget_order
+from core.purge import OrderNotForgettable, forget_order
 from tests.factories import answers, make_shop, make_user
 from tests.order_admin_factories import hoodie, tshirts
 from tests.vendor_factories import Vendors, outbox, route_shop

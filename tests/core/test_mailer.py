@@ -27,7 +27,7 @@ from core.mailer import (
     YagmailMailer,
     short_reason,
 )
-from core.notify import new_message_id
+from core.outbox import new_message_id
 from tests.mail_server import Fault, MailServer, running_mail_server
 
 SENDER = "Event Orders <orders@example.org>"

@@ -15,7 +15,7 @@ from core.db import read_only, unit_of_work
 from core.errors import SchemaError
 from core.forms import SMS_OPT_IN_KEY, parse_form_spec
 from core.models import MessageChannel, MessageKind, MessageStatus, OutboxMessage
-from core.notify import drain_outbox, enqueue_message
+from core.outbox import drain_outbox, enqueue_message
 from core.sms import (
     HttpSmsProvider,
     PermanentSmsError,

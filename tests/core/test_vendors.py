@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import FormValidationError, NotFound, PermissionDenied
+from core.mail_templates import save_template
 from core.models import (
     AuditEntry,
     Disclosure,
@@ -24,7 +25,6 @@ from core.models import (
     VendorMode,
 )
 from core.orders import order_detail, place_order
-from core.templates import save_template
 from core.vendors import (
     VendorValidationError,
     create_vendor,

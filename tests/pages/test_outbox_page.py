@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import AuditEntry, MessageKind, MessageStatus, OutboxMessage
-from core.notify import enqueue_message
+from core.outbox import enqueue_message
 from tests.factories import make_event, make_user
 from tests.pages.conftest import render_page
 

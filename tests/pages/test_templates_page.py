@@ -10,8 +10,8 @@ from sqlalchemy import Engine, select
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
+from core.mail_templates import DEFAULT_TEMPLATES, SAMPLE_NAME
 from core.models import MailTemplate, MessageKind
-from core.templates import DEFAULT_TEMPLATES, SAMPLE_NAME
 from tests.factories import make_shop, make_user
 from tests.pages.conftest import click, render_page
 

@@ -19,7 +19,7 @@ from core.db import read_only, unit_of_work
 from core.errors import NotFound, PermissionDenied
 from core.mailer import OutgoingMail, YagmailMailer
 from core.models import AuditEntry, MessageKind, MessageStatus, OutboxMessage, User
-from core.notify import (
+from core.outbox import (
     ALARM_AFTER_ATTEMPTS,
     BACKOFF_BASE,
     BACKOFF_CAP,

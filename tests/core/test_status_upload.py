@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine, select
 
-import core.status_import
+import core.status_upload
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import FormValidationError, PermissionDenied
 from core.models import AuditEntry, MessageKind, Order, OrderStatus, OutboxMessage
 from core.orders import change_status
-from core.status_import import (
+from core.status_upload import (
     PREVIEW_COLUMNS,
     StatusImportPreview,
     StatusImportStale,
@@ -150,13 +150,13 @@ def test_a_file_that_cannot_be_read_is_refused_as_a_whole(world: World, data: by
 
 
 def test_too_many_rows_or_bytes_are_refused(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core.status_import, "MAX_ROWS", 3)
+    monkeypatch.setattr(core.status_upload, "MAX_ROWS", 3)
     rows = "".join(f"{reference},shipped\n" for reference in world.orders)
     with pytest.raises(FormValidationError) as raised:
         world.preview("reference,status\n" + rows)
     assert raised.value.errors == {"file": "The file has more than 3 rows; split it into smaller files."}
     assert len(world.preview("reference,status\n" + "".join(f"{r},shipped\n" for r in world.orders[:3])).rows) == 3
-    monkeypatch.setattr(core.status_import, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(core.status_upload, "MAX_FILE_BYTES", 100)
     with pytest.raises(FormValidationError) as raised:
         world.preview(b"reference,status\n" + b"x" * 100)
     assert "too large" in raised.value.errors["file"]

@@ -41,9 +41,9 @@ from core.models import (
     UserRole,
     VendorMode,
 )
-from core.notify import dispatch
 from core.orders import place_order
-from core.privacy import (
+from core.outbox import dispatch
+from core.purge import (
     CONFIRM_FIELD,
     ERROR_REMOVED,
     OrderNotForgettable,

@@ -43,7 +43,7 @@ from core.models import (
     OutboxMessage,
     PurgeReceipt,
 )
-from core.notify import enqueue_message
+from core.outbox import enqueue_message
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ from sqlalchemy import Engine, select
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import PermissionDenied, SchemaError
-from core.models import AuditEntry, Event, MailTemplate, MessageKind
-from core.templates import (
+from core.mail_templates import (
     DEFAULT_TEMPLATES,
     PLACEHOLDERS,
     RENDERED_SUBJECT_MAX_LENGTH,
@@ -28,6 +27,7 @@ from core.templates import (
     save_template,
     template_for,
 )
+from core.models import AuditEntry, Event, MailTemplate, MessageKind
 from tests.factories import make_shop, make_user
 from tests.order_admin_factories import place
 
