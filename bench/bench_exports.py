@@ -3,7 +3,7 @@
 Run from the project root: `.venv/bin/python -m bench.bench_exports` (`--help` for options). Builds a SQLite
 file with bulk inserts (50k orders of two lines each, personal data, a batch vendor of every item), builds the
 "Line items" frame that core.exports.export_orders serialises, and writes it (a) with
-`DataFrame.to_excel(engine="xlsxwriter")`, the baseline, and (b) with core.exports.write_xlsx, which
+`DataFrame.to_excel(engine="xlsxwriter")`, the baseline, and (b) with core.spreadsheets.write_xlsx, which
 export_orders uses. Then, for scale, (c) the frames alone (SQL and pandas), (d) export_orders to XLSX end to
 end (three sheets), (e) to CSV, and (f) send_batch's first full list (rolled back). Each measurement runs in a
 fresh subprocess, so that its peak resident memory (ru_maxrss) is its own.
@@ -35,7 +35,7 @@ from bench.dataset import ADMIN, build_event, print_machine  # noqa: E402
 from bench.results import BenchResult, report  # noqa: E402
 from core.auth import Actor  # noqa: E402
 from core.db import make_engine, migrate, read_only  # noqa: E402
-from core.exports import ExportFilters, export_orders, order_sheets, send_batch, write_xlsx  # noqa: E402
+from core.exports import ExportFilters, export_orders, order_sheets  # noqa: E402
 from core.models import (  # noqa: E402
     Order,
     OrderLine,
@@ -44,14 +44,16 @@ from core.models import (  # noqa: E402
     Vendor,
     utcnow,
 )
+from core.spreadsheets import write_xlsx  # noqa: E402
 from core.users import actor_for  # noqa: E402
+from core.vendor_batches import send_batch  # noqa: E402
 
 GOAL_RATIO = 1.2
 GOAL_PEAK_MB = 500
 LINES_PER_ORDER = 2
 MODES = {
     "pandas": "baseline: DataFrame.to_excel(engine=\"xlsxwriter\")",
-    "ours": "(b) core.exports.write_xlsx, same frame",
+    "ours": "(b) core.spreadsheets.write_xlsx, same frame",
     "frames": "(c) order_sheets: SQL and frames only",
     "export": "(d) export_orders, XLSX, three sheets",
     "csv": "(e) export_orders, CSV of the line items",

@@ -34,7 +34,7 @@ from core.models import (  # noqa: E402
     User,
     utcnow,
 )
-from core.orders import OrderFilters, search_orders  # noqa: E402
+from core.order_admin import OrderFilters, search_orders  # noqa: E402
 from core.users import actor_for  # noqa: E402
 
 GOAL_SECONDS = 1.5

@@ -38,11 +38,12 @@ from sqlalchemy import Engine, insert, select  # noqa: E402
 import core.db  # noqa: E402
 from bench.dataset import print_machine  # noqa: E402
 from bench.results import BenchResult, report  # noqa: E402
-from core.catalogue import add_item  # noqa: E402
+from core.catalogue_admin import add_item  # noqa: E402
 from core.codes import code_hash  # noqa: E402
 from core.db import _configure_sqlite_connection, make_engine, migrate, unit_of_work  # noqa: E402
 from core.demo import DEMO_FORM  # noqa: E402
-from core.events import create_event, get_published_event  # noqa: E402
+from core.event_admin import create_event  # noqa: E402
+from core.events import get_published_event  # noqa: E402
 from core.form_versions import save_form  # noqa: E402
 from core.models import CodeMode, Item, RedemptionCode, StockPool, Variant, utcnow  # noqa: E402
 from core.orders import new_reference, place_order  # noqa: E402

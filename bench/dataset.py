@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from core.auth import Actor
-from core.catalogue import add_item
+from core.catalogue_admin import add_item
 from core.db import read_only, unit_of_work
 from core.demo import DEMO_FORM
-from core.events import create_event
+from core.event_admin import create_event
 from core.form_versions import save_form
 from core.models import (
     Item,

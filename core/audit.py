@@ -16,7 +16,9 @@ from core.auth import Actor, Permission, require, visible_events
 from core.errors import SchemaError
 from core.models import AuditEntry, Event, utcnow
 
+# Who acted, when no organiser did: the system (CLI, timer), or an attendee through their own order.
 SYSTEM = "system"
+ATTENDEE = "attendee"
 MAX_LIMIT = 500
 AUDIT_COLUMNS = ("at", "actor", "action", "event", "subject", "details")
 

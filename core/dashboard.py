@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from core.auth import Actor, Permission
 from core.catalogue import NO_VARIANT
-from core.events import EventState, event_state, get_event_for, utc_to_local
+from core.event_admin import EventState, event_state, get_event_for
+from core.events import utc_to_local
 from core.lifecycle import BATCH_REFUSED
 from core.models import (
     AuditEntry,

@@ -9,8 +9,8 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.catalogue import add_item
-from core.events import create_event
+from core.catalogue_admin import add_item
+from core.event_admin import create_event
 from core.form_versions import save_form
 from core.models import Event
 

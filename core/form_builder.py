@@ -22,7 +22,7 @@ from core import audit
 from core.auth import Actor, Permission
 from core.catalogue import CatalogueItem, load_catalogue
 from core.errors import NotFound, SchemaError
-from core.events import get_event_for
+from core.event_admin import get_event_for
 from core.form_versions import current_form_version, is_in_use, save_form
 from core.forms import ALWAYS_PERSONAL, FieldType, FormSpec, parse_form_spec
 from core.models import Event, FormVersion

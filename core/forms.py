@@ -543,3 +543,14 @@ _CLEANERS = {
     FieldType.CHECKBOX: _clean_checkbox,
     FieldType.DATE: _clean_date,
 }
+
+
+def format_answer(value: object) -> str:
+    """A stored answer written out for people: Yes/No, lists and address parts joined with commas."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, Mapping):
+        return ", ".join(str(v) for v in value.values() if v not in (None, ""))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)

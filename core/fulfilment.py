@@ -1,43 +1,30 @@
-"""Fulfilment: each order's status history (received, sent to vendor, ..., delivered or cancelled), tracking
-numbers, and telling the attendee when their order moves (a mail, and an SMS if they opted in)."""
+"""Fulfilment: every status change of an order (received, sent to vendor, ..., delivered or cancelled), the
+forward-only steps, tracking numbers, and each order's status history.
+
+Organisers move orders with `change_status`/`move_orders` (the Orders page, a vendor's status file through
+core/status_upload.py); attendees cancel their own through core/lookup.py, which records the step here too.
+Telling the attendee is core/order_mail.py's `StatusNotifier`.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from core.config import Settings
-from core.errors import FormValidationError, SchemaError
-from core.forms import SMS_OPT_IN_KEY, FieldType, FormSpec, parse_form_spec
-from core.mail_templates import (
-    TemplateText,
-    attendee_name_key,
-    item_lines,
-    lookup_link,
-    order_values,
-    render_mail,
-    template_for,
-)
-from core.models import (
-    Event,
-    FormVersion,
-    MessageChannel,
-    MessageKind,
-    Order,
-    OrderStatus,
-    OrderStatusChange,
-    OutboxMessage,
-    utcnow,
-)
-from core.outbox import enqueue_message
-from core.sms import sms_configured
+from core import audit
+from core.auth import Actor, Permission, require
+from core.config import Settings, load_settings
+from core.errors import FormValidationError, NotFound, SchemaError, StatusChangeRefused
+from core.models import Event, Order, OrderStatus, OrderStatusChange, utcnow
+from core.order_mail import StatusNotifier
+from core.stock import release_order
 
 STATUS_LABELS: dict[OrderStatus, str] = {
     OrderStatus.RECEIVED: "Received",
@@ -47,15 +34,18 @@ STATUS_LABELS: dict[OrderStatus, str] = {
     OrderStatus.DELIVERED: "Delivered",
     OrderStatus.CANCELLED: "Cancelled",
 }
+# The fulfilment steps in order; an order only moves forward (skipping steps is fine: not every vendor reports
+# each one), so a stray click cannot send a delivered order back to "received".
+FULFILMENT_STEPS = (OrderStatus.RECEIVED, OrderStatus.SENT_TO_VENDOR, OrderStatus.IN_PRODUCTION,
+                    OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+# Done with: an attendee may have their personal data deleted at once (core/purge.py's `forget_order`).
+FORGETTABLE = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 MAX_TRACKING_LENGTH = 500  # the column's size
 MAX_TRACKING_CODE_LENGTH = 100
 # Carriers' codes: letters and digits, sometimes grouped with spaces, dashes, dots or slashes ("JD 0146 0000").
 _TRACKING_CODE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ./-]*[A-Za-z0-9])?")
 _URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f<>\"'\\`]")
 TRACKING_HINT = "Enter a tracking number (letters, digits, spaces, - . /) or a link starting with https://."
-# An SMS is cut here: two concatenated GSM-7 parts hold 306 characters.
-SMS_MAX_LENGTH = 306
-SMS_TITLE_LENGTH = 40
 
 
 def record_status(session: Session, order: Order, status: OrderStatus, actor: str, *,
@@ -148,85 +138,105 @@ def _steps(session: Session, order_id: int) -> list[OrderStatusChange]:
                                 .order_by(OrderStatusChange.at, OrderStatusChange.id)))
 
 
-# --- Telling the attendee ----------------------------------------------------------------------------------------
+# --- Changing the status ---------------------------------------------------------------------------------------
 
 
-class StatusNotifier:
-    """Tells attendees that their orders moved: the STATUS_UPDATE mail to the order's email address and, if the
-    attendee ticked the form's SMS opt-in and `settings` configure SMS, a short SMS to the form's phone number.
+def change_status(
+    session: Session, actor: Actor, event_id: int, references: Sequence[str], new_status: OrderStatus, *,
+    tracking: str | None = None, notify_attendee: bool = False, settings: Settings | None = None,
+) -> int:
+    """Move each order to `new_status`; returns how many changed (orders already there are left alone).
 
-    One per status change of many orders: the event's template and each form version are read once, and the
-    messages are inserted together at the caller's next flush. Call it in the transaction that changes the
-    status, so that the change and its messages commit together.
+    `tracking`, a number or an http(s) link, goes with SHIPPED only and is kept in each order's history; a
+    shipped order given a different one counts as changed, so a number that comes after the parcel left is
+    recorded too. With `notify_attendee`, each changed order's attendee is told in this same transaction
+    (`order_mail.StatusNotifier`: a mail, and an SMS if they opted in and `settings` configure SMS).
+    All or nothing: raises FormValidationError under "tracking", NotFound naming a reference the event does not
+    have, or StatusChangeRefused naming the first order that cannot make the move, before anything is changed.
+    Audits each change.
     """
-
-    def __init__(self, session: Session, event: Event, settings: Settings):
-        self._session = session
-        self._event = event
-        self._settings = settings
-        self._forms: dict[int, FormSpec | None] = {}
-        self._template: TemplateText | None = None
-
-    def notify(self, order: Order, tracking: str | None) -> list[OutboxMessage]:
-        """Queue the messages about `order`'s new status; returns them. An order without an address (none asked,
-        or its personal data purged) gets no mail; one whose stored form is broken, nothing at all."""
-        if order.personal is None:
-            return []
-        form = self._form(order.form_version_id)
-        if form is None:
-            return []
-        personal: Mapping[str, Any] = order.personal.answers
-        status = STATUS_LABELS[order.status]
-        messages: list[OutboxMessage] = []
-        if email := _first_answer(form, personal, FieldType.EMAIL):
-            messages.append(self._mail(order, form, personal, email, status, tracking))
-        phone = _first_answer(form, personal, FieldType.PHONE)
-        if phone and personal.get(SMS_OPT_IN_KEY) is True and sms_configured(self._settings):
-            messages.append(enqueue_message(
-                self._session, kind=MessageKind.STATUS_UPDATE, channel=MessageChannel.SMS, recipients=[phone],
-                subject=f"SMS: order {order.reference} {status.lower()}",
-                body_text=sms_text(self._event.title, order.reference, status, tracking),
-                event_id=self._event.id, order_id=order.id, flush=False))
-        return messages
-
-    def _mail(self, order: Order, form: FormSpec, personal: Mapping[str, Any], email: str, status: str,
-              tracking: str | None) -> OutboxMessage:
-        if self._template is None:
-            self._template = template_for(self._session, self._event.id, MessageKind.STATUS_UPDATE)
-        name_key = attendee_name_key(form)
-        mail = render_mail(MessageKind.STATUS_UPDATE, self._template.subject, self._template.body, {
-            **order_values(self._event, order.reference),
-            "name": str(personal.get(name_key, "")) if name_key else "",
-            "items": item_lines([(line.quantity, line.item_name, line.variant_label) for line in order.lines]),
-            # The secret link is known only when the order is placed; this one opens the lookup page.
-            "lookup_link": lookup_link(None, self._settings.public_base_url),
-            "status": status,
-            "tracking": f"Tracking: {tracking}" if tracking else "",
-        })
-        return enqueue_message(
-            self._session, kind=MessageKind.STATUS_UPDATE, recipients=[email], subject=mail.subject,
-            body_text=mail.text, body_html=mail.html, event_id=self._event.id, order_id=order.id, flush=False)
-
-    def _form(self, version_id: int) -> FormSpec | None:
-        if version_id not in self._forms:
-            try:
-                self._forms[version_id] = parse_form_spec(self._session.get_one(FormVersion, version_id).schema)
-            except SchemaError:
-                self._forms[version_id] = None
-        return self._forms[version_id]
+    return move_orders(session, actor, event_id, {reference: tracking for reference in references}, new_status,
+                       notify_attendee=notify_attendee, settings=settings)
 
 
-def sms_text(event_title: str, reference: str, status: str, tracking: str | None) -> str:
-    """The status SMS: "Summer Meetup: your order K7M2QX9P is now shipped. Tracking: …", at most 306 characters."""
-    title = " ".join(event_title.split())
-    if len(title) > SMS_TITLE_LENGTH:
-        title = title[:SMS_TITLE_LENGTH - 3].rstrip() + "..."
-    text = f"{title}: your order {reference} is now {status.lower()}." + (f" Tracking: {tracking}" if tracking else "")
-    # "...", not "…": one character outside GSM-7 would send the whole text as UCS-2, 70 characters a part.
-    return text if len(text) <= SMS_MAX_LENGTH else text[:SMS_MAX_LENGTH - 3] + "..."
+def move_orders(
+    session: Session, actor: Actor, event_id: int, tracking_by_reference: Mapping[str, str | None],
+    new_status: OrderStatus, *, notify_attendee: bool = False, settings: Settings | None = None,
+) -> int:
+    """`change_status` with a tracking number or link (or None) per order, as a vendor's file gives them."""
+    require(session, actor, Permission.ORDERS_UPDATE, event_id)
+    event = _get_event(session, event_id)
+    wanted: dict[str, str | None] = {}
+    for reference, tracking in tracking_by_reference.items():
+        wanted.setdefault(_normalise_reference(reference), clean_tracking(tracking, new_status))
+    if not wanted:
+        raise SchemaError("Choose at least one order.")
+    # FOR UPDATE (PostgreSQL; SQLite already holds the write lock) so two organisers cannot both move an order;
+    # locking in id order keeps two overlapping bulk changes from deadlocking.
+    # The history tells a new tracking number from a repeated one; lines and personal data go into messages.
+    loaded = [selectinload(Order.history)] + ([selectinload(Order.lines), selectinload(Order.personal)]
+                                              if notify_attendee else [])
+    orders = {order.reference: order for order in session.scalars(
+        select(Order).where(Order.event_id == event.id, Order.reference.in_(wanted)).order_by(Order.id)
+        .options(*loaded).with_for_update())}
+    if missing := [reference for reference in wanted if reference not in orders]:
+        raise NotFound(f"There is no order {missing[0]} in this event.")
+    moving = [(orders[reference], tracking) for reference, tracking in wanted.items()
+              if orders[reference].status != new_status
+              or (tracking is not None and current_tracking(orders[reference]) != tracking)]
+    for order, _ in moving:
+        if order.status != new_status:
+            check_transition(order, new_status)
+    notifier = StatusNotifier(session, event, settings or load_settings()) if notify_attendee else None
+    for order, tracking in moving:
+        old_status = order.status
+        order.status = new_status
+        record_status(session, order, new_status, actor.username, tracking=tracking)
+        details: dict[str, Any] = {"reference": order.reference, "old_status": old_status.value}
+        if tracking is not None:
+            # That a tracking number was recorded, not the number: it may lead to the attendee's address.
+            details["tracking"] = True
+        if notifier is not None:
+            details["notified"] = len(notifier.notify(order, tracking, status_label=STATUS_LABELS[new_status]))
+        if new_status == OrderStatus.CANCELLED:
+            release_order(session, order)  # its stock, code use and email claim go back
+            audit.record(session, actor, "order.cancelled", event=event.id, subject=f"order:{order.reference}",
+                         details=details)
+        else:
+            action = "order.status_changed" if old_status != new_status else "order.tracking_changed"
+            audit.record(session, actor, action, event=event.id, subject=f"order:{order.reference}",
+                         details={**details, "new_status": new_status.value})
+    return len(moving)
 
 
-def _first_answer(form: FormSpec, answers: Mapping[str, Any], field_type: FieldType) -> str | None:
-    key = next((spec.key for spec in form.fields if spec.type == field_type), None)
-    value = answers.get(key) if key else None
-    return value if isinstance(value, str) and value else None
+def cancel_order(session: Session, actor: Actor, event_id: int, reference: str) -> None:
+    """Cancel one order (audited as `order.cancelled`); cancelling a cancelled order changes nothing.
+
+    Raises PermissionDenied, NotFound, or StatusChangeRefused for a delivered order.
+    """
+    change_status(session, actor, event_id, [reference], OrderStatus.CANCELLED)
+
+
+def check_transition(order: Order, new_status: OrderStatus) -> None:
+    """Raise StatusChangeRefused, naming the order, unless it may move from its status to `new_status`."""
+    old = order.status
+    if old == OrderStatus.CANCELLED:
+        raise StatusChangeRefused(f"Order {order.reference} is cancelled; a cancelled order cannot change.")
+    if new_status == OrderStatus.CANCELLED:
+        if old == OrderStatus.DELIVERED:
+            raise StatusChangeRefused(f"Order {order.reference} was delivered; it cannot be cancelled.")
+        return
+    if FULFILMENT_STEPS.index(new_status) < FULFILMENT_STEPS.index(old):
+        raise StatusChangeRefused(f"Order {order.reference} is already {STATUS_LABELS[old].lower()}; it cannot go "
+                                  f"back to {STATUS_LABELS[new_status].lower()}.")
+
+
+def _get_event(session: Session, event_id: int) -> Event:
+    event = session.get(Event, event_id)
+    if event is None:
+        raise NotFound("There is no such event.")
+    return event
+
+
+def _normalise_reference(reference: str) -> str:
+    return reference.strip().upper()

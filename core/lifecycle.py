@@ -25,11 +25,12 @@ from core import audit, purge
 from core.config import Settings
 from core.db import read_only, unit_of_work
 from core.errors import DomainError
-from core.events import EventPhase, event_phase, organiser_addresses
-from core.exports import BatchKind, DueBatch, due_batches, send_batch
+from core.event_admin import organiser_addresses
+from core.events import EventPhase, event_phase
 from core.models import AuditEntry, Event, JobLease, JobName, MessageKind, utcnow
 from core.outbox import DispatchReport, drain_outbox, enqueue_message
 from core.stock import everything_sold_out
+from core.vendor_batches import BatchKind, DueBatch, due_batches, send_batch
 
 # Longer than a tick takes; should a tick die, the next one after this time takes over.
 TICK_LEASE = timedelta(minutes=10)

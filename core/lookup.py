@@ -15,14 +15,12 @@ such a lookup returned, so callers (the lookup page) keep it in the session and 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -30,11 +28,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
+from core.audit import ATTENDEE
 from core.catalogue import CatalogueItem, load_catalogue, parse_dimensions, variant_label
 from core.codes import items_needing_code
-from core.errors import DomainError, FormValidationError, NotFound, SchemaError
+from core.errors import ChangeRefused, FormValidationError, LookupThrottled, NotFound, SchemaError, SoldOut
 from core.forms import FieldType, FormSpec, parse_form_spec, validate_answers
-from core.fulfilment import STATUS_LABELS, StatusStep, record_status, status_history, tracking_problem
+from core.fulfilment import (
+    FORGETTABLE,
+    STATUS_LABELS,
+    StatusStep,
+    record_status,
+    status_history,
+    tracking_problem,
+)
 from core.mail_templates import delete_after
 from core.models import (
     CodeRedemption,
@@ -49,13 +55,11 @@ from core.models import (
     RedemptionCode,
     utcnow,
 )
-from core.purge import ATTENDEE, FORGETTABLE
-from core.stock import SoldOut, change_stock, release_order
+from core.order_mail import notify_order_changed, per_order_shares, queue_confirmation
+from core.orders import ReceiptLine
+from core.stock import change_stock, release_order
 from core.throttle import client_key, record_hit, seconds_blocked
-from core.vendors import notify_order_changed, per_order_shares, queue_confirmation
-
-if TYPE_CHECKING:
-    from core.orders import ReceiptLine
+from core.tokens import email_claim_hash, hash_lookup_token, new_lookup_token
 
 NOT_FOUND_MESSAGE = "We couldn't find an order with these details. Please check the reference and the email address."
 # Failed lookups add 1 to a score per client and per reference that halves every 10 minutes (core/throttle.py).
@@ -69,28 +73,6 @@ MAX_REFERENCE_LENGTH = 16
 MAX_EMAIL_LENGTH = 254
 MAX_TOKEN_LENGTH = 100
 CHANGEABLE = frozenset({OrderStatus.RECEIVED, OrderStatus.SENT_TO_VENDOR})
-
-
-class LookupThrottled(DomainError):
-    """Too many failed lookups lately; `retry_after` says how many seconds to wait."""
-
-    def __init__(self, retry_after: int):
-        self.retry_after = retry_after
-        super().__init__(f"Too many attempts. Please wait {retry_after} seconds and try again.")
-
-
-class ChangeRefused(DomainError):
-    """The order can no longer be changed or cancelled (deadline passed, already in production, ...)."""
-
-
-def new_lookup_token() -> str:
-    """A fresh secret for an order's lookup link (only its hash is stored)."""
-    return secrets.token_urlsafe(24)
-
-
-def hash_lookup_token(token: str) -> str:
-    # Unkeyed SHA-256 suffices: the token has 192 random bits, so there is nothing to guess from the hash.
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --- Finding an order ---------------------------------------------------------------------------------------------
@@ -189,8 +171,6 @@ class OwnOrder:
 
 def own_order(session: Session, order_id: int, *, now: datetime | None = None) -> OwnOrder:
     """The order as its attendee sees it; raises NotFound (e.g. an id kept in a session that outlived it)."""
-    from core.orders import ReceiptLine  # core.orders imports this module for the tokens
-
     now = now or utcnow()
     order = _order(session, order_id)
     event = session.get_one(Event, order.event_id)
@@ -279,7 +259,7 @@ def change_order(
     Validated like a new order against the order's form version; stock is given back and taken again, the
     code use stays (and must cover the new items), the one-order-per-email claim follows a changed address
     (`code_key` keys it, as in place_order). Per-order vendors that had the order are told what changed
-    (`vendors.notify_order_changed`), the attendee gets a fresh confirmation with a new link (the old link
+    (`order_mail.notify_order_changed`), the attendee gets a fresh confirmation with a new link (the old link
     stops working), `changed_at` is set and `order.changed_by_attendee` audited. Raises NotFound,
     ChangeRefused, or FormValidationError (a sold-out choice beside its item); then nothing may be committed.
     """
@@ -457,8 +437,6 @@ def _check_code_still_covers(
 def _move_email_claim(session: Session, event: Event, order: Order, form: FormSpec,
                       personal: Mapping[str, object], code_key: bytes) -> None:
     """Point the order's one-order-per-email claim at its (possibly changed) address."""
-    from core.orders import email_claim_hash  # core.orders imports this module for the tokens
-
     email_key = _email_key(form)
     email = personal.get(email_key) if email_key else None
     claim = session.scalar(select(EmailClaim).where(EmailClaim.order_id == order.id))
@@ -486,4 +464,3 @@ def _record(session: Session, order: Order, action: str, details: Mapping[str, A
     entry = audit.record(session, None, action, event=order.event_id, subject=f"order:{order.reference}",
                          details=details)
     entry.actor = ATTENDEE
-

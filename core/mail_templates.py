@@ -20,7 +20,7 @@ from core import audit
 from core.auth import Actor, Permission, require
 from core.catalogue import load_catalogue
 from core.config import load_settings
-from core.errors import FormValidationError, NotFound, SchemaError
+from core.errors import NotFound, SchemaError, TemplateValidationError
 from core.form_versions import current_form_version
 from core.forms import FieldSpec, FieldType, FormSpec, parse_form_spec
 from core.models import Event, MailTemplate, MessageKind
@@ -95,14 +95,6 @@ Part = tuple[str, str | None]
 _MAIL_TEMPLATES = MailTemplate.__table__
 _STORED_TEMPLATE = select(_MAIL_TEMPLATES.c.subject, _MAIL_TEMPLATES.c.body).where(
     _MAIL_TEMPLATES.c.event_id == bindparam("event_id"), _MAIL_TEMPLATES.c.kind == bindparam("kind"))
-
-
-class TemplateValidationError(FormValidationError, SchemaError):
-    """A template that breaks a rule; `errors` maps "subject" and/or "body" to its message."""
-
-    def __init__(self, errors: Mapping[str, str]):
-        super().__init__(errors)
-        self.args = ("; ".join(f"{name.title()}: {message}" for name, message in self.errors.items()),)
 
 
 @dataclass(frozen=True)

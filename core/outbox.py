@@ -26,7 +26,7 @@ from core import audit
 from core.auth import Actor, Permission, require, visible_events
 from core.config import Settings
 from core.db import bookkeeping_durability, unit_of_work
-from core.errors import DomainError, NotFound, PermissionDenied
+from core.errors import MessageNotRetryable, NotFound, PermissionDenied
 from core.mailer import (
     Mailer,
     MailError,
@@ -63,10 +63,6 @@ OUTBOX_COLUMNS = ("id", "kind", "recipients", "subject", "status", "attempts", "
 
 
 _INSERT_MESSAGE = insert(OutboxMessage.__table__)
-
-
-class MessageNotRetryable(DomainError):
-    """Only a message that failed permanently can be retried by hand."""
 
 
 def new_message_id() -> str:

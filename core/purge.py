@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.auth import Actor, Permission, require, visible_events
 from core.config import Settings
-from core.errors import DomainError, FormValidationError, NotFound, SchemaError
-from core.events import organiser_addresses
+from core.errors import FormValidationError, NotFound, OrderNotForgettable, SchemaError
+from core.event_admin import organiser_addresses
 from core.forms import TEXT_TYPES, parse_form_spec
+from core.fulfilment import FORGETTABLE
 from core.models import (
     AuditEntry,
     EmailClaim,
@@ -38,7 +39,6 @@ from core.models import (
     Order,
     OrderLine,
     OrderPersonalData,
-    OrderStatus,
     OrderStatusChange,
     OutboxMessage,
     PurgeReceipt,
@@ -47,7 +47,6 @@ from core.outbox import enqueue_message
 
 logger = logging.getLogger(__name__)
 
-ATTENDEE = "attendee"
 CONFIRM_FIELD = "confirm_slug"
 # What stays of a purged mail: the row (kind, status, times) for the counts, no words of it.
 PURGED_SUBJECT = "[purged]"
@@ -57,7 +56,6 @@ ERROR_REMOVED = "[removed by the purge]"
 # repeat the recipient's address ("550 <ada@example.org>: no such user").
 MASKED_AUDIT_DETAILS: Mapping[str, tuple[str, ...]] = {"mail.failed": ("error",)}
 WAITING = (MessageStatus.PENDING, MessageStatus.HELD, MessageStatus.SENDING)
-FORGETTABLE = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 # Rewritten by a purge; PostgreSQL vacuums these afterwards.
 PURGED_TABLES = ("order_personal_data", "orders", "email_claims", "order_status_changes", "outbox", "audit_log")
 
@@ -150,10 +148,6 @@ class ForgottenOrder:
 
     order_id: int
     counts: Mapping[str, int]
-
-
-class OrderNotForgettable(DomainError):
-    """An attendee can delete their data at once only after delivery or cancellation."""
 
 
 # --- When -----------------------------------------------------------------------------------------------------
@@ -289,7 +283,7 @@ def forget_order(session: Session, order_id: int, *, now: datetime) -> Forgotten
     counts = {category.value: destroyed[category] for category in PurgeCategory}
     entry = audit.record(session, None, "order.forgotten", event=order.event_id, subject=f"order:{order.reference}",
                          details=counts)
-    entry.actor = ATTENDEE
+    entry.actor = audit.ATTENDEE
     return ForgottenOrder(order.id, counts)
 
 

@@ -26,10 +26,9 @@ from sqlalchemy.orm import Session, selectinload
 from core import audit
 from core.auth import Actor, Permission, require
 from core.config import Settings
-from core.errors import DomainError, FormValidationError, NotFound
-from core.fulfilment import STATUS_LABELS, current_tracking, tracking_problem
+from core.errors import FormValidationError, NotFound, StatusChangeRefused, StatusImportStale
+from core.fulfilment import STATUS_LABELS, check_transition, current_tracking, move_orders, tracking_problem
 from core.models import Event, Order, OrderStatus
-from core.orders import StatusChangeRefused, check_transition, move_orders
 
 MAX_FILE_BYTES = 2_000_000
 # Applying holds the database's write lock: 2,000 rows with mails take a few seconds, while orders wait.
@@ -49,10 +48,6 @@ _STATUS_NAMES: dict[str, OrderStatus] = {
     "canceled": OrderStatus.CANCELLED,
 }
 _SEPARATORS = re.compile(r"[\s_-]+")
-
-
-class StatusImportStale(DomainError):
-    """Orders of the preview changed since it was made; the organiser should look at a new preview."""
 
 
 @dataclass(frozen=True)
@@ -140,9 +135,10 @@ def apply_status_import(
 ) -> int:
     """Apply the rows of `preview` that would change an order, in one transaction; returns how many changed.
 
-    Each goes through `orders.move_orders`, as the Orders page's changes do (history, audit, stock given back on cancelling, the attendee
-    told if `notify_attendee`); the import itself is audited as `order.status_imported` with its counts. Raises
-    PermissionDenied, StatusImportStale (nothing applied) when a row to apply no longer applies as previewed.
+    Each goes through `fulfilment.move_orders`, as the Orders page's changes do (history, audit, stock given back
+    on cancelling, the attendee told if `notify_attendee`); the import itself is audited as
+    `order.status_imported` with its counts. Raises PermissionDenied, StatusImportStale (nothing applied) when a
+    row to apply no longer applies as previewed.
     """
     require(session, actor, Permission.ORDERS_UPDATE, event_id)
     if preview.event_id != event_id:

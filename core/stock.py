@@ -5,7 +5,7 @@ conditional UPDATEs (`sold = sold + q WHERE stock IS NULL OR sold + q <= stock`)
 runs them under the write lock (BEGIN IMMEDIATE) and PostgreSQL re-checks the WHERE under the row lock once a
 concurrent update commits, so no number of simultaneous orders can sell more than there is. Rows are updated in
 a fixed order (variants, then pools, each by id) so that two PostgreSQL transactions never wait on each other in
-a circle. A pool's `sold` is the sum of its items' variants' `sold` (`core.catalogue.set_item_pool` keeps it so).
+a circle. A pool's `sold` is the sum of its items' variants' `sold` (`core.catalogue_admin.set_item_pool` keeps it so).
 
 An attendee's change of an order goes through `change_stock`, which moves each counter once by the difference.
 The order's code use and its email claim are given back with its stock (`release_order`); callers take locks
@@ -23,7 +23,7 @@ from sqlalchemy.orm.util import identity_key
 
 from core.catalogue import load_catalogue
 from core.codes import release_code
-from core.errors import DomainError
+from core.errors import SoldOut
 from core.models import EmailClaim, Event, Item, Order, OrderLine, StockPool, Variant
 
 # Built once: these run for every order line, and building a statement costs more than running it on SQLite.
@@ -42,14 +42,6 @@ _RELEASE_VARIANT, _RELEASE_POOL = (
     update(table).where(table.c.id == bindparam("row_id"))
     .values(sold=case((table.c.sold >= bindparam("quantity"), table.c.sold - bindparam("quantity")), else_=0))
     for table in (_VARIANTS, _POOLS))
-
-
-class SoldOut(DomainError):
-    """Not enough stock left for an order line; `item_key` names the item, so a form can show it beside it."""
-
-    def __init__(self, message: str, item_key: str):
-        self.item_key = item_key
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

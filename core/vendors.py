@@ -1,47 +1,27 @@
-"""Vendors: who receives which items of an order, which order fields they may see, and what they were sent."""
+"""Vendors: the organisers' vendor records, which vendor gets which items of an event, and the disclosure
+register of what each vendor was shown of which order.
+
+The mails themselves are composed in core/order_mail.py (per-order vendors) and core/vendor_batches.py (batch
+vendors); both record here what they disclosed.
+"""
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.auth import Actor, Permission, require
-from core.errors import FormValidationError, NotFound, SchemaError
+from core.errors import NotFound, SchemaError, VendorValidationError
 from core.form_versions import current_form_version
-from core.forms import CleanAnswers, FieldType, FormSpec, parse_form_spec
-from core.mail_templates import (
-    RENDERED_SUBJECT_MAX_LENGTH,
-    attendee_name_key,
-    item_lines,
-    lookup_link,
-    order_values,
-    render_mail,
-    template_for,
-)
-from core.models import (
-    Disclosure,
-    Event,
-    Item,
-    MessageKind,
-    MessageStatus,
-    Order,
-    OrderLine,
-    OrderStatus,
-    OutboxMessage,
-    User,
-    Vendor,
-    VendorMode,
-    utcnow,
-)
-from core.outbox import enqueue_message
+from core.forms import FieldType, FormSpec, parse_form_spec
+from core.models import Disclosure, Event, Item, MessageStatus, OutboxMessage, User, Vendor, VendorMode, utcnow
 
 NAME_MAX_LENGTH = 200
 MAX_EMAILS = 20
@@ -71,15 +51,6 @@ def record_disclosure(
                    message_id=message.id if message else None, at=now)
         for order_id in order_ids
     )
-
-
-class VendorValidationError(FormValidationError, SchemaError):
-    """Vendor settings that break a rule; `errors` maps "name", "emails", "mode" or "visible_fields" to a message."""
-
-    def __init__(self, errors: Mapping[str, str]):
-        super().__init__(errors)
-        labels = {"name": "Name", "emails": "Emails", "mode": "Mode", "visible_fields": "Visible fields"}
-        self.args = ("; ".join(f"{labels.get(key, key)}: {message}" for key, message in self.errors.items()),)
 
 
 @dataclass(frozen=True)
@@ -356,199 +327,13 @@ def route_items(session: Session, actor: Actor, event_id: int, routes: Mapping[s
     return sum(route_item(session, actor, event_id, key, vendor_id) for key, vendor_id in routes.items())
 
 
-# --- Mails when an order is placed, changed or cancelled ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VendorShare:
-    """What one per-order vendor is sent of an order: its lines and the fields it may see, written out."""
-
-    vendor: Vendor
-    items: str
-    name: str
-    fields: tuple[str, ...]
-    details: str
-
-
-def notify_order_placed(
-    session: Session, event: Event, order: Order, form: FormSpec, clean: CleanAnswers,
-    *, public_base_url: str | None = None, lookup_token: str | None = None,
-) -> list[OutboxMessage]:
-    """Queue the attendee's confirmation and one mail per per-order vendor with lines in `order`; record what
-    each vendor is shown in the disclosure register. Returns the queued messages.
-
-    Call in the transaction that writes the order, after it is flushed (it needs the order's id): mail and
-    order are committed together or not at all. The confirmation goes to the answer of the form's first email
-    field, if any, with the secret `lookup_token` in its link. A vendor mail holds only that vendor's lines and
-    the fields it may see (`disclosed_fields`), and never the lookup link; even {name} stays empty unless the
-    vendor may see the name field. Batch vendors get nothing here.
-    """
-    confirmation = queue_confirmation(session, event, order, form, clean.values, lookup_token=lookup_token,
-                                      public_base_url=public_base_url)
-    messages = [confirmation] if confirmation is not None else []
-    shares = per_order_shares(session, order, form, clean.values)
-    if shares:
-        messages += [_queue_vendor_order(session, event, order, share) for share in shares.values()]
-    return messages
-
-
-def queue_confirmation(
-    session: Session, event: Event, order: Order, form: FormSpec, answers: Mapping[str, object],
-    *, lookup_token: str | None, public_base_url: str | None = None,
-) -> OutboxMessage | None:
-    """Queue the attendee's confirmation of `order` as it is now; None when the form asked for no email."""
-    email_key = next((spec.key for spec in form.fields if spec.type == FieldType.EMAIL), None)
-    email = answers.get(email_key) if email_key else None
-    if not isinstance(email, str) or not email:
-        return None
-    name_key = attendee_name_key(form)
-    template = template_for(session, event.id, MessageKind.CONFIRMATION)
-    mail = render_mail(MessageKind.CONFIRMATION, template.subject, template.body, {
-        **order_values(event, order.reference),
-        "lookup_link": lookup_link(lookup_token, public_base_url),
-        "name": str(answers.get(name_key, "")) if name_key else "",
-        "items": _lines_text(order.lines),
-    })
-    return enqueue_message(
-        session, kind=MessageKind.CONFIRMATION, recipients=[email], subject=mail.subject, body_text=mail.text,
-        body_html=mail.html, event_id=event.id, order_id=order.id)
-
-
-def per_order_shares(
-    session: Session, order: Order, form: FormSpec, answers: Mapping[str, object]
-) -> dict[int, VendorShare]:
-    """What each per-order vendor with lines in `order` gets of it, by vendor id, in the order of their lines."""
-    name_key = attendee_name_key(form)
-    shares: dict[int, VendorShare] = {}
-    for vendor, lines in _per_order_vendor_lines(session, order):
-        shown = tuple(key for key in disclosed_fields(vendor, form)
-                      if form.field(key).type != FieldType.ITEMS and answers.get(key) not in (None, "", []))
-        shares[vendor.id] = VendorShare(
-            vendor=vendor, items=_lines_text(lines),
-            name=str(answers.get(name_key, "")) if name_key in shown else "",
-            fields=shown,
-            details="\n".join(f"{form.field(key).label}: {_written_out(answers[key])}" for key in shown),
-        )
-    return shares
-
-
-def notify_order_changed(
-    session: Session, event: Event, order: Order, before: Mapping[int, VendorShare], after: Mapping[int, VendorShare],
-) -> list[OutboxMessage]:
-    """Tell per-order vendors about an attendee's change or cancellation of `order`; returns the queued mails.
-
-    `before` and `after` are `per_order_shares` of the order before and after (`after` empty for a
-    cancellation). A vendor that already had the order by mail gets an ORDER_CHANGED mail when what it sees
-    changed (its new lines and fields, or that it has nothing left to do); one that gets lines of the order for
-    the first time gets the usual new-order mail. Batch vendors see changes in their next delta spreadsheet.
-    """
-    had = _vendors_mailed_about(session, order.id)
-    messages: list[OutboxMessage] = []
-    for vendor_id, share in after.items():
-        if vendor_id not in had:
-            messages.append(_queue_vendor_order(session, event, order, share))
-    for vendor_id in sorted(had):
-        old, new = before.get(vendor_id), after.get(vendor_id)
-        vendor = new.vendor if new is not None else old.vendor if old is not None else session.get(Vendor, vendor_id)
-        # Unchanged for this vendor: no mail. A cancellation is always worth one, even if its items were moved.
-        if vendor is None or (old == new and order.status != OrderStatus.CANCELLED):
-            continue
-        messages.append(_queue_vendor_change(session, event, order, vendor, old, new))
-    return messages
-
-
-def _queue_vendor_order(session: Session, event: Event, order: Order, share: VendorShare) -> OutboxMessage:
-    template = template_for(session, event.id, MessageKind.VENDOR_ORDER)
-    mail = render_mail(MessageKind.VENDOR_ORDER, template.subject, template.body, {
-        **order_values(event, order.reference), "name": share.name, "items": share.items,
-        "vendor_name": share.vendor.name, "fields": share.details,
-    })
-    message = enqueue_message(
-        session, kind=MessageKind.VENDOR_ORDER, recipients=list(share.vendor.emails), subject=mail.subject,
-        body_text=mail.text, body_html=mail.html, event_id=event.id, order_id=order.id, vendor_id=share.vendor.id)
-    record_disclosure(session, share.vendor, [order.id], share.fields, message)
-    return message
-
-
-def _queue_vendor_change(
-    session: Session, event: Event, order: Order, vendor: Vendor, old: VendorShare | None, new: VendorShare | None,
-) -> OutboxMessage:
-    """The system's mail to a vendor that had the order: what it is now, or that it no longer needs anything."""
-    if new is None:
-        cancelled = order.status == OrderStatus.CANCELLED
-        subject = f"Order {order.reference} for {event.title} " + ("cancelled" if cancelled else "changed")
-        what = ("was cancelled by the attendee" if cancelled
-                else "was changed by the attendee and no longer includes any of your items")
-        body = (f"Hello {vendor.name},\n\norder {order.reference} for {event.title} {what}. "
-                "Please do not make or deliver its items"
-                + (f":\n\n{old.items}\n" if old is not None else ".\n"))
-    else:
-        subject = f"Order {order.reference} for {event.title} changed"
-        body = (f"Hello {vendor.name},\n\norder {order.reference} for {event.title} was changed by the attendee. "
-                f"It replaces what you had; your part of it now is:\n\n{new.items}\n\n{new.details}\n")
-    subject = " ".join(subject.split())[:RENDERED_SUBJECT_MAX_LENGTH]
-    marked_up = html.escape(body).replace("\n", "<br>\n")
-    message = enqueue_message(
-        session, kind=MessageKind.ORDER_CHANGED, recipients=list(vendor.emails), subject=subject, body_text=body,
-        body_html=marked_up, event_id=event.id, order_id=order.id, vendor_id=vendor.id)
-    record_disclosure(session, vendor, [order.id], new.fields if new is not None else (), message)
-    return message
-
-
-def _vendors_mailed_about(session: Session, order_id: int) -> set[int]:
-    """The vendors that were sent `order_id` in a mail of their own (per-order), not in a batch spreadsheet."""
-    return set(session.scalars(
-        select(Disclosure.vendor_id).join(OutboxMessage, OutboxMessage.id == Disclosure.message_id)
-        .where(Disclosure.order_id == order_id, Disclosure.vendor_id.is_not(None),
-               OutboxMessage.kind.in_((MessageKind.VENDOR_ORDER, MessageKind.ORDER_CHANGED)))))
-
-
-_ITEMS, _VENDORS = Item.__table__, Vendor.__table__
-# Built once: it runs for every order placed. Core tables, so it skips the ORM's compile and result layers.
-_PER_ORDER_VENDOR_IDS = (
-    select(_ITEMS.c.id, _VENDORS.c.id).join(_VENDORS, _VENDORS.c.id == _ITEMS.c.vendor_id)
-    .where(_ITEMS.c.id.in_(bindparam("item_ids", expanding=True)), _VENDORS.c.mode == VendorMode.PER_ORDER))
-
-
-def _per_order_vendor_lines(session: Session, order: Order) -> list[tuple[Vendor, list[OrderLine]]]:
-    """The order's lines grouped by their item's per-order vendor, vendors in the order of their first line."""
-    item_ids = {line.item_id for line in order.lines if line.item_id is not None}
-    if not item_ids:
-        return []
-    # Plain ids first: most orders have no per-order vendor, and loading none through the ORM still costs.
-    vendor_of_item = dict(session.execute(_PER_ORDER_VENDOR_IDS, {"item_ids": sorted(item_ids)}).all())
-    if not vendor_of_item:
-        return []
-    loaded = {vendor.id: vendor for vendor in session.scalars(
-        select(Vendor).where(Vendor.id.in_(set(vendor_of_item.values()))))}
-    vendors = {item_id: loaded[vendor_id] for item_id, vendor_id in vendor_of_item.items()}
-    grouped: dict[int, tuple[Vendor, list[OrderLine]]] = {}
-    for line in order.lines:
-        vendor = vendors.get(line.item_id) if line.item_id is not None else None
-        if vendor is not None:
-            grouped.setdefault(vendor.id, (vendor, []))[1].append(line)
-    return list(grouped.values())
-
-
-def _lines_text(lines: Sequence[OrderLine]) -> str:
-    return item_lines([(line.quantity, line.item_name, line.variant_label) for line in lines])
-
-
-def _written_out(value: object) -> str:
-    # The Orders page's wording, so that organiser and vendor read the same. Imported here because
-    # core.orders imports this module to queue the mails of a new order.
-    from core.orders import format_answer
-
-    return format_answer(value)
-
-
 # --- The disclosure register -------------------------------------------------------------------------------------
 
 
 def disclosure_register(session: Session, order_id: int, form: FormSpec | None) -> tuple[DisclosureView, ...]:
     """What vendors received of one order, oldest first; field keys become the form's labels where known.
 
-    No permission check: callers (`orders.order_detail`) have checked that the actor may read the order.
+    No permission check: callers (`order_admin.order_detail`) have checked that the actor may read the order.
     """
     labels = {spec.key: spec.label for spec in form.fields} if form else {}
     rows = session.execute(

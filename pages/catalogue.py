@@ -9,12 +9,12 @@ from collections.abc import Callable, Mapping
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core import catalogue
+from core import catalogue_admin
 from core.auth import Actor
-from core.catalogue import ItemForEdit, PoolForEdit, VariantForEdit
+from core.catalogue_admin import ItemForEdit, PoolForEdit, VariantForEdit
 from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
-from core.events import EventSummary
+from core.event_admin import EventSummary
 from pages import runtime
 
 SAVED_KEY = "catalogue.saved"
@@ -33,8 +33,8 @@ def render() -> None:
     st.caption(event.title)
     try:
         with read_only(runtime.engine()) as session:
-            items = catalogue.list_items_for_edit(session, actor, event.id)
-            pools = catalogue.list_pools(session, actor, event.id)
+            items = catalogue_admin.list_items_for_edit(session, actor, event.id)
+            pools = catalogue_admin.list_pools(session, actor, event.id)
     except DomainError as exc:
         st.error(str(exc))
         return
@@ -77,10 +77,10 @@ def _edit_form(actor: Actor, event: EventSummary, item: ItemForEdit, generation:
         price = st.text_input("Price", value="" if item.price is None else f"{item.price:.2f}",
                               help="Leave empty when there is nothing to pay.", key=f"{form}.price")
         slots["price"] = st.empty()
-        max_per_order = st.number_input("Max per order", min_value=1, max_value=catalogue.MAX_PER_ORDER,
+        max_per_order = st.number_input("Max per order", min_value=1, max_value=catalogue_admin.MAX_PER_ORDER,
                                         value=item.max_per_order, step=1, key=f"{form}.max_per_order")
         slots["max_per_order"] = st.empty()
-        position = st.number_input("Position", min_value=0, max_value=catalogue.MAX_POSITION, value=item.position,
+        position = st.number_input("Position", min_value=0, max_value=catalogue_admin.MAX_POSITION, value=item.position,
                                    step=1, help="Items are offered in this order.", key=f"{form}.position")
         slots["position"] = st.empty()
         active = st.checkbox("Offered", value=item.active, help="Untick to stop offering the whole item.",
@@ -93,7 +93,7 @@ def _edit_form(actor: Actor, event: EventSummary, item: ItemForEdit, generation:
         if st.form_submit_button("Save changes", type="primary"):
             changes = {"name": name, "description": description, "price": price, "max_per_order": max_per_order,
                        "position": position, "active": active, "dimensions": dimensions}
-            _change(slots, lambda session: catalogue.update_item(session, actor, event.id, item.key, changes),
+            _change(slots, lambda session: catalogue_admin.update_item(session, actor, event.id, item.key, changes),
                     f"Saved {name.strip() or item.name}.")
 
 
@@ -109,7 +109,7 @@ def _picture(actor: Actor, event: EventSummary, item: ItemForEdit, generation: i
         return
     try:
         with unit_of_work(runtime.engine()) as session:
-            catalogue.set_item_image(session, actor, event.id, item.key, None if remove else upload.getvalue())
+            catalogue_admin.set_item_image(session, actor, event.id, item.key, None if remove else upload.getvalue())
     except DomainError as exc:
         st.error(str(exc), icon=":material/error:")
         return
@@ -130,7 +130,7 @@ def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None
         key=f"catalogue.variants.{item.key}.{state}", hide_index=True, disabled=["Variant", "Sold", "Left"],
         column_config={
             "Offered": st.column_config.CheckboxColumn("Offered", help="Untick to stop offering it."),
-            "Stock": st.column_config.NumberColumn("Stock", min_value=0, max_value=catalogue.MAX_STOCK, step=1,
+            "Stock": st.column_config.NumberColumn("Stock", min_value=0, max_value=catalogue_admin.MAX_STOCK, step=1,
                                                    help="How many can be sold in all; empty means no limit."),
             "Left": st.column_config.NumberColumn("Left", help="Empty: no limit of its own."),
         },
@@ -148,9 +148,9 @@ def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None
     try:
         with unit_of_work(runtime.engine()) as session:
             for variant, offered in toggled:
-                catalogue.set_variant_active(session, actor, event.id, item.key, variant.key, offered)
+                catalogue_admin.set_variant_active(session, actor, event.id, item.key, variant.key, offered)
             for failing, stock in restocked:
-                catalogue.set_variant_stock(session, actor, event.id, item.key, failing.key, stock)
+                catalogue_admin.set_variant_stock(session, actor, event.id, item.key, failing.key, stock)
     except FormValidationError as exc:
         st.error(f"{_named(item, failing)}: {' '.join(exc.errors.values())}", icon=":material/error:")
         return
@@ -178,7 +178,7 @@ def _item_pool(actor: Actor, event: EventSummary, item: ItemForEdit, pools: list
     wanted = None if chosen == NO_POOL else chosen
     if wanted == item.pool:
         return
-    if runtime.apply_change({}, lambda session: catalogue.set_item_pool(session, actor, event.id, item.key,
+    if runtime.apply_change({}, lambda session: catalogue_admin.set_item_pool(session, actor, event.id, item.key,
                                                                         wanted)) is not None:
         st.session_state[SAVED_KEY] = f"{item.name} draws on {chosen.lower() if wanted is None else chosen}."
         st.rerun()
@@ -197,17 +197,17 @@ def _pools(actor: Actor, event: EventSummary, pools: list[PoolForEdit], generati
         name = st.text_input("Name", max_chars=200, placeholder="T-shirts", key=f"{form}.name",
                              help="The name of an existing shared stock changes its capacity.")
         slots["name"] = st.empty()
-        capacity = st.number_input("Capacity", min_value=0, max_value=catalogue.MAX_STOCK, value=100, step=1,
+        capacity = st.number_input("Capacity", min_value=0, max_value=catalogue_admin.MAX_STOCK, value=100, step=1,
                                    key=f"{form}.capacity")
         slots["capacity"] = st.empty()
         save, remove = st.columns(2)
         existing = name.strip() if name.strip() in {pool.name for pool in pools} else None
         if save.form_submit_button("Save shared stock", type="primary"):
-            if runtime.apply_change(slots, lambda session: catalogue.save_pool(
+            if runtime.apply_change(slots, lambda session: catalogue_admin.save_pool(
                     session, actor, event.id, name=name, capacity=int(capacity), old_name=existing)) is not None:
                 _saved(f"Saved the shared stock {name.strip()}.")
         if remove.form_submit_button("Remove shared stock"):
-            if runtime.apply_change(slots, lambda session: catalogue.delete_pool(
+            if runtime.apply_change(slots, lambda session: catalogue_admin.delete_pool(
                     session, actor, event.id, name.strip()) or True) is not None:
                 _saved(f"Removed the shared stock {name.strip()}.")
 
@@ -233,7 +233,7 @@ def _add_form(actor: Actor, event: EventSummary, generation: int) -> None:
         price = st.text_input("Price", placeholder="15.00", help="Leave empty when there is nothing to pay.",
                               key=f"{form}.price")
         slots["price"] = st.empty()
-        max_per_order = st.number_input("Max per order", min_value=1, max_value=catalogue.MAX_PER_ORDER, value=10,
+        max_per_order = st.number_input("Max per order", min_value=1, max_value=catalogue_admin.MAX_PER_ORDER, value=10,
                                         step=1, key=f"{form}.max_per_order")
         slots["max_per_order"] = st.empty()
         dimensions = st.text_area("Dimensions", placeholder=DIMENSIONS_PLACEHOLDER,
@@ -241,7 +241,7 @@ def _add_form(actor: Actor, event: EventSummary, generation: int) -> None:
                                        "comes in one kind only.", key=f"{form}.dimensions")
         slots["dimensions"] = st.empty()
         if st.form_submit_button("Add item", type="primary"):
-            _change(slots, lambda session: catalogue.create_item_for(
+            _change(slots, lambda session: catalogue_admin.create_item_for(
                 session, actor, event.id, key=key, name=name, description=description, price=price,
                 max_per_order=int(max_per_order), dimensions=dimensions,
             ), f"Added {name.strip()}.")

@@ -8,13 +8,13 @@ import streamlit as st
 from sqlalchemy.orm import Session
 from streamlit.delta_generator import DeltaGenerator
 
-from core import codes
+from core import code_admin
 from core.auth import Actor
-from core.codes import CodeBatch, CodeFilters, CodeImportError, CodeOverview, CodeStatus, NewCodes
+from core.code_admin import CodeBatch, CodeFilters, CodeOverview, CodeStatus, NewCodes
 from core.config import code_key
 from core.db import read_only, unit_of_work
-from core.errors import DomainError
-from core.events import EventSummary
+from core.errors import CodeImportError, DomainError
+from core.event_admin import EventSummary
 from core.models import CodeMode
 from pages import runtime
 
@@ -36,7 +36,7 @@ def render() -> None:
                "hash of each code is stored, so nobody can read them back — not even from a copy of the database.")
     try:
         with read_only(runtime.engine()) as session:
-            overview = codes.code_overview(session, actor, event.id)
+            overview = code_admin.code_overview(session, actor, event.id)
     except DomainError as exc:
         st.error(str(exc))
         return
@@ -63,7 +63,7 @@ def _mode(actor: Actor, event: EventSummary, overview: CodeOverview, generation:
                                help="Only used with \"A code is needed for some items\".")
         slots = {"items": st.empty()}
         if st.form_submit_button("Save", type="primary"):
-            _change(slots, lambda session: codes.set_code_mode(session, actor, event.id, mode, items),
+            _change(slots, lambda session: code_admin.set_code_mode(session, actor, event.id, mode, items),
                     "Saved when a code is needed.")
 
 
@@ -71,16 +71,16 @@ def _generate(actor: Actor, event: EventSummary, overview: CodeOverview, generat
     with st.form(f"codes.generate.{generation}"):
         slots: dict[str, DeltaGenerator] = {}
         count_column, prefix_column, length_column = st.columns(3)
-        count = count_column.number_input("How many", min_value=1, max_value=codes.MAX_GENERATE, value=100)
+        count = count_column.number_input("How many", min_value=1, max_value=code_admin.MAX_GENERATE, value=100)
         slots["count"] = count_column.empty()
-        prefix = prefix_column.text_input("Prefix", max_chars=codes.MAX_PREFIX_LENGTH, placeholder="e.g. SUMMER",
+        prefix = prefix_column.text_input("Prefix", max_chars=code_admin.MAX_PREFIX_LENGTH, placeholder="e.g. SUMMER",
                                           help="Letters and digits put before each code, e.g. to tell batches apart.")
         slots["prefix"] = prefix_column.empty()
-        length = length_column.number_input("Random characters", min_value=codes.RANDOM_LENGTHS.start,
-                                            max_value=codes.RANDOM_LENGTHS.stop - 1, value=10)
+        length = length_column.number_input("Random characters", min_value=code_admin.RANDOM_LENGTHS.start,
+                                            max_value=code_admin.RANDOM_LENGTHS.stop - 1, value=10)
         slots["length"] = length_column.empty()
         uses_column, expires_column = st.columns(2)
-        max_uses = uses_column.number_input("Uses per code", min_value=1, max_value=codes.MAX_USES, value=1,
+        max_uses = uses_column.number_input("Uses per code", min_value=1, max_value=code_admin.MAX_USES, value=1,
                                             help="How many orders may use each code.")
         slots["max_uses"] = uses_column.empty()
         expires_on = expires_column.date_input("Last day valid", value=None, format="YYYY-MM-DD",
@@ -89,14 +89,14 @@ def _generate(actor: Actor, event: EventSummary, overview: CodeOverview, generat
         item_keys = st.multiselect("Only for these items", list(overview.items), format_func=overview.items.get,
                                    placeholder="All items")
         slots["item_keys"] = st.empty()
-        note = st.text_input("Note", max_chars=codes.MAX_NOTE_LENGTH, placeholder="e.g. speakers",
+        note = st.text_input("Note", max_chars=code_admin.MAX_NOTE_LENGTH, placeholder="e.g. speakers",
                              help="For you: shown in the list, never to attendees.")
         slots["note"] = st.empty()
         if st.form_submit_button("Generate codes", type="primary", icon=":material/key:"):
             batch = CodeBatch(count=int(count), prefix=prefix, length=int(length), max_uses=int(max_uses),
                               expires_on=expires_on, item_keys=tuple(item_keys), note=note)
             key = code_key(runtime.settings())
-            new = runtime.apply_change(slots, lambda session: codes.generate_codes(session, actor, event.id, batch,
+            new = runtime.apply_change(slots, lambda session: code_admin.generate_codes(session, actor, event.id, batch,
                                                                                    key=key))
             if new is not None:
                 st.session_state[NEW_CODES_KEY] = new
@@ -125,7 +125,8 @@ def _import(actor: Actor, event: EventSummary, generation: int) -> None:
         return
     try:
         with unit_of_work(runtime.engine()) as session:
-            count = codes.import_codes(session, actor, event.id, upload.getvalue(), key=code_key(runtime.settings()))
+            count = code_admin.import_codes(session, actor, event.id, upload.getvalue(),
+                                            key=code_key(runtime.settings()))
     except CodeImportError as exc:
         st.error(f"Nothing was imported: {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}.",
                  icon=":material/error:")
@@ -147,7 +148,7 @@ def _code_list(actor: Actor, event: EventSummary, overview: CodeOverview, genera
     filters = CodeFilters(status=status, text=text)
     try:
         with read_only(runtime.engine()) as session:
-            listed = codes.list_codes(session, actor, event.id, filters)
+            listed = code_admin.list_codes(session, actor, event.id, filters)
     except DomainError as exc:
         st.error(str(exc))
         return
@@ -171,7 +172,7 @@ def _code_list(actor: Actor, event: EventSummary, overview: CodeOverview, genera
         chosen = st.multiselect("Codes to revoke", list(labels), format_func=labels.get, placeholder="Choose codes")
         st.caption("A revoked code stops working at once and for good; orders already placed with it stay.")
         if st.form_submit_button("Revoke", icon=":material/block:"):
-            _change({}, lambda session: codes.revoke_codes(session, actor, event.id, chosen),
+            _change({}, lambda session: code_admin.revoke_codes(session, actor, event.id, chosen),
                     f"Revoked {len(chosen):,} code{'s' if len(chosen) != 1 else ''}.")
 
 
@@ -185,7 +186,7 @@ def _export(actor: Actor, event: EventSummary, filters: CodeFilters) -> None:
         try:
             # A unit of work: the export is audited.
             with unit_of_work(runtime.engine()) as session:
-                prepared = ((event.id, filters), codes.export_code_list(session, actor, event.id, filters))
+                prepared = ((event.id, filters), code_admin.export_code_list(session, actor, event.id, filters))
         except DomainError as exc:
             st.error(str(exc))
             return
@@ -205,7 +206,7 @@ def _uses(actor: Actor, event: EventSummary, used: Mapping[int, str]) -> None:
         return
     try:
         with read_only(runtime.engine()) as session:
-            orders = codes.code_uses(session, actor, event.id, code_id)
+            orders = code_admin.code_uses(session, actor, event.id, code_id)
     except DomainError as exc:
         st.error(str(exc))
         return

@@ -10,8 +10,8 @@ from streamlit.delta_generator import DeltaGenerator
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import DomainError
-from core.events import EventSummary
-from core.exports import ExportFile, ExportFilters, export_orders
+from core.event_admin import EventSummary
+from core.exports import ExportFilters, export_orders
 from core.models import utcnow
 from core.purge import (
     CONFIRM_FIELD,
@@ -24,6 +24,7 @@ from core.purge import (
     receipt_fallback,
     scrub_storage,
 )
+from core.spreadsheets import ExportFile
 from pages import runtime
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.db import read_only
 from core.errors import DomainError
-from core.events import EventState
+from core.event_admin import EventState
 from pages import runtime
 
 STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",

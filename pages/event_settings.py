@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
-from core.events import (
+from core.event_admin import (
     CLOSED_MESSAGE_MAX_LENGTH,
     DESCRIPTION_MAX_LENGTH,
     RETENTION_DAYS_MAX,
@@ -25,16 +25,15 @@ from core.events import (
     create_event_for,
     get_event_for_edit,
     list_event_rows,
-    local_moment,
     phone_regions,
     publish_event,
     remove_member,
     set_header_image,
-    timezone_names,
     unarchive_event,
     unpublish_event,
     update_event,
 )
+from core.events import local_moment, timezone_names
 from core.images import MAX_IMAGE_BYTES
 from pages import runtime
 

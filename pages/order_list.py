@@ -11,19 +11,10 @@ from sqlalchemy.orm import Session
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
-from core.events import EventSummary
-from core.fulfilment import MAX_TRACKING_LENGTH
+from core.event_admin import EventSummary
+from core.fulfilment import MAX_TRACKING_LENGTH, STATUS_LABELS, change_status
 from core.models import MessageStatus, OrderStatus
-from core.orders import (
-    MAX_SEARCH_LENGTH,
-    STATUS_LABELS,
-    OrderDetail,
-    OrderFilters,
-    OrderPage,
-    change_status,
-    order_detail,
-    search_orders,
-)
+from core.order_admin import MAX_SEARCH_LENGTH, OrderDetail, OrderFilters, OrderPage, order_detail, search_orders
 from pages import runtime
 
 PAGE_SIZE = 50

@@ -15,12 +15,11 @@ import streamlit as st
 
 from core.config import code_key
 from core.db import read_only, unit_of_work
-from core.errors import DomainError, FormValidationError, NotFound
+from core.errors import DomainError, FormValidationError, LookupThrottled, NotFound
 from core.forms import FieldType
 from core.lookup import (
     NOT_FOUND_MESSAGE,
     ChangeForm,
-    LookupThrottled,
     OwnOrder,
     cancel_own_order,
     change_form,

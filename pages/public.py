@@ -16,7 +16,7 @@ from core import codes
 from core.codes import PublicCodeRules
 from core.config import code_key
 from core.db import read_only, unit_of_work
-from core.errors import DomainError, FormValidationError, NotFound, SchemaError
+from core.errors import CodeThrottled, DomainError, FormValidationError, NotFound, SchemaError
 from core.events import (
     ACCENT_COLOUR,
     EventPhase,
@@ -185,7 +185,7 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
                 idempotency_key=state[f"{prefix}.idempotency_key"], code=code, code_key=code_key(runtime.settings()),
                 check_deliverability=runtime.settings().email_check_deliverability, now=now,
             )
-    except codes.CodeThrottled as exc:
+    except CodeThrottled as exc:
         state[f"{prefix}.errors"] = {"code": str(exc)}
     except FormValidationError as exc:
         errors = dict(exc.errors)
@@ -193,7 +193,7 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
             # Counted in its own transaction: the order's was rolled back.
             with unit_of_work(runtime.engine()) as session:
                 if wait := codes.record_wrong_code(session, client, now):
-                    errors["code"] += " " + str(codes.CodeThrottled(wait))
+                    errors["code"] += " " + str(CodeThrottled(wait))
         state[f"{prefix}.errors"] = errors
     except DomainError as exc:
         state[f"{prefix}.problem"] = str(exc)

@@ -16,7 +16,7 @@ from core.auth import Actor
 from core.config import Settings, load_settings
 from core.db import make_engine, migrate, read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
-from core.events import EventSummary, list_events
+from core.event_admin import EventSummary, list_events
 from core.lifecycle import run_scheduler
 
 ACTOR_KEY = "auth.actor"

@@ -7,20 +7,12 @@ import streamlit as st
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import DomainError
-from core.events import EventSummary
-from core.exports import (
-    BatchKind,
-    ExportFile,
-    ExportFilters,
-    ExportFormat,
-    ExportsOverview,
-    export_orders,
-    exports_overview,
-    send_batch,
-    vendor_export,
-)
+from core.event_admin import EventSummary
+from core.exports import ExportFilters, ExportFormat, export_orders, vendor_export
+from core.fulfilment import STATUS_LABELS
 from core.models import OrderStatus, utcnow
-from core.orders import STATUS_LABELS
+from core.spreadsheets import ExportFile
+from core.vendor_batches import BatchKind, ExportsOverview, exports_overview, send_batch
 from pages import runtime
 
 FORMATS: dict[str, tuple[str, str]] = {

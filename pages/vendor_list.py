@@ -13,7 +13,7 @@ from core import vendors
 from core.auth import Actor
 from core.db import read_only
 from core.errors import DomainError
-from core.events import EventSummary
+from core.event_admin import EventSummary
 from core.models import VendorMode
 from core.vendors import VendorOverview, VendorView
 from pages import runtime

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.auth import Actor
-from core.catalogue import add_item
-from core.events import create_event
+from core.catalogue_admin import add_item
+from core.event_admin import create_event
 from core.form_versions import save_form
 from core.models import Event, EventMember, Item, UserRole
 from core.users import actor_for, create_user

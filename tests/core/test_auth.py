@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from core.auth import EVENT_PERMISSIONS, Actor, Permission, require
 from core.db import read_only, unit_of_work
 from core.errors import PermissionDenied
-from core.events import list_events
+from core.event_admin import list_events
 from core.models import EventMember, UserRole
 from core.users import create_user
 from tests.factories import make_event

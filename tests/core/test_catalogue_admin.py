@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from core.catalogue import (
-    Dimension,
+from core.catalogue import Dimension, load_catalogue
+from core.catalogue_admin import (
     create_item_for,
     list_items_for_edit,
-    load_catalogue,
     parse_dimension_lines,
     parse_price,
     set_variant_active,
@@ -316,7 +315,8 @@ def test_item_picture_is_cleaned_stored_shown_to_the_form_and_removable(engine: 
 
     from PIL import Image
 
-    from core.catalogue import ITEM_IMAGE_SIDE, load_catalogue, set_item_image
+    from core.catalogue import load_catalogue
+    from core.catalogue_admin import ITEM_IMAGE_SIDE, set_item_image
     from core.events import get_published_event
 
     picture = io.BytesIO()

@@ -12,40 +12,46 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor
-from core.codes import (
+from core.code_admin import (
     CODE_ALPHABET,
     CODE_COLUMNS,
     MAIL_MERGE_COLUMNS,
     CodeBatch,
     CodeFilters,
-    CodeImportError,
-    CodeRefused,
     CodeStatus,
-    CodeThrottled,
-    PublicCodeRules,
-    SubmitThrottled,
-    admit_submit,
-    check_code,
-    code_hash,
     code_overview,
     code_uses,
-    enter_code,
     export_code_list,
     generate_codes,
     import_codes,
-    items_needing_code,
     list_codes,
+    revoke_codes,
+    set_code_mode,
+)
+from core.codes import (
+    PublicCodeRules,
+    admit_submit,
+    check_code,
+    code_hash,
+    enter_code,
+    items_needing_code,
     normalise_code,
     public_code_rules,
     record_wrong_code,
     redeem_code,
     release_code,
-    revoke_codes,
-    set_code_mode,
 )
 from core.config import Settings, code_key
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError, NotFound, PermissionDenied
+from core.errors import (
+    CodeImportError,
+    CodeRefused,
+    CodeThrottled,
+    FormValidationError,
+    NotFound,
+    PermissionDenied,
+    SubmitThrottled,
+)
 from core.models import AuditEntry, CodeMode, CodeRedemption, Event, Item, Order, RedemptionCode
 from tests.factories import make_shop, make_user
 from tests.order_admin_factories import place

@@ -28,10 +28,9 @@ from sqlalchemy.orm import Session
 import core.db
 import core.orders
 from core.db import make_engine, read_only, unit_of_work
-from core.errors import FormValidationError
+from core.errors import FormValidationError, SoldOut
 from core.models import CodeRedemption, Event, Item, Order, OrderLine, RedemptionCode, StockPool, Variant
 from core.orders import place_order
-from core.stock import SoldOut
 from tests.factories import make_shop
 from tests.stock_factories import CODE_KEY, make_code, make_pool, set_stock
 

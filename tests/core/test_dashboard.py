@@ -13,7 +13,7 @@ from core.auth import Actor
 from core.dashboard import Dashboard, Milestone, NoticeLevel, event_dashboard
 from core.db import read_only, unit_of_work
 from core.errors import PermissionDenied
-from core.events import EventState
+from core.event_admin import EventState
 from core.models import Event, MessageStatus, OrderStatus, OutboxMessage
 from tests.event_admin_factories import make_member, make_order
 from tests.factories import make_event, make_shop, make_user

@@ -15,27 +15,24 @@ from sqlalchemy.orm import Session
 from core.auth import Actor
 from core.dashboard import event_dashboard
 from core.db import read_only, unit_of_work
-from core.errors import DomainError, NotFound, PermissionDenied, SchemaError
-from core.events import (
+from core.errors import DomainError, EventValidationError, NotFound, PermissionDenied, SchemaError
+from core.event_admin import (
     EventChanges,
     EventState,
-    EventValidationError,
     add_member,
     archive_event,
     create_event_for,
     get_event_for_edit,
     list_event_rows,
     list_events,
-    load_public_event,
-    local_to_utc,
     publish_event,
     remove_member,
     set_header_image,
     unarchive_event,
     unpublish_event,
     update_event,
-    utc_to_local,
 )
+from core.events import load_public_event, local_to_utc, utc_to_local
 from core.models import AuditEntry, Event, EventMember, UserRole, utcnow
 from tests.event_admin_factories import image_bytes, make_member, make_order
 from tests.factories import make_event, make_shop, make_user

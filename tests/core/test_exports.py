@@ -22,21 +22,8 @@ from sqlalchemy.orm import Session
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.errors import DomainError, NotFound, PermissionDenied, SchemaError
-from core.exports import (
-    MAX_XLSX_ROWS,
-    BatchKind,
-    DueBatch,
-    ExportFilters,
-    due_batches,
-    export_history,
-    export_orders,
-    exports_overview,
-    neutralise,
-    order_sheets,
-    send_batch,
-    vendor_export,
-    write_xlsx,
-)
+from core.exports import ExportFilters, export_orders, order_sheets, vendor_export
+from core.fulfilment import change_status
 from core.models import (
     AuditEntry,
     Disclosure,
@@ -51,7 +38,8 @@ from core.models import (
     VendorMode,
     VendorSnapshot,
 )
-from core.orders import change_status
+from core.spreadsheets import MAX_XLSX_ROWS, neutralise, write_xlsx
+from core.vendor_batches import BatchKind, DueBatch, due_batches, export_history, exports_overview, send_batch
 from tests.exports_factories import make_vendor, read_sheets, records, route
 from tests.factories import make_event, make_item, make_shop, make_user
 from tests.order_admin_factories import hoodie, place, tshirts

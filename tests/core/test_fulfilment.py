@@ -12,23 +12,10 @@ from sqlalchemy import Engine, select
 from core.auth import Actor
 from core.config import Settings
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError
+from core.errors import FormValidationError, StatusChangeRefused, TemplateValidationError
 from core.forms import SMS_OPT_IN_KEY
-from core.fulfilment import (
-    SMS_MAX_LENGTH,
-    TRACKING_HINT,
-    clean_tracking,
-    sms_text,
-    status_history,
-    tracking_problem,
-)
-from core.mail_templates import (
-    DEFAULT_TEMPLATES,
-    TemplateValidationError,
-    check_template,
-    preview_template,
-    save_template,
-)
+from core.fulfilment import TRACKING_HINT, change_status, clean_tracking, status_history, tracking_problem
+from core.mail_templates import DEFAULT_TEMPLATES, check_template, preview_template, save_template
 from core.models import (
     AuditEntry,
     MessageChannel,
@@ -39,7 +26,8 @@ from core.models import (
     OrderStatus,
     OutboxMessage,
 )
-from core.orders import StatusChangeRefused, change_status, order_detail
+from core.order_admin import order_detail
+from core.order_mail import SMS_MAX_LENGTH, sms_text
 from core.outbox import drain_outbox
 from tests.factories import BASIC_FORM, make_shop, make_user
 from tests.mail_server import MailServer, running_mail_server

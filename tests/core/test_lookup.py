@@ -11,10 +11,9 @@ from sqlalchemy import Engine, func, select
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError
+from core.errors import ChangeRefused, FormValidationError, LookupThrottled, OrderNotForgettable
+from core.fulfilment import change_status
 from core.lookup import (
-    ChangeRefused,
-    LookupThrottled,
     cancel_own_order,
     change_form,
     change_order,
@@ -35,8 +34,8 @@ from core.models import (
     Variant,
     utcnow,
 )
-from core.orders import change_status, place_order
-from core.purge import OrderNotForgettable, forget_order
+from core.orders import place_order
+from core.purge import forget_order
 from tests.factories import answers, make_shop, make_user
 from tests.order_admin_factories import hoodie, tshirts
 from tests.vendor_factories import Vendors, outbox, route_shop

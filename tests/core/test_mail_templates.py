@@ -9,13 +9,12 @@ from sqlalchemy import Engine, select
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.errors import PermissionDenied, SchemaError
+from core.errors import PermissionDenied, SchemaError, TemplateValidationError
 from core.mail_templates import (
     DEFAULT_TEMPLATES,
     PLACEHOLDERS,
     RENDERED_SUBJECT_MAX_LENGTH,
     SAMPLE_NAME,
-    TemplateValidationError,
     check_template,
     delete_after,
     load_template,

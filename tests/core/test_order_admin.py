@@ -14,19 +14,11 @@ from sqlalchemy.orm import Session
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.errors import NotFound, PermissionDenied, SchemaError
+from core.errors import NotFound, PermissionDenied, SchemaError, StatusChangeRefused
 from core.form_versions import save_form
+from core.fulfilment import cancel_order, change_status
 from core.models import AuditEntry, Event, Order, OrderPersonalData, OrderStatus, UserRole
-from core.orders import (
-    ORDER_COLUMNS,
-    OrderFilters,
-    OrderPage,
-    StatusChangeRefused,
-    cancel_order,
-    change_status,
-    order_detail,
-    search_orders,
-)
+from core.order_admin import ORDER_COLUMNS, OrderFilters, OrderPage, order_detail, search_orders
 from tests.factories import BASIC_FORM, make_shop, make_user
 from tests.order_admin_factories import hoodie, place, tshirts
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from core.auth import Actor
 from core.config import Settings
 from core.db import read_only, unit_of_work
-from core.errors import NotFound, PermissionDenied
+from core.errors import MessageNotRetryable, NotFound, PermissionDenied
 from core.mailer import OutgoingMail, YagmailMailer
 from core.models import AuditEntry, MessageKind, MessageStatus, OutboxMessage, User
 from core.outbox import (
@@ -24,7 +24,6 @@ from core.outbox import (
     BACKOFF_BASE,
     BACKOFF_CAP,
     MAX_ATTEMPTS,
-    MessageNotRetryable,
     backoff,
     dispatch,
     drain_outbox,

@@ -19,8 +19,8 @@ from core.auth import Actor
 from core.config import PROJECT_DIR, Settings
 from core.dashboard import items_ordered
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError, NotFound, PermissionDenied
-from core.exports import ExportFilters, order_sheets, send_batch
+from core.errors import FormValidationError, NotFound, OrderNotForgettable, PermissionDenied
+from core.exports import ExportFilters, order_sheets
 from core.fulfilment import record_status
 from core.mailer import YagmailMailer
 from core.models import (
@@ -46,7 +46,6 @@ from core.outbox import dispatch
 from core.purge import (
     CONFIRM_FIELD,
     ERROR_REMOVED,
-    OrderNotForgettable,
     PurgeCategory,
     PurgeReceiptView,
     events_due_for_purge,
@@ -57,6 +56,7 @@ from core.purge import (
     retention_end,
     scrub_storage,
 )
+from core.vendor_batches import send_batch
 from tests.event_admin_factories import make_order
 from tests.exports_factories import make_vendor, route
 from tests.factories import make_shop, make_user

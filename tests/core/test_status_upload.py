@@ -10,13 +10,12 @@ from sqlalchemy import Engine, select
 import core.status_upload
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError, PermissionDenied
+from core.errors import FormValidationError, PermissionDenied, StatusImportStale
+from core.fulfilment import change_status
 from core.models import AuditEntry, MessageKind, Order, OrderStatus, OutboxMessage
-from core.orders import change_status
 from core.status_upload import (
     PREVIEW_COLUMNS,
     StatusImportPreview,
-    StatusImportStale,
     apply_status_import,
     parse_status,
     preview_status_import,

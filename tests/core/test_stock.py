@@ -7,26 +7,21 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from core.catalogue import (
+from core.catalogue import load_catalogue
+from core.catalogue_admin import (
     delete_pool,
     list_items_for_edit,
     list_pools,
-    load_catalogue,
     save_pool,
     set_item_pool,
     set_variant_active,
     set_variant_stock,
 )
 from core.db import read_only, unit_of_work
-from core.errors import EventNotOpen, FormValidationError
-from core.events import (
-    EventChanges,
-    EventPhase,
-    event_phase,
-    get_event_for_edit,
-    load_public_event,
-    update_event,
-)
+from core.errors import EventNotOpen, FormValidationError, SoldOut
+from core.event_admin import EventChanges, get_event_for_edit, update_event
+from core.events import EventPhase, event_phase, load_public_event
+from core.fulfilment import cancel_order
 from core.models import (
     CodeMode,
     CodeRedemption,
@@ -41,8 +36,8 @@ from core.models import (
     Variant,
     utcnow,
 )
-from core.orders import OrderReceipt, cancel_order, place_order
-from core.stock import SoldOut, availability, change_stock, everything_sold_out
+from core.orders import OrderReceipt, place_order
+from core.stock import availability, change_stock, everything_sold_out
 from core.users import actor_for
 from tests.builder_factories import audit_entries
 from tests.factories import answers, make_shop, make_user

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError, NotFound, PermissionDenied
+from core.errors import FormValidationError, NotFound, PermissionDenied, VendorValidationError
 from core.mail_templates import save_template
 from core.models import (
     AuditEntry,
@@ -24,9 +24,9 @@ from core.models import (
     Vendor,
     VendorMode,
 )
-from core.orders import order_detail, place_order
+from core.order_admin import order_detail
+from core.orders import place_order
 from core.vendors import (
-    VendorValidationError,
     create_vendor,
     delete_vendor,
     list_item_routes,

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
-from core.codes import CodeStatus, check_code
+from core.code_admin import CodeStatus
+from core.codes import check_code
 from core.config import code_key, load_settings
 from core.db import read_only, unit_of_work
 from core.models import AuditEntry, CodeMode, Event, Item, RedemptionCode, utcnow

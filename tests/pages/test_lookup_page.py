@@ -12,9 +12,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
+from core.fulfilment import change_status
 from core.lookup import NOT_FOUND_MESSAGE, find_order_by_token
 from core.models import Event, Item, MessageKind, Order, OrderStatus, Variant, utcnow
-from core.orders import change_status, place_order
+from core.orders import place_order
 from tests.factories import answers, make_shop, make_user
 from tests.order_admin_factories import hoodie, tshirts
 from tests.pages.conftest import AppFactory, click, render_page

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
-from core.codes import CodeBatch, generate_codes
+from core.code_admin import CodeBatch, generate_codes
 from core.config import code_key, load_settings
 from core.db import read_only, unit_of_work
 from core.models import CodeMode, Item, Order, RedemptionCode
