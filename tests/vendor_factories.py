@@ -1,17 +1,21 @@
-"""Factories for vendor and mail tests: the demo's two kinds of vendor, routed to the shop's items."""
+"""Factories for vendor and order mail tests (test_vendors, test_order_mail): the demo's two kinds of vendor,
+routed to the shop's items, and that shop with its organisers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor
-from core.db import read_only
-from core.models import Event, MessageKind, OutboxMessage, VendorMode
+from core.db import read_only, unit_of_work
+from core.models import Event, MessageKind, OutboxMessage, UserRole, VendorMode
+from core.orders import place_order
 from core.vendors import VendorView, create_vendor, route_item
+from tests.factories import answers, make_shop, make_user
 
 
 def make_vendor(
@@ -50,3 +54,46 @@ def outbox(engine: Engine, kind: MessageKind | None = None) -> list[OutboxMessag
         if kind is not None:
             query = query.where(OutboxMessage.kind == kind)
         return list(session.scalars(query))
+
+
+ADDRESS = {"street": "1 Analytical Row", "city": "London", "postcode": "N1 1AA", "country": "United Kingdom"}
+EVERYTHING = [
+    {"item": "tshirt", "options": {"type": "Fitted", "size": "M"}, "quantity": 2},
+    {"item": "hoodie", "options": {"size": "L"}, "quantity": 1},
+    {"item": "breakfast", "options": {}, "quantity": 1},
+]
+
+
+@dataclass(frozen=True)
+class Shop:
+    engine: Engine
+    event_id: int
+    olivia: Actor  # organiser of the event, owner of its vendors
+    oscar: Actor  # another organiser, of another event
+    admin: Actor
+    vendors: Vendors
+
+
+def make_vendor_shop(engine: Engine) -> Shop:
+    """The shop of tests.factories as Summer Meetup, its vendors routed (`route_shop`), another shop, an admin."""
+    with unit_of_work(engine) as session:
+        event = make_shop(session, title="Summer Meetup")
+        other = make_shop(session, slug="other-event")
+        olivia = make_user(session, "olivia", member_of=[event])
+        oscar = make_user(session, "oscar", member_of=[other])
+        admin = make_user(session, "ada_admin", role=UserRole.ADMIN)
+        vendors = route_shop(session, olivia, event)
+    return Shop(engine, event.id, olivia, oscar, admin, vendors)
+
+
+def place_in_shop(shop: Shop, key: str = "form-1", **overrides: Any) -> str:
+    """Place an order in the shop with tests.factories' answers, changed by `overrides`; returns its reference."""
+    with unit_of_work(shop.engine) as session:
+        event = session.get_one(Event, shop.event_id)
+        return place_order(session, event, answers(**overrides), idempotency_key=key).reference
+
+
+def place_everything(shop: Shop, key: str = "form-1") -> str:
+    """An order of every item, with a phone, a delivery address and a size note."""
+    return place_in_shop(shop, key, items=EVERYTHING, phone="020 7946 0000", delivery=ADDRESS,
+                         size_note="Roomy please")

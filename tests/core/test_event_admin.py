@@ -32,7 +32,7 @@ from core.event_admin import (
     unpublish_event,
     update_event,
 )
-from core.events import load_public_event, local_to_utc, utc_to_local
+from core.events import load_public_event, local_to_utc
 from core.models import AuditEntry, Event, EventMember, UserRole, utcnow
 from tests.event_admin_factories import image_bytes, make_member, make_order
 from tests.factories import make_event, make_shop, make_user
@@ -124,6 +124,19 @@ def test_nobody_logged_in_cannot_create_an_event(world: World) -> None:
         create_event_for(session, None, slug="anonymous", title="Anonymous")  # type: ignore[arg-type]
     with read_only(world.engine) as session:
         assert session.scalar(select(Event.id).where(Event.slug == "anonymous")) is None
+
+
+@pytest.mark.parametrize("slug", ["Upper", "-leading", "trailing-", "with space", "a" * 65, "ümlaut"])
+def test_malformed_slugs_are_refused_on_create(engine: Engine, slug: str) -> None:
+    with pytest.raises(SchemaError), unit_of_work(engine) as session:
+        make_event(session, slug=slug)
+
+
+def test_slugs_are_unique(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_event(session, slug="taken")
+    with pytest.raises(SchemaError, match="already taken"), unit_of_work(engine) as session:
+        make_event(session, slug="taken")
 
 
 # --- editing ---
@@ -220,19 +233,6 @@ def test_a_date_can_be_cleared(world: World) -> None:
     _update(world, world.alice, closes_at=NOW)
     assert _update(world, world.alice, closes_at=None) == ("closes_at",)
     assert _event(world.engine, world.alices_event).closes_at is None
-
-
-def test_local_times_around_clock_changes_are_resolved_predictably() -> None:
-    # London, 2027-10-31: 01:30 happens twice (BST, then GMT); the first is meant.
-    assert local_to_utc(datetime(2027, 10, 31, 1, 30), "Europe/London") == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
-    # London, 2027-03-28: 01:30 never happens; it moves an hour later, to 02:30 BST.
-    skipped = local_to_utc(datetime(2027, 3, 28, 1, 30), "Europe/London")
-    assert utc_to_local(skipped, "Europe/London") == datetime(2027, 3, 28, 2, 30)
-    assert local_to_utc(datetime(2027, 1, 1, 5, 45), "Asia/Kathmandu") == datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
-    with pytest.raises(SchemaError):
-        local_to_utc(datetime(2027, 1, 1), "Nowhere/Atlantis")
-    with pytest.raises(ValueError):
-        local_to_utc(NOW, "UTC")
 
 
 # --- publishing, archiving, header image ---

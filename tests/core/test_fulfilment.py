@@ -1,23 +1,39 @@
-"""Fulfilment: status changes with tracking, the status history, and telling the attendee (mail, opted-in SMS)."""
+"""Fulfilment: status changes (forward steps, refusals, audit, who may), tracking, the status history, and
+telling the attendee (mail, opted-in SMS)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from core.auth import Actor
 from core.config import Settings
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError, StatusChangeRefused, TemplateValidationError
+from core.errors import (
+    FormValidationError,
+    NotFound,
+    PermissionDenied,
+    StatusChangeRefused,
+    TemplateValidationError,
+)
 from core.forms import SMS_OPT_IN_KEY
-from core.fulfilment import TRACKING_HINT, change_status, clean_tracking, status_history, tracking_problem
+from core.fulfilment import (
+    TRACKING_HINT,
+    cancel_order,
+    change_status,
+    clean_tracking,
+    status_history,
+    tracking_problem,
+)
 from core.mail_templates import DEFAULT_TEMPLATES, check_template, preview_template, save_template
 from core.models import (
     AuditEntry,
+    Event,
     MessageChannel,
     MessageKind,
     MessageStatus,
@@ -27,11 +43,18 @@ from core.models import (
     OutboxMessage,
 )
 from core.order_admin import order_detail
-from core.order_mail import SMS_MAX_LENGTH, sms_text
 from core.outbox import drain_outbox
 from tests.factories import BASIC_FORM, make_shop, make_user
 from tests.mail_server import MailServer, running_mail_server
-from tests.order_admin_factories import place
+from tests.order_admin_factories import (
+    TwoShops,
+    change_as_organiser,
+    make_two_shops,
+    order_audit,
+    place,
+    place_after,
+    status_of,
+)
 from tests.sms_provider import SmsProvider, running_sms_provider
 
 PHONE = "+447911123456"
@@ -158,6 +181,108 @@ def test_a_new_tracking_for_a_shipped_order_is_recorded_and_the_same_one_is_not(
                            "tracking": True}
 
 
+# --- Moving orders along: forward steps, refusals, audit (two shops) -------------------------------------------
+
+
+@pytest.fixture
+def shops(engine: Engine) -> TwoShops:
+    return make_two_shops(engine)
+
+
+def test_status_change_is_stored_and_audited_with_reference_and_statuses_only(shops: TwoShops) -> None:
+    first = place_after(shops, "a", name="Ada Lovelace")
+    second = place_after(shops, "b", minutes=1)
+    assert change_as_organiser(shops, [first, second.lower()], OrderStatus.SHIPPED) == 2
+    assert (status_of(shops, first), status_of(shops, second)) == (OrderStatus.SHIPPED, OrderStatus.SHIPPED)
+    entries = order_audit(shops)
+    assert [(e.action, e.actor, e.event_id, e.subject) for e in entries] == [
+        ("order.status_changed", "olivia", shops.event_id, f"order:{first}"),
+        ("order.status_changed", "olivia", shops.event_id, f"order:{second}"),
+    ]
+    assert entries[0].details == {"reference": first, "old_status": "received", "new_status": "shipped"}
+
+
+def test_an_order_already_in_the_new_status_is_left_alone_and_not_audited(shops: TwoShops) -> None:
+    reference = place_after(shops, "a")
+    change_as_organiser(shops, [reference], OrderStatus.IN_PRODUCTION)
+    assert change_as_organiser(shops, [reference], OrderStatus.IN_PRODUCTION) == 0
+    assert len(order_audit(shops)) == 1
+
+
+def test_steps_may_be_skipped_forwards(shops: TwoShops) -> None:
+    reference = place_after(shops, "a")
+    change_as_organiser(shops, [reference], OrderStatus.DELIVERED)
+    assert status_of(shops, reference) == OrderStatus.DELIVERED
+
+
+@pytest.mark.parametrize(("path", "refused"), [
+    ([OrderStatus.DELIVERED], OrderStatus.RECEIVED),
+    ([OrderStatus.SHIPPED], OrderStatus.SENT_TO_VENDOR),
+    ([OrderStatus.CANCELLED], OrderStatus.RECEIVED),
+    ([OrderStatus.CANCELLED], OrderStatus.DELIVERED),
+    ([OrderStatus.DELIVERED], OrderStatus.CANCELLED),
+])
+def test_nonsense_status_changes_are_refused_naming_the_order(
+    shops: TwoShops, path: list[OrderStatus], refused: OrderStatus
+) -> None:
+    reference = place_after(shops, "a")
+    for status in path:
+        change_as_organiser(shops, [reference], status)
+    with pytest.raises(StatusChangeRefused, match=f"Order {reference}"):
+        change_as_organiser(shops, [reference], refused)
+    assert status_of(shops, reference) == path[-1]
+    assert len(order_audit(shops)) == len(path)
+
+
+def test_a_bulk_change_changes_nothing_when_one_order_cannot_move(shops: TwoShops) -> None:
+    movable = place_after(shops, "a")
+    delivered = place_after(shops, "b", minutes=1)
+    change_as_organiser(shops, [delivered], OrderStatus.DELIVERED)
+    with unit_of_work(shops.engine) as session:
+        with pytest.raises(StatusChangeRefused, match=delivered):
+            change_status(session, shops.organiser, shops.event_id, [movable, delivered], OrderStatus.IN_PRODUCTION)
+        # Checked before anything changed, not merely rolled back by the caller.
+        assert session.scalars(select(Order.status).where(Order.reference == movable)).one() == OrderStatus.RECEIVED
+
+
+def test_a_reference_the_event_does_not_have_is_not_found(shops: TwoShops) -> None:
+    mine = place_after(shops, "a")
+    theirs = place_after(shops, "b", event_id=shops.other_event_id)
+    with pytest.raises(NotFound, match=theirs):
+        change_as_organiser(shops, [mine, theirs], OrderStatus.SHIPPED)
+    assert (status_of(shops, mine), status_of(shops, theirs)) == (OrderStatus.RECEIVED, OrderStatus.RECEIVED)
+
+
+def test_cancelling_an_order_stores_and_audits_it(shops: TwoShops) -> None:
+    reference = place_after(shops, "a")
+    change_as_organiser(shops, [reference], OrderStatus.SENT_TO_VENDOR)
+    with unit_of_work(shops.engine) as session:
+        cancel_order(session, shops.organiser, shops.event_id, reference)
+    assert status_of(shops, reference) == OrderStatus.CANCELLED
+    entry = order_audit(shops)[-1]
+    assert (entry.action, entry.subject) == ("order.cancelled", f"order:{reference}")
+    assert entry.details == {"reference": reference, "old_status": "sent_to_vendor"}
+
+
+OrganiserCall = Callable[[Session, Actor, int, str], object]
+CALLS: dict[str, OrganiserCall] = {
+    "change_status": lambda s, a, e, r: change_status(s, a, e, [r], OrderStatus.SHIPPED),
+    "cancel_order": lambda s, a, e, r: cancel_order(s, a, e, r),
+}
+
+
+@pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
+def test_an_organiser_who_is_not_a_member_is_refused(shops: TwoShops, call: OrganiserCall) -> None:
+    reference = place_after(shops, "a")
+    with unit_of_work(shops.engine) as session:
+        # A member of another event: membership elsewhere must not count.
+        outsider = make_user(session, "oscar", member_of=[session.get_one(Event, shops.other_event_id)])
+    with unit_of_work(shops.engine) as session, pytest.raises(PermissionDenied):
+        call(session, outsider, shops.event_id, reference)
+    assert status_of(shops, reference) == OrderStatus.RECEIVED
+    assert order_audit(shops) == []
+
+
 # --- Telling the attendee -----------------------------------------------------------------------------------------------
 
 
@@ -237,14 +362,6 @@ def test_cancelling_can_tell_the_attendee_too(world: World) -> None:
     world.change([world.grace], OrderStatus.CANCELLED, notify_attendee=True, settings=settings())
     [message] = world.messages()
     assert message.subject == f"Your order {world.grace}: Cancelled"
-
-
-def test_an_sms_is_short_and_one_line_whatever_the_title() -> None:
-    text = sms_text("A  very\nlong event title that goes on and on and on", "K7M2QX9P", "Shipped",
-                    "https://x.example/" + "a" * 400)
-    assert len(text) == SMS_MAX_LENGTH and text.endswith("...")
-    assert "\n" not in text
-    assert text.startswith("A very long event title that goes on...: your order K7M2QX9P is now shipped.")
 
 
 def test_the_status_template_is_worded_and_previewed_like_the_others(world: World) -> None:
