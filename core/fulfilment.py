@@ -2,7 +2,8 @@
 forward-only steps, tracking numbers, and each order's status history.
 
 Organisers move orders with `change_status`/`move_orders` (the Orders page, a vendor's status file through
-core/status_upload.py); attendees cancel their own through core/lookup.py, which records the step here too.
+core/status_upload.py); attendees cancel their own through core/lookup.py (`cancel_by_attendee`). Placing an
+order records its first step, received (`record_status`); nothing else changes an order's status.
 Telling the attendee is core/order_mail.py's `StatusNotifier`.
 """
 
@@ -38,7 +39,8 @@ STATUS_LABELS: dict[OrderStatus, str] = {
 # each one), so a stray click cannot send a delivered order back to "received".
 FULFILMENT_STEPS = (OrderStatus.RECEIVED, OrderStatus.SENT_TO_VENDOR, OrderStatus.IN_PRODUCTION,
                     OrderStatus.SHIPPED, OrderStatus.DELIVERED)
-# Done with: an attendee may have their personal data deleted at once (core/purge.py's `forget_order`).
+# Nothing more happens to such an order: its attendee may have their personal data deleted at once
+# (core/purge.py's `forget_order`).
 FORGETTABLE = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 MAX_TRACKING_LENGTH = 500  # the column's size
 MAX_TRACKING_CODE_LENGTH = 100
@@ -215,6 +217,16 @@ def cancel_order(session: Session, actor: Actor, event_id: int, reference: str) 
     Raises PermissionDenied, NotFound, or StatusChangeRefused for a delivered order.
     """
     change_status(session, actor, event_id, [reference], OrderStatus.CANCELLED)
+
+
+def cancel_by_attendee(session: Session, order: Order, *, at: datetime) -> OrderStatus:
+    """Cancel `order` at its attendee's request, which core/lookup.py has checked: the step goes into its
+    history by "attendee", and its stock, code use and email claim go back. Returns the status it had."""
+    old_status = order.status
+    order.status = OrderStatus.CANCELLED
+    record_status(session, order, OrderStatus.CANCELLED, audit.ATTENDEE, at=at)
+    release_order(session, order)
+    return old_status
 
 
 def check_transition(order: Order, new_status: OrderStatus) -> None:

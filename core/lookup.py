@@ -37,7 +37,7 @@ from core.fulfilment import (
     FORGETTABLE,
     STATUS_LABELS,
     StatusStep,
-    record_status,
+    cancel_by_attendee,
     status_history,
     tracking_problem,
 )
@@ -57,7 +57,7 @@ from core.models import (
 )
 from core.order_mail import notify_order_changed, per_order_shares, queue_confirmation
 from core.orders import ReceiptLine
-from core.stock import change_stock, release_order
+from core.stock import change_stock
 from core.throttle import client_key, record_hit, seconds_blocked
 from core.tokens import email_claim_hash, hash_lookup_token, new_lookup_token
 
@@ -312,10 +312,7 @@ def cancel_own_order(session: Session, order_id: int, *, now: datetime | None = 
     order, event = _changeable(session, order_id, now)
     form = parse_form_spec(session.get_one(FormVersion, order.form_version_id).schema)
     before = per_order_shares(session, order, form, _all_answers(order))
-    old_status = order.status
-    order.status = OrderStatus.CANCELLED
-    record_status(session, order, OrderStatus.CANCELLED, ATTENDEE, at=now)
-    release_order(session, order)
+    old_status = cancel_by_attendee(session, order, at=now)
     notify_order_changed(session, event, order, before, {})
     _record(session, order, "order.cancelled_by_attendee",
             {"reference": order.reference, "old_status": old_status.value})
