@@ -26,6 +26,7 @@ from core.events import (
     load_public_event,
     readable_text_colour,
 )
+from core.markup import safe_markdown
 from core.models import CodeMode, utcnow
 from core.orders import OrderReceipt, place_order
 from pages import order_lookup, runtime
@@ -65,12 +66,12 @@ def render() -> None:
     if image is not None:
         st.image(image[0], width="stretch")
     st.title(event.title)
-    st.markdown(event.description)
+    st.markdown(safe_markdown(event.description))
     if event.phase == EventPhase.NOT_OPEN_YET:
         _not_open_yet(event)
     elif event.phase == EventPhase.CLOSED:
         closed = "Everything is sold out, so orders are closed." if event.sold_out else "Orders for this event are closed."
-        st.info(event.closed_message or closed, icon=":material/event_busy:")
+        st.info(safe_markdown(event.closed_message) or closed, icon=":material/event_busy:")
     else:
         _order_form(event, rules)
 

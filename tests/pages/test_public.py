@@ -9,8 +9,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.db import read_only, unit_of_work
 from core.demo import seed_demo
-from core.models import Order, OrderPersonalData, utcnow
-from tests.factories import make_shop
+from core.form_versions import save_form
+from core.models import Item, Order, OrderPersonalData, utcnow
+from tests.factories import BASIC_FORM, make_shop
+from tests.markup_checks import PAYLOADS, live_addresses, unsafe_addresses
 from tests.pages.conftest import AppFactory
 
 
@@ -147,6 +149,51 @@ def test_event_not_open_yet_says_when_it_opens(app: AppFactory, engine: Engine) 
     at = app("test-event")
     assert "Orders open on" in at.info[0].value and "Europe/Berlin" in at.info[0].value
     assert not at.text_input
+
+
+def _markdown_on_the_page(at: AppTest) -> list[str]:
+    """Every string on the page that Streamlit renders as Markdown: texts, captions, labels, help, options."""
+    texts = [e.value for kind in ("title", "markdown", "caption", "info", "error", "success") for e in getattr(at, kind)]
+    for kind in ("text_input", "text_area", "number_input", "selectbox", "multiselect", "radio", "checkbox",
+                 "date_input", "button"):
+        for widget in getattr(at, kind):
+            texts += [widget.label, getattr(widget.proto, "help", "")]
+            texts += list(getattr(widget.proto, "options", []))
+    return [str(text) for text in texts if text]
+
+
+def _unsafe_addresses(at: AppTest) -> list[str]:
+    return [address for text in _markdown_on_the_page(at) for address in unsafe_addresses(text)]
+
+
+def test_no_organiser_markdown_renders_an_unsafe_link_on_the_public_page(app: AppFactory, engine: Engine) -> None:
+    """Descriptions, item descriptions, labels, help texts and options: only http(s), mailto and relative links."""
+    payloads = "\n\n".join(PAYLOADS)
+    fields = BASIC_FORM["fields"]
+    # Help texts are short (500 characters at most): each field gets its share of the payloads.
+    form = {"fields": [{**field, "help": "\n\n".join(PAYLOADS[n::len(fields)])} for n, field in enumerate(fields)]
+            + [{"key": "agree", "type": "checkbox", "label": "I agree to the [terms](https://example.org/terms) "
+                "and [this](javascript:alert(1))", "required": True},
+               {"key": "choice", "type": "single_choice", "label": "Pick", "options": ["[a](data:x)", "b"]}]}
+    with unit_of_work(engine) as session:
+        event = make_shop(session, description=f"Welcome! [Our site](https://example.org)\n\n{payloads}")
+        save_form(session, event, form)
+        for item in session.scalars(select(Item)):
+            item.description = f"Soft [cotton](https://example.org/cotton) {payloads}"
+    at = app("test-event")
+    assert not at.exception
+    assert _unsafe_addresses(at) == []
+    live = [address for text in _markdown_on_the_page(at) for address in live_addresses(text)]
+    assert {"https://example.org", "https://example.org/cotton", "https://example.org/terms"} <= set(live)
+
+
+def test_the_closed_message_renders_no_unsafe_link(app: AppFactory, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_shop(session, closes_at=utcnow() - timedelta(hours=1),
+                  closed_message="Closed. [More](data:text/html,<script>alert(1)</script>) <javascript:alert(1)>")
+    at = app("test-event")
+    assert at.info[0].value.startswith("Closed. More")
+    assert _unsafe_addresses(at) == []
 
 
 def test_closed_event_shows_the_organisers_message(app: AppFactory, engine: Engine) -> None:
