@@ -2,7 +2,7 @@
 asks after delivery; then scrubbing the database files so that the bytes are gone too.
 
 Destroyed: every answer to a personal field (names, emails, phones, addresses), free-text answers even where
-the organiser did not mark them personal, lookup secrets (their hashes), email claims, tracking numbers, the
+the organiser did not mark them personal, lookup secrets (their hashes), email claims, submission fingerprints, tracking numbers, the
 recipients, subjects, bodies and attachments (vendor spreadsheets) of the event's mails, and attendees' data
 that SMTP errors echoed into the audit trail. Kept: orders (reference, status, times, form version), their
 lines (item, variant, quantity, price), status history without tracking, disclosures (vendor, field keys, order)
@@ -67,6 +67,7 @@ class PurgeCategory(StrEnum):
     FREE_TEXT_ANSWERS = "free_text_answers"
     LOOKUP_SECRETS = "lookup_secrets"
     EMAIL_CLAIMS = "email_claims"
+    SUBMISSION_HASHES = "submission_hashes"
     TRACKING = "tracking"
     MAILS = "mails"
     MAILS_CANCELLED = "mails_cancelled"
@@ -79,6 +80,7 @@ CATEGORY_LABELS = {
     PurgeCategory.FREE_TEXT_ANSWERS: "Orders with other free-text answers",
     PurgeCategory.LOOKUP_SECRETS: "Order lookup links",
     PurgeCategory.EMAIL_CLAIMS: "One-order-per-email records (hashed addresses)",
+    PurgeCategory.SUBMISSION_HASHES: "Repeat-submission fingerprints (keyed hashes of the answers)",
     PurgeCategory.TRACKING: "Tracking numbers and links",
     PurgeCategory.MAILS: "Mails: recipients, subjects, bodies",
     PurgeCategory.MAILS_CANCELLED: "of which not sent yet (cancelled)",
@@ -385,6 +387,7 @@ def _conditions(scope: _Scope) -> dict[PurgeCategory, tuple[Any, ColumnElement[b
         PurgeCategory.PERSONAL_ANSWERS: (OrderPersonalData, OrderPersonalData.order_id.in_(scope.orders)),
         PurgeCategory.LOOKUP_SECRETS: (Order, scope.order_condition() & Order.lookup_token_hash.is_not(None)),
         PurgeCategory.EMAIL_CLAIMS: (EmailClaim, scope.email_claim_condition()),
+        PurgeCategory.SUBMISSION_HASHES: (Order, scope.order_condition() & Order.submission_hash.is_not(None)),
         PurgeCategory.TRACKING: (OrderStatusChange, OrderStatusChange.order_id.in_(scope.orders)
                                  & OrderStatusChange.tracking.is_not(None)),
         PurgeCategory.MAILS: (OutboxMessage, outbox & OutboxMessage.purged_at.is_(None)),
@@ -420,6 +423,7 @@ def _destroy(session: Session, scope: _Scope, now: datetime) -> dict[PurgeCatego
     counts[PurgeCategory.FREE_TEXT_ANSWERS] = len(rewrites)
     change(PurgeCategory.LOOKUP_SECRETS, update(Order).values(lookup_token_hash=None))
     change(PurgeCategory.EMAIL_CLAIMS, delete(EmailClaim))
+    change(PurgeCategory.SUBMISSION_HASHES, update(Order).values(submission_hash=None))
     change(PurgeCategory.TRACKING, update(OrderStatusChange).values(tracking=None))
     # Nothing with attendees' data may leave after the purge: waiting mails fail, with a reason that says why.
     change(PurgeCategory.MAILS_CANCELLED, update(OutboxMessage).values(

@@ -201,7 +201,12 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
 
 
 def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
-    st.success("Thank you, your order has been received.", icon=":material/check_circle:")
+    if receipt.created:
+        st.success("Thank you, your order has been received.", icon=":material/check_circle:")
+    else:
+        # The same answers came in again (a retry after a reload or a crash): no second order was placed.
+        st.info(f"You already placed this order, reference {receipt.reference}. Nothing new was ordered.",
+                icon=":material/check_circle:")
     st.markdown(f"Your order reference is **`{receipt.reference}`**. Please keep it: you will need it if you "
                 "contact the organiser about your order.")
     order_lookup.show_lines(receipt.lines, receipt.total)

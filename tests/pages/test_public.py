@@ -131,6 +131,8 @@ def test_a_new_form_session_after_an_order_places_a_new_order(app: AppFactory, e
     at = next(b for b in at.button if b.label == "Place another order").click().run()
     assert at.text_input(key="order.demo.name").value == ""
     _fill_valid_demo_order(at)
+    # Something else this time: the very same answers within minutes are the first order again (see the next test).
+    at.number_input(key="order.demo.items.tshirt.0.quantity").set_value(1)
     _submit(at)
     assert len({order.reference for order in _orders(engine)}) == 2
 
@@ -149,6 +151,23 @@ def test_event_not_open_yet_says_when_it_opens(app: AppFactory, engine: Engine) 
     at = app("test-event")
     assert "Orders open on" in at.info[0].value and "Europe/Berlin" in at.info[0].value
     assert not at.text_input
+
+
+def test_the_same_answers_from_a_new_session_show_the_first_order(app: AppFactory, engine: Engine) -> None:
+    """The server restarted after the order committed: the attendee reloads and submits the same answers again."""
+    _demo(engine)
+    first = app("demo")
+    _fill_valid_demo_order(first)
+    first = _submit(first)
+    [order] = _orders(engine)
+    assert "Thank you" in first.success[0].value
+    again = app("demo")  # a new session: a new idempotency key
+    _fill_valid_demo_order(again)
+    again = _submit(again)
+    assert not again.exception
+    assert [o.reference for o in _orders(engine)] == [order.reference]
+    assert again.info[0].value == f"You already placed this order, reference {order.reference}. Nothing new was ordered."
+    assert not again.success
 
 
 def _markdown_on_the_page(at: AppTest) -> list[str]:
