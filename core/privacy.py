@@ -6,7 +6,8 @@ the organiser did not mark them personal, lookup secrets (their hashes), email c
 recipients, subjects, bodies and attachments (vendor spreadsheets) of the event's mails, and attendees' data
 that SMTP errors echoed into the audit trail. Kept: orders (reference, status, times, form version), their
 lines (item, variant, quantity, price), status history without tracking, disclosures (vendor, field keys, order)
-and the audit trail. A purge receipt with counts only is stored and mailed to the event's organisers.
+and the audit trail. A purge receipt with counts only is stored and mailed to the event's organisers; it says that backups made
+before the purge still hold the data until they age out (and when, if backups were recorded: core/backups.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.auth import Actor, Permission, require, visible_events
+from core.backups import backups_hold_data_until
 from core.config import Settings
 from core.errors import DomainError, FormValidationError, NotFound, SchemaError
 from core.events import organiser_addresses
@@ -100,6 +102,17 @@ class PurgeReceiptView:
     actor: str
     counts: Mapping[str, int]
     created: bool = True
+    # When the last backup made before the purge is due to be deleted, if `python -m core backup` recorded it.
+    backups_until: datetime | None = None
+
+    @property
+    def backup_note(self) -> str:
+        """What the purge could not reach: the backups made before it (core/backups.py)."""
+        if self.backups_until is None:
+            return ("Backups made before this purge, if any, still hold this data until they age out: keep them no "
+                    "longer than the shortest retention of your events.")
+        return (f"Backups made before this purge still hold this data until they age out: the last of them is due "
+                f"for deletion on {self.backups_until:%Y-%m-%d} (UTC), at the first backup run after that day.")
 
     @property
     def lines(self) -> tuple[PlanLine, ...]:
@@ -263,7 +276,8 @@ def purge_event(
     counts = _destroy(session, _EventScope(event.id), now)
     event.purged_at = now
     receipt = PurgeReceipt(event_id=event.id, at=now, actor=actor.username if actor else audit.SYSTEM,
-                           counts={category.value: counts[category] for category in PurgeCategory})
+                           counts={category.value: counts[category] for category in PurgeCategory},
+                           backups_until=backups_hold_data_until(session, now))
     session.add(receipt)
     session.flush()
     recipients = organiser_addresses(session, event.id) or [a for a in notify_fallback if a]
@@ -491,18 +505,21 @@ def _receipt_of(session: Session, event: Event, *, created: bool) -> PurgeReceip
 
 def _view(receipt: PurgeReceipt, title: str, *, created: bool) -> PurgeReceiptView:
     return PurgeReceiptView(id=receipt.id, event_id=receipt.event_id, event_title=title, at=receipt.at,
-                            actor=receipt.actor, counts=dict(receipt.counts), created=created)
+                            actor=receipt.actor, counts=dict(receipt.counts), created=created,
+                            backups_until=receipt.backups_until)
 
 
 def _queue_receipt_mail(session: Session, event: Event, receipt: PurgeReceipt, recipients: list[str],
                         now: datetime) -> None:
     title = " ".join(event.title.split())
-    who = _view(receipt, title, created=True).by
+    view = _view(receipt, title, created=True)
+    who = view.by
     lines = [f"The personal data of {title} was destroyed on {now:%Y-%m-%d %H:%M} UTC by {who}.", "",
              "Destroyed:"]
     lines += [f"  {CATEGORY_LABELS[category]}: {receipt.counts[category.value]}" for category in PurgeCategory]
     lines += ["", "Kept: the orders (reference, status, times), their items, variants and quantities, and the "
-              "audit trail without personal data.", "", f"Receipt {receipt.id}; it contains no personal data."]
+              "audit trail without personal data.", "", view.backup_note, "",
+              f"Receipt {receipt.id}; it contains no personal data."]
     message = enqueue_message(session, kind=MessageKind.PURGE_RECEIPT, recipients=recipients,
                               subject=f"Personal data purged: {title}"[:300], body_text="\n".join(lines),
                               event_id=event.id)
