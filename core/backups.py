@@ -148,7 +148,8 @@ def _copy_sqlite(source: Path, target: Path) -> None:
     database as of one moment while writers go on in the WAL."""
     if not source.exists():
         raise BackupError(f"There is no database file at {source}.")
-    reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    # Read-write, though it only reads: a read-only connection could not clean up the WAL files it may create.
+    reader = sqlite3.connect(source, timeout=30)
     writer = sqlite3.connect(target)
     try:
         reader.backup(writer)

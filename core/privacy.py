@@ -2,12 +2,13 @@
 asks after delivery; then scrubbing the database files so that the bytes are gone too.
 
 Destroyed: every answer to a personal field (names, emails, phones, addresses), free-text answers even where
-the organiser did not mark them personal, lookup secrets (their hashes), email claims, submission fingerprints, tracking numbers, the
-recipients, subjects, bodies and attachments (vendor spreadsheets) of the event's mails, and attendees' data
-that SMTP errors echoed into the audit trail. Kept: orders (reference, status, times, form version), their
-lines (item, variant, quantity, price), status history without tracking, disclosures (vendor, field keys, order)
-and the audit trail. A purge receipt with counts only is stored and mailed to the event's organisers; it says that backups made
-before the purge still hold the data until they age out (and when, if backups were recorded: core/backups.py).
+the organiser did not mark them personal, lookup secrets (their hashes), email claims, submission fingerprints,
+tracking numbers, the recipients, subjects, bodies and attachments (vendor spreadsheets) of the event's mails,
+and attendees' data that SMTP errors echoed into the audit trail. Kept: orders (reference, status, times, form
+version), their lines (item, variant, quantity, price), status history without tracking, disclosures (vendor,
+field keys, order) and the audit trail. A purge receipt with counts only is stored and mailed to the event's
+organisers; it says that backups made before the purge still hold the data until they age out (and when, if
+backups were recorded: core/backups.py).
 """
 
 from __future__ import annotations

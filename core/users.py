@@ -1,4 +1,4 @@
-"""Organisers and admins: accounts with bcrypt hashes and session revocation (login throttling: core/login_throttle.py)."""
+"""Organisers and admins: accounts with bcrypt hashes and session revocation (throttling: core/login_throttle.py)."""
 
 from __future__ import annotations
 

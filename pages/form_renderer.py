@@ -141,8 +141,8 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
             for index in range(_line_count(item_key)):
                 _item_line(item, f"{item_key}.{index}", index + 1)
             if item.dimensions and _line_count(item_key) < item.max_per_order:
-                st.button(f"Add another {escape_markdown(item.name)}", key=f"{item_key}.add", on_click=_add_line, args=(item_key,),
-                          icon=":material/add:", type="tertiary")
+                st.button(f"Add another {escape_markdown(item.name)}", key=f"{item_key}.add", on_click=_add_line,
+                          args=(item_key,), icon=":material/add:", type="tertiary")
             _error(errors, f"{spec.key}.{item.key}")
 
 

@@ -67,7 +67,8 @@ def organisers(engine: Engine) -> Engine:
     return engine
 
 
-def _hammer(engine: Engine, attacker: str, colleague: str, victim_from: str, duration: timedelta = HOUR) -> tuple[Tally, Tally, Tally]:
+def _hammer(engine: Engine, attacker: str, colleague: str, victim_from: str,
+            duration: timedelta = HOUR) -> tuple[Tally, Tally, Tally]:
     """`attacker` guesses alice's password every 2 s and an unknown username every 10 s; bob logs in from
     `colleague` every minute; alice tries her own password from `victim_from` every minute, half a minute later."""
     start = utcnow()

@@ -166,13 +166,15 @@ def test_the_same_answers_from_a_new_session_show_the_first_order(app: AppFactor
     again = _submit(again)
     assert not again.exception
     assert [o.reference for o in _orders(engine)] == [order.reference]
-    assert again.info[0].value == f"You already placed this order, reference {order.reference}. Nothing new was ordered."
+    assert again.info[0].value == (f"You already placed this order, reference {order.reference}. "
+                                   "Nothing new was ordered.")
     assert not again.success
 
 
 def _markdown_on_the_page(at: AppTest) -> list[str]:
     """Every string on the page that Streamlit renders as Markdown: texts, captions, labels, help, options."""
-    texts = [e.value for kind in ("title", "markdown", "caption", "info", "error", "success") for e in getattr(at, kind)]
+    texts = [e.value for kind in ("title", "markdown", "caption", "info", "error", "success")
+             for e in getattr(at, kind)]
     for kind in ("text_input", "text_area", "number_input", "selectbox", "multiselect", "radio", "checkbox",
                  "date_input", "button"):
         for widget in getattr(at, kind):
