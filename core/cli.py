@@ -6,11 +6,13 @@ import argparse
 import getpass
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core.config import Settings, load_settings
+from core.backups import MAX_KEEP_DAYS, backup_database, restore_backup
+from core.config import Settings, backup_dir, load_settings
 from core.db import make_engine, migrate, read_only, unit_of_work
 from core.demo import DEMO_SLUG, seed_demo
 from core.errors import DomainError
@@ -24,6 +26,15 @@ from core.users import change_password, create_user, ensure_initial_admin, list_
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
+    if args.command == "restore":
+        # Before any engine touches the target: it must be restored as the backup has it, not migrated first.
+        try:
+            restore_backup(Path(args.file), args.to or settings.database_url, force=args.force)
+        except DomainError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"Restored {args.file}. The app migrates it, if it is older, when it starts.")
+        return 0
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
@@ -45,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1  # cron mails it, systemd marks the unit failed; the log has the details
         elif args.command == "purge":
             _purge(engine, settings, args)
+        elif args.command == "backup":
+            result = backup_database(engine, Path(args.to) if args.to else backup_dir(settings),
+                                     keep_days=args.keep_days)
+            print(f"Backup written: {result.path}; backups older than {result.keep_days} days deleted: "
+                  f"{len(result.pruned)}.")
         elif args.command == "users" and args.action == "list":
             with read_only(engine) as session:
                 for user in list_users(session, None):
@@ -73,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
     mode = purge.add_mutually_exclusive_group(required=True)
     mode.add_argument("--dry-run", action="store_true", help="only show what would be destroyed")
     mode.add_argument("--yes", action="store_true", help="destroy it, without asking")
+    backup = commands.add_parser("backup", help="write a consistent copy of the database while the app runs "
+                                                "(see README, Backups); it holds personal data")
+    backup.add_argument("--to", metavar="DIR", help="the directory to write to (default: BACKUP_DIR, data/backups)")
+    backup.add_argument("--keep-days", type=int, metavar="N",
+                        help="delete backups there older than N days (default: the shortest retention of the "
+                             f"events not purged yet, at most {MAX_KEEP_DAYS})")
+    restore = commands.add_parser("restore", help="bring a backup back into a fresh database (stop the app first)")
+    restore.add_argument("file", help="a backup written by `backup`")
+    restore.add_argument("--to", metavar="URL", help="the database to restore into (default: DATABASE_URL)")
+    restore.add_argument("--force", action="store_true", help="replace what a non-empty database holds")
     users = commands.add_parser("users", help="manage organiser and admin accounts")
     actions = users.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add a user (asks for the password, or reads it from stdin)")
@@ -110,6 +136,7 @@ def _purge(engine: Engine, settings: Settings, args: argparse.Namespace) -> None
         print(f"{args.slug} was purged before, on {receipt.at:%Y-%m-%d %H:%M} UTC; nothing to do.")
         return
     print(f"Purged {args.slug}: {receipt.total} records destroyed (receipt {receipt.id}); database scrubbed.")
+    print(receipt.backup_note)
 
 
 def _change_users(session: Session, args: argparse.Namespace) -> None:

@@ -51,6 +51,8 @@ class Settings:
     tick_seconds: int = 60
     # The address attendees reach the app at, for links in mails (e.g. https://orders.example.org).
     public_base_url: str = "http://127.0.0.1:8501"
+    # Where `python -m core backup` writes (core/backups.py); empty means data/backups. Backups hold personal data.
+    backup_dir: str = ""
     # Status texts to attendees who opted in (core/sms.py); SMS is off unless all three are set.
     sms_provider_url: str = ""
     sms_token: str = ""
@@ -96,6 +98,11 @@ def _coerce(name: str, raw: object, default: object) -> object:
     if not isinstance(raw, str):
         raise ValueError(f"Setting {name} must be a string")
     return raw.strip()
+
+
+def backup_dir(settings: Settings) -> Path:
+    """The directory backups go to: BACKUP_DIR, or data/backups."""
+    return Path(settings.backup_dir).expanduser() if settings.backup_dir else DATA_DIR / "backups"
 
 
 MIN_COOKIE_KEY_LENGTH = 32

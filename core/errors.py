@@ -24,6 +24,7 @@ the classes below). Indented under its base; "also" names a second base.
         OrderNotForgettable                                an attendee's data that cannot be deleted yet
         MessageNotRetryable                                a mail that did not fail permanently
         SoldOut                                            not enough stock left for an order line
+        BackupError                                        a backup or restore that could not be done
 """
 
 from __future__ import annotations
@@ -167,3 +168,7 @@ class SoldOut(DomainError):
     def __init__(self, message: str, item_key: str):
         self.item_key = item_key
         super().__init__(message)
+
+
+class BackupError(DomainError):
+    """A backup or restore that could not be done; the message says why, without secrets."""

@@ -293,6 +293,8 @@ def change_order(
     order.changed_at = now
     token = new_lookup_token()
     order.lookup_token_hash = hash_lookup_token(token)
+    # The fingerprint was of the submission as first placed; a repeat of that is no longer this order.
+    order.submission_hash = None
     session.flush()
     session.refresh(order, ["lines"])
     notify_order_changed(session, event, order, before, per_order_shares(session, order, form, clean.values))

@@ -519,6 +519,19 @@ class PurgeReceipt(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(64))
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Backups made before the purge still hold the data until they age out: the day the last of them goes, when
+    # `python -m core backup` had recorded how long it keeps them (core/backups.py); else None.
+    backups_until: Mapped[datetime | None]
+
+
+class BackupRun(Base):
+    """A backup written by `python -m core backup`: when, and how many days its run kept backups for."""
+
+    __tablename__ = "backup_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(index=True)
+    keep_days: Mapped[int]
 
 
 class JobLease(Base):

@@ -37,6 +37,7 @@ from core.models import (
 )
 from core.order_mail import notify_order_placed
 from core.stock import everything_sold_out, take_stock
+from core.submissions import find_repeated_submission, submission_hash
 from core.tokens import email_claim_hash, hash_lookup_token, new_lookup_token
 
 # Upper-case letters and digits without look-alikes (0/O, 1/I/L): 31^8 ≈ 8.5e11 references, read aloud safely.
@@ -109,7 +110,9 @@ def place_order(
     one-order-per-email claim), claims the email address when the event allows one order per address, closes
     an event that closes when sold out once nothing is left, and queues its mails (`notify_order_placed`).
     The same `idempotency_key` (one per form session) always yields the first order's receipt, so a double
-    click or a rerun never orders, takes stock or uses a code twice. Raises EventNotOpen, FormValidationError
+    click or a rerun never orders, takes stock or uses a code twice; and so do the same answers (lines and code
+    included) within `submissions.SUBMISSION_WINDOW` of an order that is not cancelled, from any session, process
+    or restart (core/submissions.py; needs `code_key`). Raises EventNotOpen, FormValidationError
     (stock beside the item, `code`, one order per email beside the email field), or SchemaError for a broken
     stored form. Does not commit.
     """
@@ -129,13 +132,20 @@ def place_order(
     clean = validate_answers(form, answers, catalogue, phone_region=event.phone_region,
                              check_deliverability=check_deliverability)
 
+    fingerprint = submission_hash(code_key, event_id=event.id, form_version_id=version_id, values=clean.values,
+                                  lines=clean.lines, code=code)
+    if fingerprint is not None:
+        first = find_repeated_submission(session, event.id, fingerprint, now)
+        if first is not None:
+            return _receipt(_load_order(session, first), created=False)
+
     personal_keys = {spec.key for spec in form.personal_fields}
     lookup_token = new_lookup_token()
     # Unsaved objects that hold what is written (for the mails and the receipt); `_insert_order` writes them.
     order = Order(
         event_id=event.id, form_version_id=version_id, reference=new_reference(), status=OrderStatus.RECEIVED,
         idempotency_key=idempotency_key, created_at=now, lookup_token_hash=hash_lookup_token(lookup_token),
-        answers={k: v for k, v in clean.values.items() if k not in personal_keys},
+        answers={k: v for k, v in clean.values.items() if k not in personal_keys}, submission_hash=fingerprint,
     )
     record_status(session, order, OrderStatus.RECEIVED, audit.SYSTEM, at=now)
     personal = {k: v for k, v in clean.values.items() if k in personal_keys}
@@ -210,6 +220,10 @@ def _claim_email(session: Session, event: Event, order: Order, form: FormSpec, v
             {email_key: "An order with this email address already exists for this event."}) from None  # type: ignore[dict-item]
 
 
+def _load_order(session: Session, order_id: int) -> Order:
+    return session.scalars(select(Order).where(Order.id == order_id).options(selectinload(Order.lines))).one()
+
+
 def _find_by_idempotency_key(session: Session, event: Event, key: str) -> Order | None:
     return session.scalars(
         select(Order).where(Order.event_id == event.id, Order.idempotency_key == key)
@@ -241,7 +255,7 @@ def _insert_order(session: Session, order: Order) -> None:
     order.id = session.execute(_INSERT_ORDER, {
         column: getattr(order, column) for column in (
             "event_id", "form_version_id", "reference", "idempotency_key", "status", "answers", "created_at",
-            "lookup_token_hash")}).inserted_primary_key[0]
+            "lookup_token_hash", "submission_hash")}).inserted_primary_key[0]
     session.execute(_INSERT_STATUS_CHANGE, [
         {"order_id": order.id, "status": step.status, "at": step.at, "actor": step.actor, "tracking": step.tracking}
         for step in order.history])

@@ -2,11 +2,13 @@
 asks after delivery; then scrubbing the database files so that the bytes are gone too.
 
 Destroyed: every answer to a personal field (names, emails, phones, addresses), free-text answers even where
-the organiser did not mark them personal, lookup secrets (their hashes), email claims, tracking numbers, the
-recipients, subjects, bodies and attachments (vendor spreadsheets) of the event's mails, and attendees' data
-that SMTP errors echoed into the audit trail. Kept: orders (reference, status, times, form version), their
-lines (item, variant, quantity, price), status history without tracking, disclosures (vendor, field keys, order)
-and the audit trail. A purge receipt with counts only is stored and mailed to the event's organisers.
+the organiser did not mark them personal, lookup secrets (their hashes), email claims, submission fingerprints,
+tracking numbers, the recipients, subjects, bodies and attachments (vendor spreadsheets) of the event's mails,
+and attendees' data that SMTP errors echoed into the audit trail. Kept: orders (reference, status, times, form
+version), their lines (item, variant, quantity, price), status history without tracking, disclosures (vendor,
+field keys, order) and the audit trail. A purge receipt with counts only is stored and mailed to the event's
+organisers; it says that backups made before the purge still hold the data until they age out (and when, if
+backups were recorded: core/backups.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.auth import Actor, Permission, require, visible_events
+from core.backups import backups_hold_data_until
 from core.config import Settings
 from core.errors import FormValidationError, NotFound, OrderNotForgettable, SchemaError
 from core.event_admin import organiser_addresses
@@ -65,6 +68,7 @@ class PurgeCategory(StrEnum):
     FREE_TEXT_ANSWERS = "free_text_answers"
     LOOKUP_SECRETS = "lookup_secrets"
     EMAIL_CLAIMS = "email_claims"
+    SUBMISSION_HASHES = "submission_hashes"
     TRACKING = "tracking"
     MAILS = "mails"
     MAILS_CANCELLED = "mails_cancelled"
@@ -77,6 +81,7 @@ CATEGORY_LABELS = {
     PurgeCategory.FREE_TEXT_ANSWERS: "Orders with other free-text answers",
     PurgeCategory.LOOKUP_SECRETS: "Order lookup links",
     PurgeCategory.EMAIL_CLAIMS: "One-order-per-email records (hashed addresses)",
+    PurgeCategory.SUBMISSION_HASHES: "Repeat-submission fingerprints (keyed hashes of the answers)",
     PurgeCategory.TRACKING: "Tracking numbers and links",
     PurgeCategory.MAILS: "Mails: recipients, subjects, bodies",
     PurgeCategory.MAILS_CANCELLED: "of which not sent yet (cancelled)",
@@ -96,6 +101,17 @@ class PurgeReceiptView:
     actor: str
     counts: Mapping[str, int]
     created: bool = True
+    # When the last backup made before the purge is due to be deleted, if `python -m core backup` recorded it.
+    backups_until: datetime | None = None
+
+    @property
+    def backup_note(self) -> str:
+        """What the purge could not reach: the backups made before it (core/backups.py)."""
+        if self.backups_until is None:
+            return ("Backups made before this purge, if any, still hold this data until they age out: keep them no "
+                    "longer than the shortest retention of your events.")
+        return (f"Backups made before this purge still hold this data until they age out: the last of them is due "
+                f"for deletion on {self.backups_until:%Y-%m-%d} (UTC), at the first backup run after that day.")
 
     @property
     def lines(self) -> tuple[PlanLine, ...]:
@@ -255,7 +271,8 @@ def purge_event(
     counts = _destroy(session, _EventScope(event.id), now)
     event.purged_at = now
     receipt = PurgeReceipt(event_id=event.id, at=now, actor=actor.username if actor else audit.SYSTEM,
-                           counts={category.value: counts[category] for category in PurgeCategory})
+                           counts={category.value: counts[category] for category in PurgeCategory},
+                           backups_until=backups_hold_data_until(session, now))
     session.add(receipt)
     session.flush()
     recipients = organiser_addresses(session, event.id) or [a for a in notify_fallback if a]
@@ -379,6 +396,7 @@ def _conditions(scope: _Scope) -> dict[PurgeCategory, tuple[Any, ColumnElement[b
         PurgeCategory.PERSONAL_ANSWERS: (OrderPersonalData, OrderPersonalData.order_id.in_(scope.orders)),
         PurgeCategory.LOOKUP_SECRETS: (Order, scope.order_condition() & Order.lookup_token_hash.is_not(None)),
         PurgeCategory.EMAIL_CLAIMS: (EmailClaim, scope.email_claim_condition()),
+        PurgeCategory.SUBMISSION_HASHES: (Order, scope.order_condition() & Order.submission_hash.is_not(None)),
         PurgeCategory.TRACKING: (OrderStatusChange, OrderStatusChange.order_id.in_(scope.orders)
                                  & OrderStatusChange.tracking.is_not(None)),
         PurgeCategory.MAILS: (OutboxMessage, outbox & OutboxMessage.purged_at.is_(None)),
@@ -414,6 +432,7 @@ def _destroy(session: Session, scope: _Scope, now: datetime) -> dict[PurgeCatego
     counts[PurgeCategory.FREE_TEXT_ANSWERS] = len(rewrites)
     change(PurgeCategory.LOOKUP_SECRETS, update(Order).values(lookup_token_hash=None))
     change(PurgeCategory.EMAIL_CLAIMS, delete(EmailClaim))
+    change(PurgeCategory.SUBMISSION_HASHES, update(Order).values(submission_hash=None))
     change(PurgeCategory.TRACKING, update(OrderStatusChange).values(tracking=None))
     # Nothing with attendees' data may leave after the purge: waiting mails fail, with a reason that says why.
     change(PurgeCategory.MAILS_CANCELLED, update(OutboxMessage).values(
@@ -481,18 +500,21 @@ def _receipt_of(session: Session, event: Event, *, created: bool) -> PurgeReceip
 
 def _view(receipt: PurgeReceipt, title: str, *, created: bool) -> PurgeReceiptView:
     return PurgeReceiptView(id=receipt.id, event_id=receipt.event_id, event_title=title, at=receipt.at,
-                            actor=receipt.actor, counts=dict(receipt.counts), created=created)
+                            actor=receipt.actor, counts=dict(receipt.counts), created=created,
+                            backups_until=receipt.backups_until)
 
 
 def _queue_receipt_mail(session: Session, event: Event, receipt: PurgeReceipt, recipients: list[str],
                         now: datetime) -> None:
     title = " ".join(event.title.split())
-    who = _view(receipt, title, created=True).by
+    view = _view(receipt, title, created=True)
+    who = view.by
     lines = [f"The personal data of {title} was destroyed on {now:%Y-%m-%d %H:%M} UTC by {who}.", "",
              "Destroyed:"]
     lines += [f"  {CATEGORY_LABELS[category]}: {receipt.counts[category.value]}" for category in PurgeCategory]
     lines += ["", "Kept: the orders (reference, status, times), their items, variants and quantities, and the "
-              "audit trail without personal data.", "", f"Receipt {receipt.id}; it contains no personal data."]
+              "audit trail without personal data.", "", view.backup_note, "",
+              f"Receipt {receipt.id}; it contains no personal data."]
     message = enqueue_message(session, kind=MessageKind.PURGE_RECEIPT, recipients=recipients,
                               subject=f"Personal data purged: {title}"[:300], body_text="\n".join(lines),
                               event_id=event.id)

@@ -32,14 +32,19 @@ def seconds_blocked(session: Session, key: str, now: datetime) -> int:
 
 
 def record_hit(session: Session, key: str, now: datetime, *, free: float, cap: timedelta,
-               weight: float = 1.0) -> int:
+               weight: float = 1.0, max_score: float | None = None) -> int:
     """Add `weight` to the key's decayed score; past `free` the key waits 2 s doubling per extra hit, at most
-    `cap`. Returns the wait now imposed, in seconds."""
+    `cap`. Returns the wait now imposed, in seconds.
+
+    `max_score` bounds the score, so that the wait ends soon after the hits stop however long they went on.
+    """
     entry = session.get(LoginThrottle, key)
     if entry is None:
         entry = LoginThrottle(key=key, score=0.0, updated_at=now)
         session.add(entry)
     entry.score = decayed_score(entry, now) + weight
+    if max_score is not None:
+        entry.score = min(entry.score, max_score)
     entry.updated_at = now
     excess = entry.score - free
     if excess >= 0:

@@ -1,4 +1,4 @@
-"""Organisers and admins: accounts with bcrypt hashes, session revocation, and login throttling that decays."""
+"""Organisers and admins: accounts with bcrypt hashes and session revocation (throttling: core/login_throttle.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import bcrypt
 import jwt
@@ -17,20 +16,13 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.auth import Actor, Permission, require
 from core.errors import DomainError, NotFound, SchemaError
-from core.models import LoginThrottle, User, UserRole, utcnow
-from core.throttle import client_key, record_hit, seconds_blocked
+from core.models import User, UserRole, utcnow
 
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (5.x: refuses) anything longer
 BCRYPT_ROUNDS = 12  # tests lower it (tests/conftest.py): hashing is deliberately slow
 
-# Throttling (core/throttle.py): each failure adds 1 to a score that halves every 10 minutes. Past FREE_FAILURES
-# the key waits 2 s * 2^(excess), capped. The per-username cap is low, so a stranger who knows a username can slow its
-# owner down by at most USERNAME_MAX_DELAY, never lock them out; per-client keys may wait much longer.
-FREE_FAILURES = 5.0
-CLIENT_MAX_DELAY = timedelta(minutes=15)
-USERNAME_MAX_DELAY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -173,57 +165,3 @@ def login_cookie_claims(token: str | None, key: str, expiry_days: float) -> tupl
     if expires_at <= utcnow():
         return None
     return username, expires_at - timedelta(days=expiry_days)
-
-
-def login_credentials(session: Session, now: datetime | None = None) -> dict[str, Any]:
-    """Credentials in streamlit-authenticator's shape, read from the database for one login form.
-
-    Usernames that are throttled right now get a hash no password matches, so the library refuses them
-    without our having to see the password first.
-    """
-    blocked = blocked_usernames(session, now or utcnow())
-    return {"usernames": {
-        user.username: {"name": user.display_name, "roles": [user.role.value],
-                        "password": _UNMATCHABLE_HASH if user.username in blocked else user.password_hash}
-        for user in session.scalars(select(User))
-    }}
-
-
-def blocked_usernames(session: Session, now: datetime) -> set[str]:
-    rows = session.scalars(select(LoginThrottle.key).where(
-        LoginThrottle.key.startswith("user:"), LoginThrottle.blocked_until > now))
-    return {key.removeprefix("user:") for key in rows}
-
-
-def login_wait(session: Session, username: str | None, client: str, now: datetime | None = None) -> int:
-    """Seconds this client (and, if given, username) must wait before the next login attempt; 0 if none."""
-    now = now or utcnow()
-    return max(_seconds_blocked(session, key, now) for key in _throttle_keys(username, client))
-
-
-def record_failed_login(session: Session, username: str | None, client: str, now: datetime | None = None) -> int:
-    """Count a failed login against the client and the username; returns the wait now imposed, in seconds."""
-    now = now or utcnow()
-    for key in _throttle_keys(username, client):
-        _record_failure(session, key, now, USERNAME_MAX_DELAY if key.startswith("user:") else CLIENT_MAX_DELAY)
-    return login_wait(session, username, client, now)
-
-
-# The hash of a random secret nobody knows; cheap rounds suffice since no password can match it.
-_UNMATCHABLE_HASH = bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(rounds=4)).decode()
-
-
-def _throttle_keys(username: str | None, client: str) -> list[str]:
-    # Only a hash of the client address is stored: it is personal data we don't need in the clear.
-    keys = [client_key("client", client)]
-    if username:
-        keys.append(f"user:{username.strip().lower()[:64]}")
-    return keys
-
-
-def _seconds_blocked(session: Session, key: str, now: datetime) -> int:
-    return seconds_blocked(session, key, now)
-
-
-def _record_failure(session: Session, key: str, now: datetime, cap: timedelta) -> None:
-    record_hit(session, key, now, free=FREE_FAILURES, cap=cap)

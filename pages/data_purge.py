@@ -124,6 +124,7 @@ def _purge(actor: Actor, plan: PurgePlan, typed: str, slots: dict[str, DeltaGene
 def _show_receipt(receipt: PurgeReceiptView) -> None:
     st.success(f"The personal data of this event was destroyed on {receipt.at:%d %b %Y, %H:%M} UTC by {receipt.by} "
                f"(receipt {receipt.id}).", icon=":material/verified_user:")
+    st.caption(receipt.backup_note)
     _counts_table(receipt.lines)
 
 
@@ -138,5 +139,6 @@ def _past_receipts(actor: Actor) -> None:
     if not receipts:
         st.caption("No event of yours has been purged yet.")
         return
-    st.dataframe([{"Event": r.event_title, "When (UTC)": r.at, "By": r.actor, "Records destroyed": r.total}
-                  for r in receipts], hide_index=True, width="stretch")
+    st.dataframe([{"Event": r.event_title, "When (UTC)": r.at, "By": r.actor, "Records destroyed": r.total,
+                   "Still in backups until": r.backups_until} for r in receipts], hide_index=True, width="stretch")
+    st.caption("A purge cannot reach into backups made before it: they hold the data until they age out.")

@@ -35,6 +35,7 @@ from core.event_admin import (
 )
 from core.events import local_moment, timezone_names
 from core.images import MAX_IMAGE_BYTES
+from core.markup import safe_markdown
 from pages import runtime
 
 NEW = "events.new"
@@ -187,7 +188,8 @@ def _details(actor: Actor, event: EventSettings, scope: str) -> None:
                                max_chars=DESCRIPTION_MAX_LENGTH, height=200)
     _feedback(scope, "description")
     with st.expander("Preview of the description", expanded=bool(description)):
-        st.markdown(description)  # Markdown only: raw HTML is shown as text, never rendered
+        # As the public page shows it: raw HTML as text, only http(s), mailto and relative links live.
+        st.markdown(safe_markdown(description))
     left, middle, right = st.columns(3)
     with left:
         st.color_picker("Accent colour", value=event.accent_colour, key=f"{key}.accent_colour")

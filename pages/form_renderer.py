@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.catalogue import CatalogueItem
 from core.forms import ADDRESS_PARTS, FieldSpec, FieldType, FormSpec, visible_fields
+from core.markup import escape_markdown, safe_markdown
 
 _AUTOCOMPLETE = {FieldType.EMAIL: "email", FieldType.PHONE: "tel"}
 # Stock at or below this is shown to attendees ("Only 3 left").
@@ -51,19 +52,22 @@ def render_form(form: FormSpec, catalogue: Sequence[CatalogueItem], prefix: str,
     st.caption("Fields marked * are required.")
 
 
+# Streamlit reads Markdown in labels, help texts, captions and radio options: whatever the organiser wrote goes
+# through core/markup.py, so that no link but http(s), mailto or a relative one is ever live.
 def _label(spec: FieldSpec) -> str:
-    return f"{spec.label} *" if spec.required else spec.label
+    label = safe_markdown(spec.label)
+    return f"{label} *" if spec.required else label
 
 
 def _group_heading(spec: FieldSpec) -> None:
     """The heading of a field made of several inputs (an address, the item picker)."""
-    st.markdown(f"**{spec.label}**" + (" \\*" if spec.required else ""))
+    st.markdown(f"**{escape_markdown(spec.label)}**" + (" \\*" if spec.required else ""))
     if spec.help:
-        st.caption(spec.help)
+        st.caption(safe_markdown(spec.help))
 
 
 def _simple_field(spec: FieldSpec, key: str) -> None:
-    label, help_text = _label(spec), spec.help or None
+    label, help_text = _label(spec), safe_markdown(spec.help) or None
     match spec.type:
         case FieldType.SHORT_TEXT | FieldType.EMAIL | FieldType.PHONE:
             st.text_input(label, key=key, help=help_text, max_chars=spec.max_length,
@@ -79,7 +83,8 @@ def _simple_field(spec: FieldSpec, key: str) -> None:
             )
         case FieldType.SINGLE_CHOICE:
             if len(spec.options) <= 4:
-                st.radio(label, spec.options, key=key, help=help_text, index=None, horizontal=True)
+                st.radio(label, spec.options, key=key, help=help_text, index=None, horizontal=True,
+                         format_func=safe_markdown)
             else:
                 st.selectbox(label, spec.options, key=key, help=help_text, index=None, placeholder="Choose one")
         case FieldType.MULTIPLE_CHOICE:
@@ -121,9 +126,9 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
         with st.container(border=True):
             price = f" · {item.price:.2f}" if item.price is not None else ""
             text, picture = st.columns([3, 1]) if item.image else (st.container(), None)
-            text.markdown(f"**{item.name}**{price}")
+            text.markdown(f"**{escape_markdown(item.name)}**{price}")
             if item.description:
-                text.caption(item.description)
+                text.caption(safe_markdown(item.description))
             if picture is not None:
                 picture.image(item.image, caption=None, width="stretch")
             offered = [variant for variant in item.variants if variant.available]
@@ -136,8 +141,8 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
             for index in range(_line_count(item_key)):
                 _item_line(item, f"{item_key}.{index}", index + 1)
             if item.dimensions and _line_count(item_key) < item.max_per_order:
-                st.button(f"Add another {item.name}", key=f"{item_key}.add", on_click=_add_line, args=(item_key,),
-                          icon=":material/add:", type="tertiary")
+                st.button(f"Add another {escape_markdown(item.name)}", key=f"{item_key}.add", on_click=_add_line,
+                          args=(item_key,), icon=":material/add:", type="tertiary")
             _error(errors, f"{spec.key}.{item.key}")
 
 
@@ -158,11 +163,12 @@ def stock_note(item: CatalogueItem) -> str:
 def _item_line(item: CatalogueItem, line_key: str, number: int) -> None:
     # Labels name the item ("Hoodie size"), so that each input makes sense on its own to a screen reader.
     suffix = f" ({number})" if number > 1 else ""
+    name = escape_markdown(item.name)
     columns = st.columns([2] * len(item.dimensions) + [1.4])
     for column, dimension in zip(columns, item.dimensions, strict=False):
-        column.selectbox(f"{item.name} {dimension.label.lower()}{suffix}", dimension.options,
+        column.selectbox(f"{name} {escape_markdown(dimension.label.lower())}{suffix}", dimension.options,
                          key=f"{line_key}.{dimension.name}", index=None, placeholder="Choose")
-    columns[-1].number_input(f"{item.name} quantity{suffix}", key=f"{line_key}.quantity", min_value=0,
+    columns[-1].number_input(f"{name} quantity{suffix}", key=f"{line_key}.quantity", min_value=0,
                              max_value=item.max_per_order, value=0, step=1,
                              help=f"At most {item.max_per_order} per order")
 

@@ -2,7 +2,8 @@
 
 Our layer closes the library's gaps (DESIGN.md): every run re-checks the login against the database, so
 logout and password changes revoke cookies; failed logins are throttled per client and username with a delay
-that decays; the cookie key comes from settings and must be strong.
+that decays (core/login_throttle.py), and the form is never hidden, so an attacker behind an address does not
+keep its other organisers out; the cookie key comes from settings and must be strong.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import streamlit_authenticator as stauth
 from core.config import cookie_key
 from core.db import read_only, unit_of_work
 from core.errors import LoginThrottled
+from core.login_throttle import login_credentials, record_failed_login
 from core.models import utcnow
-from core.users import login_cookie_claims, login_credentials, login_wait, record_failed_login, session_actor
+from core.users import login_cookie_claims, session_actor
 from pages import runtime
 
 ISSUED_KEY = "auth.issued_at"
@@ -60,13 +62,12 @@ def render() -> None:
         st.success("You are logged in. The organiser pages are in the menu on the left.")
         return
     st.title("Organiser login")
-    client = runtime.client_address()
-    with unit_of_work(runtime.engine()) as session:
-        wait = login_wait(session, None, client)
-        credentials = login_credentials(session)
-    if wait:
-        st.error(str(LoginThrottled(wait)))
-        return
+    # Where Streamlit knows no address, the browser session: one key for all of them would let an attacker keep
+    # the username it attacks refused to every address-less client.
+    client = runtime.client_address(unknown="session")
+    with read_only(runtime.engine()) as session:
+        # Usernames this client may not try now get a hash no password matches; everyone else logs in as usual.
+        credentials = login_credentials(session, client)
     # Whatever cookie this browser holds was already judged by restore_session(); never let the library
     # log in from it on its own (it would accept a revoked one).
     st.session_state["logout"] = True

@@ -26,6 +26,7 @@ from core.events import (
     load_public_event,
     readable_text_colour,
 )
+from core.markup import safe_markdown
 from core.models import CodeMode, utcnow
 from core.orders import OrderReceipt, place_order
 from pages import order_lookup, runtime
@@ -65,12 +66,12 @@ def render() -> None:
     if image is not None:
         st.image(image[0], width="stretch")
     st.title(event.title)
-    st.markdown(event.description)
+    st.markdown(safe_markdown(event.description))
     if event.phase == EventPhase.NOT_OPEN_YET:
         _not_open_yet(event)
     elif event.phase == EventPhase.CLOSED:
         closed = "Everything is sold out, so orders are closed." if event.sold_out else "Orders for this event are closed."
-        st.info(event.closed_message or closed, icon=":material/event_busy:")
+        st.info(safe_markdown(event.closed_message) or closed, icon=":material/event_busy:")
     else:
         _order_form(event, rules)
 
@@ -200,7 +201,12 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
 
 
 def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
-    st.success("Thank you, your order has been received.", icon=":material/check_circle:")
+    if receipt.created:
+        st.success("Thank you, your order has been received.", icon=":material/check_circle:")
+    else:
+        # The same answers came in again (a retry after a reload or a crash): no second order was placed.
+        st.info(f"You already placed this order, reference {receipt.reference}. Nothing new was ordered.",
+                icon=":material/check_circle:")
     st.markdown(f"Your order reference is **`{receipt.reference}`**. Please keep it: you will need it if you "
                 "contact the organiser about your order.")
     order_lookup.show_lines(receipt.lines, receipt.total)

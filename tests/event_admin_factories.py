@@ -29,10 +29,13 @@ def make_order(
     key: str,
     now: datetime | None = None,
     status: OrderStatus = OrderStatus.RECEIVED,
+    code_key: bytes = b"",
     **overrides: Any,
 ) -> OrderReceipt:
-    """An order of `items` (answers() with those lines) placed at `now`, then set to `status`."""
-    receipt = place_order(session, event, answers(items=items, **overrides), idempotency_key=key, now=now)
+    """An order of `items` (answers() with those lines) placed at `now`, then set to `status`; with `code_key`,
+    it keeps the fingerprint that recognises a repeated submission (core/submissions.py)."""
+    receipt = place_order(session, event, answers(items=items, **overrides), idempotency_key=key, now=now,
+                          code_key=code_key)
     if status != OrderStatus.RECEIVED:
         session.scalars(select(Order).where(Order.reference == receipt.reference)).one().status = status
     session.flush()

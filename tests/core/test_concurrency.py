@@ -167,6 +167,19 @@ def test_code_is_used_exactly_as_often_as_it_allows(engine: Engine, racers: Pool
     _check_race(engine, results, max_uses, {"code": refusal})
 
 
+def test_the_same_answers_submitted_by_every_process_at_once_give_one_order(engine: Engine, racers: Pool) -> None:
+    """An attendee's repeated submit (new form sessions after a restart, two workers) racing itself: every racer
+    gets the one order's receipt, whichever of them placed it (core/submissions.py)."""
+    with unit_of_work(engine) as session:
+        make_shop(session)
+    results = _run_race(racers, _url(engine), [_order(0)] * RACERS)
+    assert [outcome for outcome, _ in results] == ["ok"] * RACERS, results
+    assert len({reference for _, reference in results}) == 1
+    with read_only(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Order)) == 1
+        assert session.scalar(select(func.sum(Variant.sold))) == 1  # stock taken once
+
+
 def test_the_harness_catches_a_broken_lock(engine: Engine, racers: Pool) -> None:
     with unit_of_work(engine) as session:
         set_stock(session, make_shop(session), "tshirt", "Fitted/M", 1)

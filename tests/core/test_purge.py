@@ -61,6 +61,7 @@ from tests.event_admin_factories import make_order
 from tests.exports_factories import make_vendor, route
 from tests.factories import make_shop, make_user
 from tests.mail_server import running_mail_server
+from tests.stock_factories import CODE_KEY
 
 T0 = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
 AFTER = T0 + timedelta(days=90)
@@ -109,7 +110,7 @@ def world(engine: Engine) -> World:
         olga = make_user(session, "olga", member_of=[event])
         bob = make_user(session, "bob", member_of=[other])
         receipt = make_order(session, event, breakfast() + tshirt(), key="marked", now=T0, name=NAME, email=EMAIL,
-                             phone=PHONE, size_note=NOTE,
+                             phone=PHONE, size_note=NOTE, code_key=CODE_KEY,
                              delivery={"street": STREET, "city": "London", "postcode": "N1 1AA", "country": "GB"})
         make_order(session, event, tshirt("S"), key="second", now=T0, name="Bea Second", email="bea@example.com",
                    status=OrderStatus.DELIVERED)
@@ -356,9 +357,10 @@ def _every_stored_value(engine: Engine) -> str:
 def _marks(world: World) -> tuple[str, ...]:
     """The recognisable values plus the hashes the database held for the marked order."""
     with read_only(world.engine) as session:
-        token_hash = session.get_one(Order, world.marked_order_id).lookup_token_hash
-    assert token_hash
-    return (*SECRETS, token_hash, "c1a1" * 16)
+        order = session.get_one(Order, world.marked_order_id)
+        token_hash, fingerprint = order.lookup_token_hash, order.submission_hash
+    assert token_hash and fingerprint
+    return (*SECRETS, token_hash, "c1a1" * 16, fingerprint)
 
 
 def _spreadsheet_slice(world: World) -> bytes:

@@ -51,9 +51,12 @@ def _tshirt(quantity: int = 1, **options: str) -> list[dict[str, Any]]:
 
 
 def _place(engine: Engine, key: str, *, code: str = "", **overrides: Any) -> OrderReceipt:
+    """An order by the attendee `key`: each key is someone else, so the same items are a new order, not a repeat
+    of an earlier submission (core/submissions.py)."""
     with unit_of_work(engine) as session:
         event = session.scalars(select(Event)).one()
-        return place_order(session, event, answers(**overrides), idempotency_key=key, code=code, code_key=CODE_KEY)
+        given = answers(**{"name": f"Attendee {key}", **overrides})
+        return place_order(session, event, given, idempotency_key=key, code=code, code_key=CODE_KEY)
 
 
 def _refused(engine: Engine, key: str, **kwargs: Any) -> dict[str, str]:

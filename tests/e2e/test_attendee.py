@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
-from core.models import Order
+from sqlalchemy import select
+
+from core.db import make_engine, unit_of_work
+from core.models import Event, Item, Order
 from tests.e2e.conftest import Server, choose, screenshot, stored, textbox
+from tests.markup_checks import PAYLOADS
 
 
 def test_attendee_orders_and_sees_the_reference(server: Server, page) -> None:  # noqa: ANN001
@@ -45,3 +49,25 @@ def test_attendee_orders_and_sees_the_reference(server: Server, page) -> None:  
 def test_unknown_event_page_in_the_browser(server: Server, page) -> None:  # noqa: ANN001
     page.goto(f"{server.url}/?event=nothing-here")
     page.get_by_role("heading", name="Event not found").wait_for()
+
+
+def test_unsafe_markdown_links_are_not_live_in_the_browser(server: Server, page) -> None:  # noqa: ANN001
+    """What Chromium renders from an organiser's description and item text: no link but http(s)/mailto/relative."""
+    payloads = "\n\n".join(PAYLOADS)
+    engine = make_engine(server.database_url)
+    with unit_of_work(engine) as session:
+        session.scalars(select(Event).where(Event.slug == "demo")).one().description = (
+            f"Welcome! [Our site](https://example.org/site)\n\n{payloads}")
+        for item in session.scalars(select(Item)):
+            item.description = "[d](data:text/html,<script>alert(1)</script>) and <javascript:alert(1)>"
+    engine.dispose()
+    page.goto(f"{server.url}/?event=demo")
+    page.get_by_role("button", name="Place order").wait_for()
+    page.get_by_role("link", name="Our site").wait_for()
+    addresses = page.eval_on_selector_all(
+        "a[href], img[src], iframe[src], object[data], embed[src]",
+        "nodes => nodes.map(n => n.getAttribute('href') || n.getAttribute('src') || n.getAttribute('data'))")
+    schemes = {re.match(r"([a-z][a-z0-9+.-]*):", address.strip().lower()).group(1)
+               for address in addresses if re.match(r"[a-z][a-z0-9+.-]*:", address.strip().lower())}
+    assert schemes <= {"http", "https", "mailto"}, addresses
+    assert "https://example.org/site" in addresses

@@ -16,6 +16,7 @@ from core.db import read_only, unit_of_work
 from core.models import Event, EventMember
 from tests.event_admin_factories import image_bytes, make_member
 from tests.factories import make_event, make_shop, make_user
+from tests.markup_checks import live_addresses
 from tests.pages.conftest import click, render_page
 
 _events_page = partial(render_page, "event_settings")
@@ -155,6 +156,16 @@ def test_the_description_preview_never_renders_raw_html(engine: Engine) -> None:
     at.text_area(key=f"event.{event_id}.input.description").input("**Hello** <img src=x onerror=alert(1)>").run()
     preview = next(m for m in at.markdown if "Hello" in m.value)
     assert preview.proto.allow_html is False
+
+
+def test_the_description_preview_renders_no_unsafe_link(engine: Engine) -> None:
+    alice, event_id = _organiser_with_event(engine)
+    at = _events_page(alice)
+    at.text_area(key=f"event.{event_id}.input.description").input(
+        "**Hello** [site](https://example.org) [d](data:text/html,<script>alert(1)</script>) [r][x]\n\n"
+        "[x]: javascript:alert(1)").run()
+    preview = next(m for m in at.markdown if "Hello" in m.value)
+    assert live_addresses(preview.value) == ["https://example.org"]
 
 
 def test_a_header_image_is_uploaded_cleaned_shown_and_removed(engine: Engine) -> None:

@@ -7,9 +7,10 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
-from core.db import unit_of_work
+from core.db import read_only, unit_of_work
+from core.login_throttle import USERNAME_MAX_DELAY, login_wait, record_failed_login
 from core.models import UserRole, utcnow
-from core.users import create_user, get_user, record_failed_login, revoke_sessions
+from core.users import create_user, get_user, revoke_sessions
 from tests.pages.conftest import AppFactory, render_page
 
 PASSWORD = "a long enough password"
@@ -59,14 +60,44 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(login_pag
     assert at.error[0].value == "Username or password is incorrect."
 
 
-def test_repeated_failures_throttle_this_client(login_page: AppTest, organiser: str) -> None:
+def test_repeated_failures_throttle_this_client_for_that_username_and_the_form_stays(
+    login_page: AppTest, organiser: str
+) -> None:
     at = login_page
     for _ in range(7):
         at = _submit(at, organiser, "not the password")
     assert "Too many failed attempts" in at.error[0].value
     at.run()
-    assert not at.text_input  # no form while the client waits
+    assert [w.label for w in at.text_input] == ["Username", "Password"]  # others behind this address log in
+    at = _submit(at, organiser, PASSWORD)  # this client, this username: even the right password waits
+    assert "auth.actor" not in at.session_state
     assert "Too many failed attempts" in at.error[0].value
+
+
+def test_an_attacker_at_the_same_address_does_not_keep_another_organiser_out(
+    login_page: AppTest, engine: Engine, organiser: str
+) -> None:
+    """The review's simulation: one session hammers a username and sprays unknown ones, while another organiser
+    logs in at once. AppTest sessions have no address, like every client behind a proxy that passes none: each is
+    its own client (they used to share one key, and the form was hidden from all of them)."""
+    with unit_of_work(engine) as session:
+        create_user(session, None, username="bea", display_name="Bea", role=UserRole.ORGANISER,
+                    password="bea's own long password")
+    attacker = login_page
+    for n in range(10):
+        attacker = _submit(attacker, organiser, f"guess {n}")
+        attacker = _submit(attacker, f"nobody{n}", "guess")
+    assert "Too many failed attempts" in attacker.error[0].value
+    colleague = _script("organiser_login.render()").run()
+    assert [w.label for w in colleague.text_input] == ["Username", "Password"]
+    colleague = _submit(colleague, "bea", "bea's own long password")
+    assert colleague.session_state["auth.actor"].username == "bea"
+    # The attacker's own session may not try the attacked username for long, even with the right password ...
+    attacker = _submit(attacker, organiser, PASSWORD)
+    assert "auth.actor" not in attacker.session_state and "Too many failed attempts" in attacker.error[0].value
+    # ... while anyone else waits for it at most USERNAME_MAX_DELAY: no lockout.
+    with read_only(engine) as session:
+        assert login_wait(session, organiser, "session:someone-else") <= USERNAME_MAX_DELAY.total_seconds()
 
 
 def test_throttled_username_cannot_log_in_even_with_the_right_password(

@@ -9,8 +9,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.db import read_only, unit_of_work
 from core.demo import seed_demo
-from core.models import Order, OrderPersonalData, utcnow
-from tests.factories import make_shop
+from core.form_versions import save_form
+from core.models import Item, Order, OrderPersonalData, utcnow
+from tests.factories import BASIC_FORM, make_shop
+from tests.markup_checks import PAYLOADS, live_addresses, unsafe_addresses
 from tests.pages.conftest import AppFactory
 
 
@@ -129,6 +131,8 @@ def test_a_new_form_session_after_an_order_places_a_new_order(app: AppFactory, e
     at = next(b for b in at.button if b.label == "Place another order").click().run()
     assert at.text_input(key="order.demo.name").value == ""
     _fill_valid_demo_order(at)
+    # Something else this time: the very same answers within minutes are the first order again (see the next test).
+    at.number_input(key="order.demo.items.tshirt.0.quantity").set_value(1)
     _submit(at)
     assert len({order.reference for order in _orders(engine)}) == 2
 
@@ -147,6 +151,70 @@ def test_event_not_open_yet_says_when_it_opens(app: AppFactory, engine: Engine) 
     at = app("test-event")
     assert "Orders open on" in at.info[0].value and "Europe/Berlin" in at.info[0].value
     assert not at.text_input
+
+
+def test_the_same_answers_from_a_new_session_show_the_first_order(app: AppFactory, engine: Engine) -> None:
+    """The server restarted after the order committed: the attendee reloads and submits the same answers again."""
+    _demo(engine)
+    first = app("demo")
+    _fill_valid_demo_order(first)
+    first = _submit(first)
+    [order] = _orders(engine)
+    assert "Thank you" in first.success[0].value
+    again = app("demo")  # a new session: a new idempotency key
+    _fill_valid_demo_order(again)
+    again = _submit(again)
+    assert not again.exception
+    assert [o.reference for o in _orders(engine)] == [order.reference]
+    assert again.info[0].value == (f"You already placed this order, reference {order.reference}. "
+                                   "Nothing new was ordered.")
+    assert not again.success
+
+
+def _markdown_on_the_page(at: AppTest) -> list[str]:
+    """Every string on the page that Streamlit renders as Markdown: texts, captions, labels, help, options."""
+    texts = [e.value for kind in ("title", "markdown", "caption", "info", "error", "success")
+             for e in getattr(at, kind)]
+    for kind in ("text_input", "text_area", "number_input", "selectbox", "multiselect", "radio", "checkbox",
+                 "date_input", "button"):
+        for widget in getattr(at, kind):
+            texts += [widget.label, getattr(widget.proto, "help", "")]
+            texts += list(getattr(widget.proto, "options", []))
+    return [str(text) for text in texts if text]
+
+
+def _unsafe_addresses(at: AppTest) -> list[str]:
+    return [address for text in _markdown_on_the_page(at) for address in unsafe_addresses(text)]
+
+
+def test_no_organiser_markdown_renders_an_unsafe_link_on_the_public_page(app: AppFactory, engine: Engine) -> None:
+    """Descriptions, item descriptions, labels, help texts and options: only http(s), mailto and relative links."""
+    payloads = "\n\n".join(PAYLOADS)
+    fields = BASIC_FORM["fields"]
+    # Help texts are short (500 characters at most): each field gets its share of the payloads.
+    form = {"fields": [{**field, "help": "\n\n".join(PAYLOADS[n::len(fields)])} for n, field in enumerate(fields)]
+            + [{"key": "agree", "type": "checkbox", "label": "I agree to the [terms](https://example.org/terms) "
+                "and [this](javascript:alert(1))", "required": True},
+               {"key": "choice", "type": "single_choice", "label": "Pick", "options": ["[a](data:x)", "b"]}]}
+    with unit_of_work(engine) as session:
+        event = make_shop(session, description=f"Welcome! [Our site](https://example.org)\n\n{payloads}")
+        save_form(session, event, form)
+        for item in session.scalars(select(Item)):
+            item.description = f"Soft [cotton](https://example.org/cotton) {payloads}"
+    at = app("test-event")
+    assert not at.exception
+    assert _unsafe_addresses(at) == []
+    live = [address for text in _markdown_on_the_page(at) for address in live_addresses(text)]
+    assert {"https://example.org", "https://example.org/cotton", "https://example.org/terms"} <= set(live)
+
+
+def test_the_closed_message_renders_no_unsafe_link(app: AppFactory, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        make_shop(session, closes_at=utcnow() - timedelta(hours=1),
+                  closed_message="Closed. [More](data:text/html,<script>alert(1)</script>) <javascript:alert(1)>")
+    at = app("test-event")
+    assert at.info[0].value.startswith("Closed. More")
+    assert _unsafe_addresses(at) == []
 
 
 def test_closed_event_shows_the_organisers_message(app: AppFactory, engine: Engine) -> None:
