@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import importlib.util
 import os
 import re
 import secrets
@@ -43,7 +44,7 @@ if not __package__:  # run as `python deploy/serve.py`: make the project importa
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import PROJECT_DIR, SECRETS_FILE, cookie_key, load_settings  # noqa: E402
-from deploy.streamlit_client import open_page  # noqa: E402
+from deploy.streamlit_client import open_page, run_sync  # noqa: E402
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 TEMPLATE = DEPLOY_DIR / "haproxy.cfg.in"
@@ -62,13 +63,27 @@ class ServeError(Exception):
 # --- the proxy's configuration -------------------------------------------------------------------------------------
 
 
+def inline_script_pages() -> list[Path]:
+    """The HTML pages we serve that carry inline scripts: Streamlit's own, and the login cookie's component
+    (extra_streamlit_components, used by streamlit-authenticator), which runs in an iframe from our origin."""
+    cookie_manager = importlib.util.find_spec("extra_streamlit_components")
+    pages = [Path(streamlit.__file__).parent / "static" / "index.html"]
+    if cookie_manager is not None and cookie_manager.origin is not None:
+        pages.append(Path(cookie_manager.origin).parent / "CookieManager" / "frontend" / "build" / "index.html")
+    return pages
+
+
 def content_security_policy() -> str:
-    """A CSP that the installed Streamlit's frontend runs under: its one inline script allowed by hash."""
-    index = (Path(streamlit.__file__).parent / "static" / "index.html").read_text()
+    """A CSP that the installed Streamlit frontend runs under: its inline scripts allowed by their hashes.
+
+    'wasm-unsafe-eval' lets Streamlit compile its WebAssembly (protobuf decoding); it allows no JavaScript eval.
+    """
+    scripts = [script for page in inline_script_pages()
+               for script in re.findall(r"<script>(.*?)</script>", page.read_text(), flags=re.DOTALL)]
     hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
-                      for script in re.findall(r"<script>(.*?)</script>", index, flags=re.DOTALL))
+                      for script in scripts)
     return ("default-src 'self'; "
-            f"script-src 'self' {hashes}; "
+            f"script-src 'self' 'wasm-unsafe-eval' {hashes}; "
             "style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob:; "
             "font-src 'self' data:; "
@@ -225,7 +240,7 @@ def _warm(workers: Sequence[Worker]) -> None:
     async def all_of_them() -> list[object]:
         return await asyncio.gather(*(open_page(worker.url) for worker in workers), return_exceptions=True)
 
-    for worker, outcome in zip(workers, asyncio.run(all_of_them()), strict=True):
+    for worker, outcome in zip(workers, run_sync(all_of_them()), strict=True):
         problems = [f"{type(outcome).__name__}: {outcome}"] if isinstance(outcome, BaseException) else \
             outcome.problems  # type: ignore[attr-defined]
         if problems:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ClientState_pb2 import ClientState
@@ -20,6 +21,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState, WidgetStates
 from websockets.asyncio.client import ClientConnection, connect
 
+T = TypeVar("T")
 TIMEOUT_SECONDS = 120
 # How the public page shows an order reference (pages/public.py).
 REFERENCE = re.compile(r"reference is \*\*`([A-Z0-9-]+)`\*\*")
@@ -88,6 +90,8 @@ class Session:
                 kind = forward.WhichOneof("type")
                 if kind == "new_session":
                     self.page_script_hash = forward.new_session.page_script_hash
+                elif kind == "navigation":  # st.navigation ran: the page drawn, which the next rerun must name
+                    self.page_script_hash = forward.navigation.page_script_hash
                 elif kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
                     _read_element(forward.delta.new_element, run, started)
                 elif kind == "script_finished" and forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
@@ -136,3 +140,13 @@ async def open_page(url: str, query_string: str = "", *, page: str = "", timeout
     """One visit: connect, run the script once, disconnect (what warming a worker needs)."""
     async with Session(url, query_string, page=page, timeout=timeout) as session:
         return await session.run()
+
+
+def run_sync(awaitable: Awaitable[T]) -> T:
+    """Run `awaitable` to its end in a new event loop of its own thread; works where a loop is already running
+    in this thread (Playwright's sync API keeps one)."""
+    async def wrapped() -> T:
+        return await awaitable
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, wrapped()).result()
