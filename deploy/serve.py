@@ -2,7 +2,7 @@
 
     .venv/bin/python -m deploy.serve --workers 2 --port 8501     # what `make serve WORKERS=2 PORT=8501` runs
     .venv/bin/python -m deploy.serve --print-config --tls-cert /etc/haproxy/certs/event-orders.pem \\
-        --worker-ports 8601,8602 > /etc/haproxy/haproxy.cfg          # a server's proxy config (see deploy/)
+        --workers-at 127.0.0.1:8601,127.0.0.1:8602 > haproxy.cfg      # a server's proxy config (deploy/README.md)
 
 Set-up as `make run` does it (migrations, the demo seed and its first admin), then one `streamlit run app.py`
 per worker on a free 127.0.0.1 port, each warmed by one session (so the first visitor does not wait for the
@@ -54,6 +54,9 @@ PROXY_MISSING = ("HAProxy is not installed, and `make serve` needs it as its rev
                  "  Debian/Ubuntu: apt-get install haproxy\n"
                  "  (`make run` serves one process without it.)")
 HEALTH_TIMEOUT_SECONDS = 90
+# deploy/haproxy.cfg: the systemd units' two workers (event-orders@8601, event-orders@8602).
+PRODUCTION_WORKERS = "127.0.0.1:8601,127.0.0.1:8602"
+PRODUCTION_CERT = "/etc/haproxy/certs/event-orders.pem"
 
 
 class ServeError(Exception):
@@ -97,14 +100,15 @@ def content_security_policy() -> str:
             "form-action 'self'")
 
 
-def render_config(worker_ports: Sequence[int], *, listen: str = "", tls_cert: str | None = None) -> str:
-    """HAProxy's configuration for workers on 127.0.0.1:`worker_ports`.
+def render_config(workers: Sequence[str], *, listen: str, tls_cert: str | None = None,
+                  tls_listen: str = ":443") -> str:
+    """HAProxy's configuration for Streamlit workers at `workers` ("host:port" each).
 
-    Without `tls_cert`: plain http on `listen` (host:port), as `make serve` runs. With it: http on :80
-    redirecting to https on :443 with that certificate (a PEM with the key), HSTS and a Secure cookie.
+    Without `tls_cert`: plain http on `listen` (host:port), as `make serve` runs. With it: http on `listen`
+    redirecting to https on `tls_listen` with that certificate (a PEM with its key), HSTS and a Secure cookie.
     """
     if tls_cert:
-        binds = f"    bind :80\n    bind :443 ssl crt {tls_cert} alpn h2,http/1.1"
+        binds = f"    bind {listen}\n    bind {tls_listen} ssl crt {tls_cert} alpn h2,http/1.1"
         redirect = "    http-request redirect scheme https code 301 unless { ssl_fc }\n"
         global_tls = ("    # Mozilla's \"intermediate\" TLS settings.\n"
                       "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n"
@@ -113,7 +117,7 @@ def render_config(worker_ports: Sequence[int], *, listen: str = "", tls_cert: st
                       "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305\n")
     else:
         binds, redirect, global_tls = f"    bind {listen}", "", ""
-    servers = "\n".join(f"    server w{n} {LOOPBACK}:{port} cookie w{n}" for n, port in enumerate(worker_ports, 1))
+    servers = "\n".join(f"    server w{n} {address} cookie w{n}" for n, address in enumerate(workers, 1))
     return Template(TEMPLATE.read_text()).substitute(
         binds=binds, redirect=redirect, global_tls=global_tls, servers=servers, csp=content_security_policy(),
         cookie_name=STICKY_COOKIE, cookie_secure=" secure" if tls_cert else "")
@@ -202,7 +206,8 @@ def running_stack(workers: int, port: int, env: Mapping[str, str], run_dir: Path
         if warm:
             _warm(started)
         config = run_dir / "haproxy.cfg"
-        config.write_text(render_config([worker.port for worker in started], listen=f"{LOOPBACK}:{port}"))
+        config.write_text(render_config([f"{LOOPBACK}:{worker.port}" for worker in started],
+                                        listen=f"{LOOPBACK}:{port}"))
         proxy_process = _start([proxy, "-db", "-f", str(config)], os.environ, _log(stack, log_dir, "haproxy.log"))
         stack.callback(_stop, proxy_process)
         _wait_healthy(url, proxy_process, "HAProxy")
@@ -274,13 +279,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8501")),
                         help="the proxy's port on 127.0.0.1 (default 8501, or PORT)")
     parser.add_argument("--print-config", action="store_true",
-                        help="print the proxy's configuration for a server (with --worker-ports, --tls-cert) and exit")
-    parser.add_argument("--worker-ports", default="8601,8602", help="with --print-config: the workers' ports")
-    parser.add_argument("--tls-cert", help="with --print-config: the certificate (PEM with key) for https on :443")
+                        help="print the proxy's configuration for a server (see --workers-at, --listen, --tls-cert)")
+    parser.add_argument("--workers-at", default=PRODUCTION_WORKERS,
+                        help=f"with --print-config: the workers, host:port,... (default {PRODUCTION_WORKERS})")
+    parser.add_argument("--listen", default=":80", help="with --print-config: where http is served (default :80)")
+    parser.add_argument("--tls-cert", help="with --print-config: a PEM (certificate and key) for https on :443")
     args = parser.parse_args(argv)
     if args.print_config:
-        ports = [int(port) for port in args.worker_ports.split(",")]
-        print(render_config(ports, listen=f"{LOOPBACK}:{args.port}", tls_cert=args.tls_cert), end="")
+        print(render_config(args.workers_at.split(","), listen=args.listen, tls_cert=args.tls_cert), end="")
         return 0
     if args.workers < 1:
         parser.error("--workers must be at least 1")

@@ -332,9 +332,12 @@ document.addEventListener('securitypolicyviolation',
 
 
 @needs_haproxy
-def test_the_public_form_and_the_login_page_run_under_the_proxys_security_headers(
+def test_the_public_form_the_login_and_the_dashboard_run_under_the_proxys_security_headers(
         database_url: str, tmp_path: Path, browser) -> None:  # noqa: ANN001
     with _serving(database_url, tmp_path) as stack:
+        shown: list[str] = []
+        run_sync(_order(stack.url, 1, 0, shown, []))  # so that the dashboard draws its charts
+        assert shown
         context = browser.new_context(viewport={"width": 1000, "height": 1400})
         context.add_init_script(CSP_LISTENER)
         page = context.new_page()
@@ -363,9 +366,14 @@ def test_the_public_form_and_the_login_page_run_under_the_proxys_security_header
             page.wait_for_timeout(1000)  # the login cookie's component runs in its iframe
             violations_login = page.evaluate("window.__cspViolations")
             screenshot(page, "serve-3-login-under-csp")
+            page.goto(f"{stack.url}/dashboard")  # tables and charts
+            page.get_by_text("Items ordered").wait_for()
+            page.locator("canvas, svg.marks").first.wait_for()  # a chart drawn
+            page.wait_for_timeout(1000)
+            violations_dashboard = page.evaluate("window.__cspViolations")
         finally:
             context.close()
-    assert violations_form == [] and violations_login == []
+    assert violations_form == [] and violations_login == [] and violations_dashboard == []
     assert not [line for line in console if "Content Security Policy" in line or "Refused to" in line]
 
 
@@ -379,6 +387,18 @@ def test_make_serve_without_haproxy_says_how_to_install_it_and_fails(tmp_path: P
     assert done.returncode == 2
     assert "apt-get install haproxy" in done.stderr
     assert "Demo event" not in done.stdout  # it stopped before doing anything
+
+
+def test_warming_a_worker_that_cannot_serve_names_the_problem(database_url: str, tmp_path: Path) -> None:
+    """systemd's ExecStartPost: a worker without COOKIE_KEY starts, but its app refuses to run."""
+    process, url = start_streamlit("app.py", {**_env(database_url), "COOKIE_KEY": ""}, tmp_path / "streamlit.log")
+    try:
+        done = subprocess.run([sys.executable, "-m", "deploy.warm", url], cwd=PROJECT_DIR, capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        stop_streamlit(process)
+    assert done.returncode == 1
+    assert "COOKIE_KEY is not set" in done.stderr
 
 
 def _children(pid: int) -> set[int]:
