@@ -96,6 +96,7 @@ class Outcome:
     references: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0  # the stack's (workers and proxy), over the bursts (opening, filling and submitting)
+    client_cpu_seconds: float = 0.0  # this process's, driving the sessions: on the same CPUs as the stack
     sessions: int = 0
 
     def p(self, percent: float) -> float:
@@ -153,9 +154,10 @@ def stack_cpu_seconds(stack: Stack) -> float:
 def timed_burst(stack: Stack, query: str, sessions: int, values: Mapping[str, str | int | bool], first: int,
                 spread: float, outcome: Outcome) -> None:
     """`burst` through the stack's proxy, adding its CPU seconds and sessions to `outcome`."""
-    cpu = stack_cpu_seconds(stack)
+    cpu, client_cpu = stack_cpu_seconds(stack), time.process_time()
     asyncio.run(burst(stack.url, query, sessions, values, first, spread, outcome))
     outcome.cpu_seconds += stack_cpu_seconds(stack) - cpu
+    outcome.client_cpu_seconds += time.process_time() - client_cpu
     outcome.sessions += sessions
 
 
@@ -284,8 +286,8 @@ def summarise(configurations: list[Configuration], sessions: int, rounds: int, s
     print(f"\n{sessions} sessions open the form through HAProxy, fill it, then press '{SUBMIT}' (all in one "
           f"instant, or evenly spread over {spread:g} s); {rounds} round(s) of each; then {rush} at once with the "
           f"most workers; {backend}; ms from the click to the reference arriving\n")
-    print("| workers | page | clicks | p50 | p95 | max | errors | lost | CPU s per session |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| workers | page | clicks | p50 | p95 | max | errors | lost | CPU s per session | client CPU s per session |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     results: list[BenchResult] = []
     for config in configurations:
         for kind in config.ours:
@@ -295,7 +297,8 @@ def summarise(configurations: list[Configuration], sessions: int, rounds: int, s
                 print(f"| {config.workers} | {label} | {f'{count} at once' if kind == 'rush' else kind} | "
                       f"{outcome.p(50):.0f} | {outcome.p(95):.0f} | {max(outcome.latencies_ms, default=math.nan):.0f}"
                       f" | {len(outcome.errors)} | {len(set(outcome.references) - rows)} | "
-                      f"{outcome.cpu_seconds / max(outcome.sessions, 1):.3f} |")
+                      f"{outcome.cpu_seconds / max(outcome.sessions, 1):.3f} | "
+                      f"{outcome.client_cpu_seconds / max(outcome.sessions, 1):.3f} |")
         for outcome in [*config.bare.values(), *config.ours.values()]:
             for error in outcome.errors[:5]:
                 print(f"  {error}")
