@@ -1,13 +1,16 @@
 # Two commands do everything: `make run` and `make test`. Both create .venv and install what they need.
+# `make serve WORKERS=N` is `make run` as N processes behind HAProxy (deploy/serve.py; README, "When one process
+# is not enough").
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+WORKERS ?= 2
 PYTEST_ARGS ?=
 # `make run` is the demo: it may keep a generated login-cookie key in data/. Deployments set COOKIE_KEY instead.
 DEMO ?= true
 
-.PHONY: run test bench migrate demo clean
+.PHONY: run serve test bench migrate demo clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +31,12 @@ run: $(VENV)/.run-deps
 	@echo "  Stop it with Ctrl+C."
 	@echo
 	@echo "  Organisers log in at http://127.0.0.1:$(PORT)/login"
-	DEMO=$(DEMO) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	@# FORWARDED_ALLOW_IPS empty: uvicorn must not take a client's X-Forwarded-For as its address (core/proxies.py).
+	FORWARDED_ALLOW_IPS= DEMO=$(DEMO) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+# The same set-up, then WORKERS Streamlit processes behind HAProxy on 127.0.0.1:$(PORT), in the foreground.
+serve: $(VENV)/.run-deps
+	DEMO=$(DEMO) $(PY) -m deploy.serve --workers $(WORKERS) --port $(PORT)
 
 # The suite runs on a fresh SQLite file per test, then again on PostgreSQL when TEST_POSTGRESQL_URL names a
 # database that the tests may wipe. In CI (CI=true) that second pass is required, not optional.

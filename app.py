@@ -30,7 +30,9 @@ WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form", "items", "code
 
 
 def main() -> None:
-    st.set_page_config(page_title="Event Orders", page_icon=":material/receipt_long:", layout="centered")
+    # An emoji icon is drawn as a data: URL; a :material/...: one makes every visitor's browser fetch it from
+    # fonts.gstatic.com (a third party learns of each visit, and deploy/'s CSP refuses it).
+    st.set_page_config(page_title="Event Orders", page_icon="🧾", layout="centered")
     try:
         cookie_key(runtime.settings())  # refuse to start with a missing or weak key (outside the demo)
         code_key(runtime.settings())

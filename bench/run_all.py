@@ -28,7 +28,7 @@ ORDER = ["bench_tti", "bench_sessions", "bench_place_order", "bench_orders_page"
 # Flags for `--small`: a run of a few minutes in all, to check the harness rather than to quote figures.
 SMALL_ARGS = {
     "bench_tti": ["--runs", "3"],
-    "bench_sessions": ["--sessions", "50", "--rounds", "1"],
+    "bench_sessions": ["--sessions", "50", "--rounds", "1", "--rush", "100"],
     "bench_place_order": ["--orders", "500"],
     "bench_orders_page": ["--orders", "5000", "--repeat", "3"],
     "bench_outbox": ["--messages", "200", "--repeat", "3"],

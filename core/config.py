@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from core.proxies import parse_trusted_proxies
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
 SECRETS_FILE = PROJECT_DIR / ".streamlit" / "secrets.toml"
@@ -57,6 +59,12 @@ class Settings:
     sms_provider_url: str = ""
     sms_token: str = ""
     sms_sender: str = ""
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For the app believes when picking a client's
+    # address for its throttles; none by default. `make serve` trusts its own proxy on 127.0.0.1 (core/proxies.py).
+    trusted_proxies: str = ""
+
+    def __post_init__(self) -> None:
+        parse_trusted_proxies(self.trusted_proxies)  # a bad entry fails at start, naming the setting
 
 
 def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -18,6 +19,8 @@ from core.db import make_engine, migrate, read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
 from core.event_admin import EventSummary, list_events
 from core.lifecycle import run_scheduler
+from core.proxies import client_address as pick_client_address
+from core.proxies import parse_trusted_proxies, server_believes_forwarded_for
 
 ACTOR_KEY = "auth.actor"
 EVENT_KEY = "organiser.event_id"
@@ -61,22 +64,33 @@ def start_scheduler() -> None:
 
 
 CLIENT_KEY = "runtime.client"
+LOCAL_PEER = "127.0.0.1"
 
 
 def client_address(*, unknown: str = "shared") -> str:
-    """Whom a throttle counts against: the client's IP address.
+    """Whom a throttle counts against: the client's IP address (through TRUSTED_PROXIES, core/proxies.py).
 
-    Streamlit knows no address for local connections and behind some proxies. With `unknown="shared"` those
-    clients share one key, which errs on the safe side for guesses (logins, lookups); with "session" each
-    browser session gets its own, so that a budget of ordinary actions (submitting orders) never blocks
-    attendees behind one proxy, at the price that a script can open new sessions.
+    Streamlit knows no address for local connections (nor, then, do we for a proxy that is not trusted). With
+    `unknown="shared"` those clients share one key, which errs on the safe side for guesses (logins, lookups);
+    with "session" each browser session gets its own, so that a budget of ordinary actions (submitting orders)
+    never blocks attendees behind one proxy, at the price that a script can open new sessions.
     """
-    address = st.context.ip_address
-    if isinstance(address, str) and address:
+    address = _connection_client()
+    if address is not None:
         return address
     if unknown == "session":
         return st.session_state.setdefault(CLIENT_KEY, "session:" + secrets.token_urlsafe(16))
     return "unknown"
+
+
+def _connection_client() -> str | None:
+    forwarded = st.context.headers.get_all("X-Forwarded-For")
+    if forwarded and server_believes_forwarded_for(os.environ):
+        return None  # the server may have put the header's claim in place of the peer already
+    # Streamlit reports the loopback peers 127.0.0.1 and ::1 as None; a local proxy connects from 127.0.0.1.
+    peer = st.context.ip_address or LOCAL_PEER
+    address = pick_client_address(peer, forwarded, parse_trusted_proxies(settings().trusted_proxies))
+    return None if address == LOCAL_PEER else address
 
 
 def current_actor() -> Actor | None:

@@ -19,6 +19,8 @@ from core.config import PROJECT_DIR
 # its watchers, and an edited file is unloaded from sys.modules under the sessions running. Benchmarks switch it
 # off (as a deployment should), unless asked to measure the default.
 NO_FILE_WATCHER = {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
+# As deployed (Makefile, deploy/serve.py): uvicorn leaves X-Forwarded-For to the app (core/proxies.py).
+AS_DEPLOYED = {"FORWARDED_ALLOW_IPS": ""}
 
 
 def free_port() -> int:
@@ -31,15 +33,15 @@ def start_streamlit(script: str | Path, env: Mapping[str, str], log_path: Path,
                     timeout: float = 60) -> tuple[subprocess.Popen[bytes], str]:
     """Start `streamlit run script` from the project root, wait for its health check; returns it and its URL.
 
-    `env` is added to this process's environment. The project root is the working directory, so the server
-    reads the project's .streamlit/config.toml whatever the script.
+    `env` is added to this process's environment and AS_DEPLOYED. The project root is the working directory, so
+    the server reads the project's .streamlit/config.toml whatever the script.
     """
     port = free_port()
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
              "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=PROJECT_DIR, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=PROJECT_DIR, env={**os.environ, **AS_DEPLOYED, **env}, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
