@@ -39,3 +39,7 @@ class LoginThrottled(DomainError):
     def __init__(self, retry_after: int):
         self.retry_after = retry_after
         super().__init__(f"Too many failed attempts. Please wait {retry_after} seconds and try again.")
+
+
+class NewerFormSaved(DomainError):
+    """Someone saved a newer form version since this draft started; saving it would replace theirs."""
