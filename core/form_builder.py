@@ -242,7 +242,8 @@ def condition_answers(target: Mapping[str, Any], catalogue: Sequence[CatalogueIt
 def conditions_for(fields: Sequence[Field], key: str | None, catalogue: Sequence[CatalogueItem]) -> tuple[Condition, ...]:
     """What "show only if" offers the field `key`: the earlier fields that have answers to wait for, and those.
 
-    The field's own condition stays offered even when its answer left the catalogue, so it can be seen and changed.
+    The field's own condition stays offered even when its answer left the catalogue (or, in a form written as
+    JSON, waits for a text answer), so that it can be seen and changed rather than lost.
     """
     index = _index_of(fields, key) if key is not None else len(fields)
     own = fields[index].get("show_if") if key is not None else None
@@ -251,7 +252,9 @@ def conditions_for(fields: Sequence[Field], key: str | None, catalogue: Sequence
         answers = condition_answers(target, catalogue)
         if isinstance(own, Mapping) and own.get("field") == target.get("key") and own.get("value") not in [
                 answer.value for answer in answers]:
-            answers += (Answer(own.get("value"), f"{own.get('value')} (no longer offered)"),)
+            value = own.get("value")
+            gone = type_of(target) == FieldType.ITEMS
+            answers += (Answer(value, f"{value} (no longer offered)" if gone else str(value)),)
         if answers:
             conditions.append(Condition(str(target.get("key")), str(target.get("label") or target.get("key")),
                                         answers))

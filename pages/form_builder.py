@@ -27,6 +27,8 @@ from core.form_builder import (
     FIELD_TYPE_NAMES,
     TEMPLATES,
     WHOLE_FIELD,
+    FieldRow,
+    RemovedField,
     attributes_of,
     personal_data_surface,
     type_of,
@@ -50,6 +52,8 @@ TYPE_ICONS = {
     FieldType.ITEMS: ":material/shopping_cart:",
 }
 UNKNOWN_ICON = ":material/help:"
+# "Show only if" offers this before the earlier fields (a string: a None choice would read as no choice at all).
+ALWAYS_SHOWN = ""
 TEMPLATE_ICONS = {
     "full_name": ":material/badge:",
     "email": ":material/mail:",
@@ -90,8 +94,8 @@ def render() -> None:
     st.html(BUILDER_CSS)
     _follow(draft)
     _status(actor, draft)
-    # The preview gets nearly half: it draws item lines side by side, as the public page does.
-    fields, preview = st.columns([6, 5], gap="large")
+    # The preview gets half: it draws item lines side by side, as the public page does.
+    fields, preview = st.columns(2, gap="large")
     with fields:
         _field_list(actor, draft)
         _add_field(actor, draft)
@@ -144,7 +148,7 @@ def _fill_editor(draft: Draft, open_key: str | None) -> None:
     for index, option in enumerate(options):
         state[_editor_key(event_id, f"option.{index}")] = option
     show_if = field.get("show_if") or {}
-    state[_editor_key(event_id, "show_if_field")] = show_if.get("field")
+    state[_editor_key(event_id, "show_if_field")] = show_if.get("field") or ALWAYS_SHOWN
     state[_editor_key(event_id, "show_if_value")] = show_if.get("value")
 
 
@@ -209,7 +213,7 @@ def _choose_condition(actor: Actor, event_id: int, key: str) -> None:
     """A new "show only if" field waits for its answer; "Always shown" applies at once."""
     state = st.session_state
     state[_editor_key(event_id, "show_if_value")] = None
-    if state.get(_editor_key(event_id, "show_if_field")) is None:
+    if state.get(_editor_key(event_id, "show_if_field")) == ALWAYS_SHOWN:
         _apply_editor(actor, event_id, key)
 
 
@@ -244,7 +248,7 @@ def _delete(actor: Actor, event_id: int, key: str) -> None:
         st.session_state[_key(event_id, "removed")] = draft.removed
 
 
-def _undo(actor: Actor, event_id: int, removed: form_drafts.RemovedField) -> None:
+def _undo(actor: Actor, event_id: int, removed: RemovedField) -> None:
     _operate(actor, event_id, lambda session: form_drafts.undo_delete(session, actor, event_id, removed))
 
 
@@ -266,7 +270,9 @@ def _import_json(actor: Actor, event_id: int) -> None:
     state = st.session_state
     upload = state.get(_key(event_id, "json_file"))
     text = upload.getvalue() if upload is not None else state.get(_key(event_id, "json_text")) or ""
-    _operate(actor, event_id, lambda session: form_drafts.import_form_json(session, actor, event_id, text))
+    if _operate(actor, event_id, lambda session: form_drafts.import_form_json(session, actor, event_id, text)) \
+            is not None:
+        state[_key(event_id, "json_text")] = ""  # done: the draft, shown above, is what was pasted
 
 
 # --- the status line: saved version, draft, save and discard ----------------------------------------------------
@@ -282,7 +288,7 @@ def _status(actor: Actor, draft: Draft) -> None:
                     f"{moment:%d %b %Y at %H:%M} ({_plain(draft.timezone)}). Attendees see {attendees} until "
                     f"you save. It is kept here, for every organiser of the event, until you save or discard it.")
     st.caption(_version_note(draft))
-    if draft.newer_version is not None:
+    if draft.changed and draft.newer_version is not None:
         st.warning(f"Version {draft.newer_version} was saved since this draft started: saving replaces it with "
                    f"this draft. Discard the draft to start again from version {draft.newer_version}.",
                    icon=":material/sync_problem:")
@@ -334,8 +340,13 @@ def _field_list(actor: Actor, draft: Draft) -> None:
                   args=(actor, event_id, lambda session: form_drafts.start_from_usual_form(session, actor, event_id)))
         return
     open_key = state.get(_key(event_id, "open"))
+    keys = [row.key for row in draft.rows]
+    keys_unique = all(keys) and len(set(keys)) == len(keys)  # only a broken stored form repeats a key
     for index, row in enumerate(draft.rows):
-        with st.container(border=True, key=f"fb-row-{event_id}-{index}"):
+        # Rows are drawn by position, so an open editor keeps its inputs (and the focus) when its label changes
+        # the field's key; the row's buttons are keyed by field, so that a move never leaves one field's button
+        # where another field's was.
+        with st.container(border=True):
             with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False):
                 # The type is part of the button's name, so that it never repeats a template button's name.
                 st.button(f"**{_plain(row.label)}** :gray[· {_plain(row.type_name)}]",
@@ -344,25 +355,30 @@ def _field_list(actor: Actor, draft: Draft) -> None:
                           help="Close the editor" if row.key == open_key else "Open this field's settings")
                 st.space("stretch")
                 with st.container(horizontal=True, gap="xsmall", width="content", wrap=False):
-                    _row_actions(actor, event_id, row.key, row.label, index, index == len(draft.rows) - 1,
-                                 row.type == FieldType.ITEMS)
+                    _row_actions(actor, event_id, row, index, index == len(draft.rows) - 1,
+                                 row.key if keys_unique else str(index))
             if badges := _badges(row):
                 st.markdown(badges)
             if row.key == open_key:
                 _editor(actor, draft, row.key)
 
 
-def _row_actions(actor: Actor, event_id: int, key: str, label: str, index: int, last: bool, picker: bool) -> None:
+def _row_actions(actor: Actor, event_id: int, row: FieldRow, index: int, last: bool,
+                 handle: str) -> None:
+    """Move up, move down, duplicate, delete; `handle` names the buttons (the field's key, while keys are unique)."""
+    key, label = row.key, row.label
+
     def move(offset: int) -> None:
         _operate(actor, event_id, lambda session: form_drafts.move_field(session, actor, event_id, key, offset))
 
     def duplicate() -> None:
         _operate(actor, event_id, lambda session: form_drafts.duplicate_field(session, actor, event_id, key))
 
-    _icon_button(f"Move '{label}' up", ":material/arrow_upward:", f"up-{index}", index == 0, lambda: move(-1))
-    _icon_button(f"Move '{label}' down", ":material/arrow_downward:", f"down-{index}", last, lambda: move(1))
-    _icon_button(f"Duplicate '{label}'", ":material/content_copy:", f"copy-{index}", picker, duplicate)
-    _icon_button(f"Delete '{label}'", ":material/delete:", f"delete-{index}", False,
+    _icon_button(f"Move '{label}' up", ":material/arrow_upward:", f"up-{handle}", index == 0, lambda: move(-1))
+    _icon_button(f"Move '{label}' down", ":material/arrow_downward:", f"down-{handle}", last, lambda: move(1))
+    _icon_button(f"Duplicate '{label}'", ":material/content_copy:", f"copy-{handle}", row.type == FieldType.ITEMS,
+                 duplicate)
+    _icon_button(f"Delete '{label}'", ":material/delete:", f"delete-{handle}", False,
                  lambda: _delete(actor, event_id, key))
 
 
@@ -372,7 +388,7 @@ def _icon_button(label: str, icon: str, name: str, disabled: bool, action: Calla
               help=_plain(label))
 
 
-def _badges(row: form_drafts.FieldRow) -> str:
+def _badges(row: FieldRow) -> str:
     parts = []
     if row.required:
         parts.append(":blue-badge[Required]")
@@ -541,14 +557,14 @@ def _condition(actor: Actor, draft: Draft, key: str, errors: dict[str, str], app
     event_id = draft.event_id
     conditions = {condition.key: condition for condition in draft.conditions(key)}
     target_key, value_key = _editor_key(event_id, "show_if_field"), _editor_key(event_id, "show_if_value")
-    if state.get(target_key) not in conditions:
-        state[target_key] = None  # e.g. the field it waited for moved below it in another tab
+    if state.get(target_key) not in (ALWAYS_SHOWN, *conditions):
+        state[target_key] = ALWAYS_SHOWN  # e.g. the field it waited for moved below it in another tab
     if not conditions:
         st.caption("Show only if: there is no earlier choice, tick box or item picker to depend on.")
         return
-    st.selectbox("Show only if", [None, *conditions], key=target_key, on_change=_choose_condition,
+    st.selectbox("Show only if", [ALWAYS_SHOWN, *conditions], key=target_key, on_change=_choose_condition,
                  args=(actor, event_id, key),
-                 format_func=lambda k: "Always shown" if k is None else conditions[k].label)
+                 format_func=lambda k: "Always shown" if k == ALWAYS_SHOWN else conditions[k].label)
     chosen = conditions.get(state.get(target_key))
     if chosen is None:
         return

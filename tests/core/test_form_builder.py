@@ -442,3 +442,12 @@ def test_personal_data_surface_shortens_long_purposes_and_says_when_there_is_non
     assert "Email (To send your confirmation and tell you…)" in surface and "5 fields" in surface
     anonymous = {"fields": [{"key": "size", "type": "single_choice", "label": "Size", "options": ["S"]}]}
     assert personal_data_surface(parse_form_spec(anonymous)) == "Personal data collected: none."
+
+
+def test_a_condition_on_a_text_answer_from_json_stays_offered_so_that_no_edit_drops_it() -> None:
+    fields = [{"key": "team", "type": "short_text", "label": "Team"},
+              {"key": "kit", "type": "short_text", "label": "Kit", "show_if": {"field": "team", "value": "Red"}}]
+    [condition] = conditions_for(fields, "kit", ())
+    assert (condition.key, condition.answers) == ("team", (Answer("Red", "Red"),))
+    result, _ = edited(fields, "kit", {"label": "Kit size", "show_if": {"field": "team", "value": "Red"}})
+    assert result[1]["show_if"] == {"field": "team", "value": "Red"}

@@ -200,7 +200,7 @@ def test_show_only_if_offers_earlier_fields_then_their_answers(engine: Engine) -
     assert "Anything about sizes?" not in _preview_labels(at)
     at = at.number_input(key="preview.items.breakfast.0.quantity").set_value(1).run()
     assert "Anything about sizes?" in _preview_labels(at)
-    at = _editor(at, event_id, "show_if_field").set_value(None).run()
+    at = _editor(at, event_id, "show_if_field").set_value("").run()  # "Always shown"
     assert "show_if" not in _draft_fields(engine)[5]
 
 
