@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from core.auth import Actor
-from core.db import read_only, unit_of_work
+from core.db import make_engine, read_only, unit_of_work
 from core.demo import DEMO_FORM
 from core.errors import DomainError, FormValidationError, NewerFormSaved, NotFound, PermissionDenied, SchemaError
 from core.form_builder import STARTER_FORM, canonical
@@ -119,8 +119,6 @@ def test_every_operation_writes_the_draft_which_a_new_session_finds(engine: Engi
         draft = add_field_from_template(session, actor, event_id, "choice")
     assert draft.focus == "choose_one" and draft.changed and draft.changed_by == "olga"
     # Another engine is another process or worker: only the database is shared.
-    from core.db import make_engine
-
     other = make_engine(database_url)
     try:
         again = _load(other, actor, event_id)
