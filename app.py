@@ -30,13 +30,11 @@ WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form", "items", "code
 
 
 def main() -> None:
-    # An emoji icon is drawn as a data: URL; a :material/...: one makes every visitor's browser fetch it from
-    # fonts.gstatic.com (a third party learns of each visit, and deploy/'s CSP refuses it).
-    st.set_page_config(page_title="Event Orders", page_icon="🧾", layout="centered")
     try:
         cookie_key(runtime.settings())  # refuse to start with a missing or weak key (outside the demo)
         code_key(runtime.settings())
     except ValueError as exc:
+        _page_config(wide=False)
         st.error(f"Event Orders is not configured: {exc}")
         st.stop()
     runtime.engine()  # migrate before the first page touches the database
@@ -44,11 +42,20 @@ def main() -> None:
     organiser_login.restore_session()
     sections = _pages()
     page = st.navigation(sections, position="hidden")
-    if runtime.current_actor() is not None:
+    logged_in = runtime.current_actor() is not None
+    # Tables and the builder's preview need the room. Called once per run, with the final layout: a "centered"
+    # call followed by a "wide" one leaves the page narrow after a rerun (Streamlit 1.67).
+    _page_config(wide=logged_in and page.url_path in WIDE_PAGES)
+    if logged_in:
         _draw_navigation(sections)
-        if page.url_path in WIDE_PAGES:
-            st.set_page_config(layout="wide")  # tables and the builder's preview need the room
     page.run()
+
+
+def _page_config(*, wide: bool) -> None:
+    # An emoji icon is drawn as a data: URL; a :material/...: one makes every visitor's browser fetch it from
+    # fonts.gstatic.com (a third party learns of each visit, and deploy/'s CSP refuses it).
+    st.set_page_config(page_title="Event Orders", page_icon="🧾",
+                       layout="wide" if wide else "centered")
 
 
 def _draw_navigation(sections: dict[str, list[st.Page]]) -> None:

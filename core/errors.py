@@ -25,6 +25,7 @@ the classes below). Indented under its base; "also" names a second base.
         MessageNotRetryable                                a mail that did not fail permanently
         SoldOut                                            not enough stock left for an order line
         BackupError                                        a backup or restore that could not be done
+        NewerFormSaved                                     a form saved by someone else since a draft began
 """
 
 from __future__ import annotations
@@ -172,3 +173,7 @@ class SoldOut(DomainError):
 
 class BackupError(DomainError):
     """A backup or restore that could not be done; the message says why, without secrets."""
+
+
+class NewerFormSaved(DomainError):
+    """Someone saved a newer form version since this draft started; saving it would replace theirs."""
