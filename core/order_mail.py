@@ -159,6 +159,14 @@ def notify_order_changed(
     return messages
 
 
+def resend_to_vendors(session: Session, event: Event, order: Order, form: FormSpec,
+                      answers: Mapping[str, object]) -> list[OutboxMessage]:
+    """Queue the new-order mail again to each per-order vendor with lines in `order`, as the order is now, and
+    record the disclosures; returns the queued mails (none when no per-order vendor has its items)."""
+    return [_queue_vendor_order(session, event, order, share)
+            for share in per_order_shares(session, order, form, answers).values()]
+
+
 def _queue_vendor_order(session: Session, event: Event, order: Order, share: VendorShare) -> OutboxMessage:
     template = template_for(session, event.id, MessageKind.VENDOR_ORDER)
     mail = render_mail(MessageKind.VENDOR_ORDER, template.subject, template.body, {

@@ -14,7 +14,15 @@ from core.errors import DomainError, FormValidationError
 from core.event_admin import EventSummary
 from core.fulfilment import MAX_TRACKING_LENGTH, STATUS_LABELS, change_status
 from core.models import MessageStatus, OrderStatus
-from core.order_admin import MAX_SEARCH_LENGTH, OrderDetail, OrderFilters, OrderPage, order_detail, search_orders
+from core.order_admin import (
+    MAX_SEARCH_LENGTH,
+    OrderDetail,
+    OrderFilters,
+    OrderPage,
+    order_detail,
+    resend_order_to_vendors,
+    search_orders,
+)
 from pages import runtime
 
 PAGE_SIZE = 50
@@ -167,6 +175,26 @@ def _detail(actor: Actor, event: EventSummary, reference: str) -> None:
         st.info("The personal details of this order have been deleted.", icon=":material/delete:")
     _history(detail)
     _disclosures(detail)
+    _resend_section(actor, event.id, detail.reference)
+
+
+def _resend_section(actor: Actor, event_id: int, reference: str) -> None:
+    """The organiser's "the vendor lost it" button: the order's per-order vendors get their mail again."""
+    st.button("Send this order to its vendors again", key=f"resend.{reference}", icon=":material/forward_to_inbox:",
+              on_click=_resend, args=(actor, event_id, reference))
+    if outcome := st.session_state.pop(f"resend.{reference}.outcome", None):
+        ok, message = outcome
+        (st.success if ok else st.error)(message)
+
+
+def _resend(actor: Actor, event_id: int, reference: str) -> None:
+    try:
+        with unit_of_work(runtime.engine()) as session:
+            names = resend_order_to_vendors(session, actor, event_id, reference)
+    except DomainError as exc:
+        st.session_state[f"resend.{reference}.outcome"] = (False, str(exc))
+        return
+    st.session_state[f"resend.{reference}.outcome"] = (True, f"Queued again for {', '.join(names)}.")
 
 
 def _history(detail: OrderDetail) -> None:

@@ -110,6 +110,10 @@ def _send_section(actor: Actor, event: EventSummary, prefix: str, overview: Expo
     else:
         st.button("Send to vendor now…", key=f"{prefix}.send", icon=":material/send:", on_click=_ask_to_send,
                   args=(prefix, vendor_id))
+        st.button("Send the full list again", key=f"{prefix}.send_full", icon=":material/restart_alt:",
+                  on_click=_send, args=(actor, event.id, prefix, vendor_id, True),
+                  help="Every current line item again, for a vendor that lost its list; later changes compare "
+                       "with this list.")
     if problem := st.session_state.pop(f"{prefix}.problem", None):
         st.error(problem)
     if sent := st.session_state.pop(f"{prefix}.sent", None):
@@ -141,12 +145,12 @@ def _forget(key: str) -> None:
     st.session_state.pop(key, None)
 
 
-def _send(actor: Actor, event_id: int, prefix: str, vendor_id: int) -> None:
+def _send(actor: Actor, event_id: int, prefix: str, vendor_id: int, full: bool = False) -> None:
     """Queue the vendor's list in its own unit of work; runs before the rerun, which then shows the history."""
     st.session_state.pop(f"{prefix}.confirm_send", None)
     try:
         with unit_of_work(runtime.engine()) as session:
-            result = send_batch(session, actor, event_id, vendor_id, utcnow())
+            result = send_batch(session, actor, event_id, vendor_id, utcnow(), full=full)
     except DomainError as exc:
         st.session_state[f"{prefix}.problem"] = str(exc)
         return

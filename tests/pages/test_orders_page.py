@@ -160,3 +160,11 @@ def test_an_organiser_sees_no_orders_of_events_they_are_not_a_member_of(shop: Sh
     assert not at.exception
     assert not at.dataframe
     assert [i.value for i in at.info] == ["There are no events yet. Create one on the Events page."]
+
+
+def test_an_order_without_per_order_vendors_is_not_sent_again_and_says_why(shop: Shop) -> None:
+    at = _select(_page(shop.organiser, event_id=shop.event_id), shop, shop.ada)
+    click(at, "Send this order to its vendors again")
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"No item of order {shop.ada} goes to a per-order vendor. Batch vendors "
+                                           "get their lists on the Exports page."]
