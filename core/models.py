@@ -429,7 +429,7 @@ class Disclosure(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     fields: Mapped[list[Any]] = mapped_column(default=list)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
-    # How the fields left: a mail ("mail"), or the vendor's own portal ("portal_view", "portal_download").
+    # How the fields left: a mail ("mail"), or the vendor's own portal ("portal": a view or a download).
     channel: Mapped[str] = mapped_column(String(32), default="mail")
     at: Mapped[datetime] = mapped_column(default=utcnow)
 

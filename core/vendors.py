@@ -42,13 +42,15 @@ def disclosed_fields(vendor: Vendor, form: FormSpec) -> list[str]:
 
 
 def record_disclosure(
-    session: Session, vendor: Vendor, order_ids: Iterable[int], fields: Sequence[str], message: OutboxMessage | None
+    session: Session, vendor: Vendor, order_ids: Iterable[int], fields: Sequence[str], message: OutboxMessage | None,
+    *, channel: str = "mail", at: datetime | None = None,
 ) -> None:
-    """Record that `vendor` received `fields` of these orders in `message` (the order's disclosure register)."""
-    now = utcnow()
+    """Record that `vendor` received `fields` of these orders in `message` (the order's disclosure register);
+    `channel` "portal" for what its portal showed or let it download."""
+    now = at or utcnow()
     session.add_all(
         Disclosure(vendor_id=vendor.id, vendor_name=vendor.name, order_id=order_id, fields=list(fields),
-                   message_id=message.id if message else None, at=now)
+                   message_id=message.id if message else None, channel=channel, at=now)
         for order_id in order_ids
     )
 
