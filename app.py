@@ -23,6 +23,7 @@ from pages import (
     templates,
     user_admin,
     vendor_list,
+    vendor_page,
 )
 
 WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form", "items", "codes", "vendors", "mail-templates",
@@ -77,6 +78,9 @@ def _pages() -> dict[str, list[st.Page]]:
         st.Page(order_lookup.render, title="Find my order", url_path="lookup", icon=":material/search:"),
         st.Page(organiser_login.render, title="Organiser login", url_path="login", icon=":material/login:",
                 visibility="hidden" if actor else "visible"),
+        # A vendor's portal, reached only by its secret link: not in any menu.
+        st.Page(vendor_page.render, title="Vendor orders", url_path="vendor", icon=":material/local_shipping:",
+                visibility="hidden"),
     ]
     if actor is None:
         return {"": public_pages}

@@ -9,9 +9,9 @@ import streamlit as st
 from sqlalchemy.orm import Session
 from streamlit.delta_generator import DeltaGenerator
 
-from core import vendors
+from core import vendor_portal, vendors
 from core.auth import Actor
-from core.db import read_only
+from core.db import read_only, unit_of_work
 from core.errors import DomainError
 from core.event_admin import EventSummary
 from core.models import VendorMode
@@ -22,6 +22,8 @@ DONE_KEY = "vendors.done"
 # Bumped after every successful change, so that forms are drawn afresh from the database.
 GENERATION_KEY = "vendors.generation"
 CONFIRM_DELETE_KEY = "vendors.confirm_delete"
+NEW_LINK_KEY = "vendors.new_link"  # (vendor name, path with the secret): shown once, then gone
+LINK_PROBLEM_KEY = "vendors.link_problem"
 MODE_SHORT = {VendorMode.PER_ORDER: "per order", VendorMode.BATCH: "batch"}
 FIELDS_HELP = ("Which answers of the order form this vendor may see; the items routed to it are always included. "
                "Type a key to add a field of another event's form.")
@@ -51,6 +53,54 @@ def render() -> None:
     _add(actor, overview, generation)
     if event is not None:
         _routes(actor, event, overview, generation)
+        _portal_links(actor, event, overview)
+
+
+def _portal_links(actor: Actor, event: EventSummary, overview: VendorOverview) -> None:
+    """Per vendor of the event's items: its portal link, created, rotated or revoked here; a new one shown once."""
+    routed = {route.vendor_id: route.vendor_name for route in overview.routes if route.vendor_id is not None}
+    if not routed:
+        return
+    st.subheader("Vendor portal links")
+    st.caption("A vendor's secret link shows it only its own orders of this event and the fields it may see, and "
+               "lets it update their status. Anyone with the link can open it.")
+    if problem := st.session_state.pop(LINK_PROBLEM_KEY, None):
+        st.error(problem)
+    if new := st.session_state.pop(NEW_LINK_KEY, None):
+        name, path = new
+        st.success(f"New link for {name}. Copy it now: it is shown only this once.", icon=":material/link:")
+        st.code(f"{runtime.settings().public_base_url or ''}{path}", language=None)
+    try:
+        with read_only(runtime.engine()) as session:
+            active = {link.vendor_id for link in vendor_portal.list_vendor_links(session, actor, event.id)
+                      if link.active}
+    except DomainError as exc:
+        st.error(str(exc))
+        return
+    for vendor_id, name in routed.items():
+        label, make, revoke = st.columns([3, 1, 1], vertical_alignment="center")
+        label.text(f"{name}: {'has an active link' if vendor_id in active else 'no link'}")
+        make.button("New link" if vendor_id in active else "Create link", key=f"vendors.link.{vendor_id}",
+                    on_click=_make_link, args=(actor, event.id, vendor_id, name))
+        if vendor_id in active:
+            revoke.button("Revoke", key=f"vendors.revoke.{vendor_id}", on_click=_revoke_link,
+                          args=(actor, event.id, vendor_id, name))
+
+
+def _make_link(actor: Actor, event_id: int, vendor_id: int, name: str) -> None:
+    try:
+        with unit_of_work(runtime.engine()) as session:
+            new = vendor_portal.create_vendor_link(session, actor, event_id, vendor_id)
+    except DomainError as exc:
+        st.session_state[LINK_PROBLEM_KEY] = str(exc)
+        return
+    st.session_state[NEW_LINK_KEY] = (name, new.path)
+
+
+def _revoke_link(actor: Actor, event_id: int, vendor_id: int, name: str) -> None:
+    with unit_of_work(runtime.engine()) as session:
+        vendor_portal.revoke_vendor_link(session, actor, event_id, vendor_id)
+    st.session_state[DONE_KEY] = f"{name}'s link no longer works."
 
 
 class _Inputs(NamedTuple):
