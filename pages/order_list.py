@@ -23,6 +23,8 @@ from core.order_admin import (
     resend_order_to_vendors,
     search_orders,
 )
+from core.vendor_portal import PORTAL_CHANNEL
+from core.vendors import DisclosureView
 from pages import runtime
 
 PAGE_SIZE = 50
@@ -217,10 +219,17 @@ def _disclosures(detail: OrderDetail) -> None:
     zone = ZoneInfo(detail.timezone)
     st.dataframe([{"Vendor": shared.vendor_name, "Fields": ", ".join(shared.fields) or "Items only",
                    "When": shared.at.astimezone(zone).replace(tzinfo=None),
-                   "Mail": MESSAGE_STATUS_LABELS[shared.message_status] if shared.message_status else "Not linked"}
+                   "Mail": _shared_how(shared)}
                   for shared in detail.disclosures],
                  hide_index=True, width="stretch", column_config={"When": st.column_config.DatetimeColumn(
                      format="D MMM YYYY, HH:mm", help=f"In the event's timezone, {detail.timezone}")})
+
+
+def _shared_how(shared: DisclosureView) -> str:
+    """The Mail column: the mail's state, or that the vendor saw it in its portal."""
+    if shared.channel == PORTAL_CHANNEL:
+        return "Vendor portal"
+    return MESSAGE_STATUS_LABELS[shared.message_status] if shared.message_status else "Not linked"
 
 
 def _restart(prefix: str) -> None:

@@ -37,6 +37,7 @@ from core.vendor_portal import (
     update_statuses,
     upload_statuses,
 )
+from core.vendors import disclosure_register
 from tests.exports_factories import (
     ADDRESS,
     BASE,
@@ -179,6 +180,19 @@ def test_views_and_downloads_are_recorded_as_portal_disclosures_once_per_visit(p
     assert [tuple(row) for row in rows] == [
         (portal.ada, "portal", ["name"], "Print Shop"), (portal.grace, "portal", ["name"], "Print Shop"),
         (portal.ada, "portal", ["name"], "Print Shop"), (portal.grace, "portal", ["name"], "Print Shop")]
+
+
+def test_the_order_disclosure_register_says_a_portal_view_went_through_the_portal(portal: Portal) -> None:
+    send_list(portal.world)  # the batch list by mail first, then the vendor looks in its portal
+    access = _access(portal)
+    with unit_of_work(portal.world.engine) as session:
+        portal_view(session, access)
+    with read_only(portal.world.engine) as session:
+        order_id = session.scalars(select(Order.id).where(Order.reference == portal.ada)).one()
+        register = disclosure_register(session, order_id, None)
+    # The mail is linked to its outbox message; the portal view has no mail, and says so by its channel.
+    assert sorted((shared.channel, shared.message_status is None) for shared in register) == [("mail", False),
+                                                                                              ("portal", True)]
 
 
 def test_filters_narrow_the_orders_and_changed_since_the_last_visit_counts_only_news(portal: Portal) -> None:

@@ -11,11 +11,14 @@ from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import AuditEntry, Event, Order, OrderStatus, UserRole
+from core.models import AuditEntry, Event, Order, OrderStatus, UserRole, Vendor
+from core.vendor_portal import PORTAL_CHANNEL
+from core.vendors import record_disclosure
 from pages.order_list import PAGE_SIZE, table_key
 from tests.factories import make_shop, make_user
 from tests.order_admin_factories import hoodie, place, tshirts
 from tests.pages.conftest import click, render_page
+from tests.vendor_factories import make_vendor
 
 
 @dataclass(frozen=True)
@@ -168,3 +171,17 @@ def test_an_order_without_per_order_vendors_is_not_sent_again_and_says_why(shop:
     assert not at.exception
     assert [e.value for e in at.error] == [f"No item of order {shop.ada} goes to a per-order vendor. Batch vendors "
                                            "get their lists on the Exports page."]
+
+
+def test_a_portal_view_of_the_order_reads_as_vendor_portal_in_its_disclosure_register(shop: Shop) -> None:
+    with unit_of_work(shop.engine) as session:
+        vendor = session.get(Vendor, make_vendor(session, shop.organiser, "Print Shop").id)
+        order_id = session.scalars(select(Order.id).where(Order.reference == shop.ada)).one()
+        assert vendor is not None
+        record_disclosure(session, vendor, [order_id], ["name"], None, channel=PORTAL_CHANNEL)
+        record_disclosure(session, vendor, [order_id], ["name"], None)  # a mail since deleted from the outbox
+    at = _select(_page(shop.organiser, event_id=shop.event_id), shop, shop.ada)
+    assert not at.exception
+    [register] = [frame.value for frame in at.dataframe if "Mail" in frame.value.columns]
+    assert list(zip(register["Vendor"], register["Mail"], strict=True)) == [("Print Shop", "Vendor portal"),
+                                                                           ("Print Shop", "Not linked")]
