@@ -571,6 +571,9 @@ class VendorLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Whether the vendor's mails for this event carry the link.
     in_mails: Mapped[bool] = mapped_column(default=False)
+    # For a link in mails: the token is HMAC(app key, nonce), so the outbox can rebuild it as it sends; the
+    # nonce alone (a copy of the database) opens nothing (core/portal_links.py).
+    mail_nonce: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]

@@ -57,6 +57,7 @@ from core.models import (
     VendorSnapshot,
 )
 from core.outbox import enqueue_message
+from core.portal_links import portal_link_paragraph
 from core.spreadsheets import write_xlsx
 from core.vendors import record_disclosure
 
@@ -201,7 +202,8 @@ def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: 
                             "xlsx", now), write_xlsx(sheets))
     message = enqueue_message(
         session, kind=MessageKind.VENDOR_BATCH, recipients=recipients,
-        subject=_subject(event, vendor, kind), body_text=_body(event, vendor, kind, rows, counts, previous),
+        subject=_subject(event, vendor, kind),
+        body_text=_body(event, vendor, kind, rows, counts, previous, portal_link_paragraph(session, event.id, vendor.id)),
         event_id=event.id, vendor_id=vendor.id, attachment=attachment)
     for fields, order_ids in disclosed.items():
         ordered = sorted(order_ids)
@@ -456,7 +458,7 @@ def _subject(event: Event, vendor: Vendor, kind: BatchKind) -> str:
 
 
 def _body(event: Event, vendor: Vendor, kind: BatchKind, rows: int, counts: Mapping[LineChange, int],
-          previous: VendorSnapshot | None) -> str:
+          previous: VendorSnapshot | None, portal: str = "") -> str:
     if kind == BatchKind.FULL:
         what = (f"Attached is the full list of line items for {event.title}: {_plural(rows, 'line item')}. "
                 "The Summary sheet counts them per item and variant.")
@@ -467,7 +469,7 @@ def _body(event: Event, vendor: Vendor, kind: BatchKind, rows: int, counts: Mapp
                 f"{when:%d %B %Y, %H:%M} ({event.timezone}): {counts[LineChange.ADDED]} added, "
                 f"{counts[LineChange.CHANGED]} changed and {counts[LineChange.CANCELLED]} cancelled. "
                 "The Summary sheet counts all current line items per item and variant.")
-    return f"Hello {vendor.name},\n\n{what}\n\nThank you.\n"
+    return f"Hello {vendor.name},\n\n{what}\n\n" + (f"{portal}\n\n" if portal else "") + "Thank you.\n"
 
 
 def _plural(count: int, noun: str) -> str:

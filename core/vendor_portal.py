@@ -54,6 +54,7 @@ from core.models import (
     VendorLink,
     utcnow,
 )
+from core.portal_links import new_mail_link
 from core.spreadsheets import CSV_MIMETYPE, XLSX_MIMETYPE, ExportFile, write_csv, write_xlsx
 from core.status_upload import FILE_FIELD, read_status_file
 from core.throttle import client_key, record_hit, seconds_blocked
@@ -84,6 +85,7 @@ class VendorLinkView:
     created_at: datetime
     revoked_at: datetime | None
     last_visit_at: datetime | None
+    in_mails: bool = False
 
     @property
     def active(self) -> bool:
@@ -107,29 +109,40 @@ def list_vendor_links(session: Session, actor: Actor, event_id: int) -> tuple[Ve
     return tuple(_link_view(link, name) for link, name in rows)
 
 
-def create_vendor_link(session: Session, actor: Actor, event_id: int, vendor_id: int) -> NewVendorLink:
+def create_vendor_link(session: Session, actor: Actor, event_id: int, vendor_id: int, *, in_mails: bool = False,
+                       settings: Settings | None = None) -> NewVendorLink:
     """A portal link for a vendor that gets items of the event; the vendor's active link, if any, stops working.
 
-    Audited as `vendor.link_created` (or `vendor.link_rotated` when one was active), without the secret.
-    Raises PermissionDenied, or NotFound for a vendor that gets no items of the event.
+    `in_mails` puts the link in the vendor's mails of this event: it is then derived from `settings`' key so the
+    outbox can rebuild it when it sends (core/portal_links.py), still stored only as its hash. Audited as
+    `vendor.link_created` (or `vendor.link_rotated` when one was active), without the secret. Raises
+    PermissionDenied, NotFound for a vendor that gets no items of the event, or DomainError for `in_mails`
+    without settings holding a key.
     """
     event = get_event_for(session, actor, event_id, Permission.EVENT_EDIT)
     vendor = routed_vendor(session, event, vendor_id)
+    if in_mails:
+        if settings is None:
+            raise DomainError("Putting the link in mails needs the app's key (CODE_KEY or COOKIE_KEY).")
+        nonce, token = new_mail_link(settings)
+    else:
+        nonce, token = None, new_lookup_token()
     now = utcnow()
     rotated = _revoke_active(session, event.id, vendor.id, now)
-    token = new_lookup_token()
     link = VendorLink(vendor_id=vendor.id, event_id=event.id, token_hash=hash_lookup_token(token),
-                      created_by=actor.username, created_at=now)
+                      in_mails=in_mails, mail_nonce=nonce, created_by=actor.username, created_at=now)
     session.add(link)
     session.flush()
     audit.record(session, actor, "vendor.link_rotated" if rotated else "vendor.link_created", event=event,
-                 subject=f"vendor:{vendor.id}", details={"vendor_id": vendor.id, "link_id": link.id})
+                 subject=f"vendor:{vendor.id}",
+                 details={"vendor_id": vendor.id, "link_id": link.id, "in_mails": in_mails})
     return NewVendorLink(_link_view(link, vendor.name), f"/vendor?t={token}")
 
 
-def rotate_vendor_link(session: Session, actor: Actor, event_id: int, vendor_id: int) -> NewVendorLink:
+def rotate_vendor_link(session: Session, actor: Actor, event_id: int, vendor_id: int, *, in_mails: bool = False,
+                       settings: Settings | None = None) -> NewVendorLink:
     """A new link in place of the vendor's active one (which stops working at once)."""
-    return create_vendor_link(session, actor, event_id, vendor_id)
+    return create_vendor_link(session, actor, event_id, vendor_id, in_mails=in_mails, settings=settings)
 
 
 def revoke_vendor_link(session: Session, actor: Actor, event_id: int, vendor_id: int) -> bool:
@@ -145,13 +158,13 @@ def revoke_vendor_link(session: Session, actor: Actor, event_id: int, vendor_id:
 def _revoke_active(session: Session, event_id: int, vendor_id: int, now: datetime) -> bool:
     return bool(session.execute(
         update(VendorLink).where(VendorLink.event_id == event_id, VendorLink.vendor_id == vendor_id,
-                                 VendorLink.revoked_at.is_(None)).values(revoked_at=now),
+                                 VendorLink.revoked_at.is_(None)).values(revoked_at=now, mail_nonce=None),
         execution_options={"synchronize_session": False}).rowcount)
 
 
 def _link_view(link: VendorLink, vendor_name: str) -> VendorLinkView:
     return VendorLinkView(link.id, link.vendor_id, vendor_name, link.created_by, link.created_at, link.revoked_at,
-                          link.last_visit_at)
+                          link.last_visit_at, link.in_mails)
 
 
 # --- Opening the portal ------------------------------------------------------------------------------------------
