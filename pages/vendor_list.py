@@ -72,14 +72,19 @@ def _portal_links(actor: Actor, event: EventSummary, overview: VendorOverview) -
         st.code(f"{runtime.settings().public_base_url or ''}{path}", language=None)
     try:
         with read_only(runtime.engine()) as session:
-            active = {link.vendor_id for link in vendor_portal.list_vendor_links(session, actor, event.id)
+            active = {link.vendor_id: link for link in vendor_portal.list_vendor_links(session, actor, event.id)
                       if link.active}
     except DomainError as exc:
         st.error(str(exc))
         return
     for vendor_id, name in routed.items():
-        label, make, revoke = st.columns([3, 1, 1], vertical_alignment="center")
-        label.text(f"{name}: {'has an active link' if vendor_id in active else 'no link'}")
+        label, mails, make, revoke = st.columns([3, 2, 1, 1], vertical_alignment="center")
+        in_mails = vendor_id in active and active[vendor_id].in_mails
+        label.text(f"{name}: {'has an active link' if vendor_id in active else 'no link'}"
+                   + (", in its mails" if in_mails else ""))
+        mails.checkbox("Put the new link in its mails", key=f"vendors.link_mails.{vendor_id}",
+                       help="Its order mails and lists then carry the link: anyone who can read them can open "
+                            "the portal. Only a new link can be put in mails.")
         make.button("New link" if vendor_id in active else "Create link", key=f"vendors.link.{vendor_id}",
                     on_click=_make_link, args=(actor, event.id, vendor_id, name))
         if vendor_id in active:
@@ -90,7 +95,9 @@ def _portal_links(actor: Actor, event: EventSummary, overview: VendorOverview) -
 def _make_link(actor: Actor, event_id: int, vendor_id: int, name: str) -> None:
     try:
         with unit_of_work(runtime.engine()) as session:
-            new = vendor_portal.create_vendor_link(session, actor, event_id, vendor_id)
+            new = vendor_portal.create_vendor_link(
+                session, actor, event_id, vendor_id, settings=runtime.settings(),
+                in_mails=bool(st.session_state.get(f"vendors.link_mails.{vendor_id}")))
     except DomainError as exc:
         st.session_state[LINK_PROBLEM_KEY] = str(exc)
         return

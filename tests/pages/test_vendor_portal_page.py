@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import MessageKind, OrderStatus, OrderStatusChange, OutboxMessage
+from core.models import MessageKind, OrderStatus, OrderStatusChange, OutboxMessage, VendorLink
 from core.vendor_portal import NOT_A_LINK, create_vendor_link
 from tests.exports_factories import make_vendor, route
 from tests.factories import make_shop, make_user
@@ -87,3 +87,16 @@ def test_the_organiser_creates_a_link_that_is_shown_once_and_revokes_it(shop: Sh
     assert any("Print Shop: no link" in t.value for t in at.text)
     assert [e.value for e in _portal(query={"t": code.value.split("t=")[1]}).error] == [NOT_A_LINK]
     assert button(at, "Create link") is not None
+
+
+def test_the_organiser_can_make_the_new_link_one_that_goes_in_the_vendors_mails(shop: Shop) -> None:
+    at = render_page("vendor_list", shop.alice, event_id=shop.event_id)
+    [vendor_id] = [int(box.key.rsplit(".", 1)[1]) for box in at.checkbox if box.key.startswith("vendors.link_mails.")]
+    at.checkbox(key=f"vendors.link_mails.{vendor_id}").check().run()
+    click(at, "New link")
+    assert not at.exception and not at.error
+    assert any("Print Shop: has an active link, in its mails" in t.value for t in at.text)
+    with read_only(shop.engine) as session:
+        links = session.execute(select(VendorLink.in_mails, VendorLink.mail_nonce.is_not(None))
+                                .order_by(VendorLink.id)).all()
+    assert [tuple(link) for link in links] == [(False, False), (True, True)]
