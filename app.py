@@ -30,11 +30,15 @@ WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form", "items", "code
 
 
 def main() -> None:
+    # Title and icon before st.navigation: otherwise the browser first gets the page's :material/...: icon as the
+    # favicon and fetches it from fonts.gstatic.com (a third party learns of each visit; deploy/'s CSP refuses
+    # it). An emoji is drawn as a data: URL.
+    st.set_page_config(page_title="Event Orders", page_icon="🧾")
     try:
         cookie_key(runtime.settings())  # refuse to start with a missing or weak key (outside the demo)
         code_key(runtime.settings())
     except ValueError as exc:
-        _page_config(wide=False)
+        _set_layout(wide=False)
         st.error(f"Event Orders is not configured: {exc}")
         st.stop()
     runtime.engine()  # migrate before the first page touches the database
@@ -43,19 +47,16 @@ def main() -> None:
     sections = _pages()
     page = st.navigation(sections, position="hidden")
     logged_in = runtime.current_actor() is not None
-    # Tables and the builder's preview need the room. Called once per run, with the final layout: a "centered"
-    # call followed by a "wide" one leaves the page narrow after a rerun (Streamlit 1.67).
-    _page_config(wide=logged_in and page.url_path in WIDE_PAGES)
+    # Tables and the builder's preview need the room. The layout is set once per run, with the final value: a
+    # "centered" call followed by a "wide" one leaves the page narrow after a rerun (Streamlit 1.67).
+    _set_layout(wide=logged_in and page.url_path in WIDE_PAGES)
     if logged_in:
         _draw_navigation(sections)
     page.run()
 
 
-def _page_config(*, wide: bool) -> None:
-    # An emoji icon is drawn as a data: URL; a :material/...: one makes every visitor's browser fetch it from
-    # fonts.gstatic.com (a third party learns of each visit, and deploy/'s CSP refuses it).
-    st.set_page_config(page_title="Event Orders", page_icon="🧾",
-                       layout="wide" if wide else "centered")
+def _set_layout(*, wide: bool) -> None:
+    st.set_page_config(layout="wide" if wide else "centered")
 
 
 def _draw_navigation(sections: dict[str, list[st.Page]]) -> None:

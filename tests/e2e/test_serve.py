@@ -367,7 +367,7 @@ def test_the_public_form_the_login_and_the_dashboard_run_under_the_proxys_securi
             violations_login = page.evaluate("window.__cspViolations")
             screenshot(page, "serve-3-login-under-csp")
             page.goto(f"{stack.url}/dashboard")  # tables and charts
-            page.get_by_text("Items ordered").wait_for()
+            page.get_by_role("heading", name="Items ordered").wait_for()
             page.locator("canvas, svg.marks").first.wait_for()  # a chart drawn
             page.wait_for_timeout(1000)
             violations_dashboard = page.evaluate("window.__cspViolations")
