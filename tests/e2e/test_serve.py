@@ -425,7 +425,7 @@ def test_make_serve_runs_in_the_foreground_and_ctrl_c_stops_every_child(database
             children = _children(launcher.pid)
             assert len(children) == 3  # two workers and the proxy
             launcher.send_signal(signal.SIGINT)
-            assert launcher.wait(timeout=60) == 0
+            assert launcher.wait(timeout=120) == 0  # SIGTERM, up to 15 s per process, then SIGKILL
         finally:
             if launcher.poll() is None:
                 launcher.kill()
