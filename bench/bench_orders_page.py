@@ -124,7 +124,7 @@ def render_page(url: str, actor: Actor) -> tuple[float, float]:
 
     streamlit.logger.set_log_level("error")  # AppTest outside a server logs a harmless warning per element
     os.environ["DATABASE_URL"] = url
-    at = AppTest.from_string("from pages import order_list\norder_list.render()", default_timeout=120)
+    at = AppTest.from_string("from pages import orders_page\norders_page.render()", default_timeout=120)
     at.session_state["auth.actor"] = actor
     at.session_state["auth.issued_at"] = utcnow()
     started = time.perf_counter()

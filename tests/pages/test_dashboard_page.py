@@ -19,7 +19,7 @@ from tests.pages.conftest import render_page
 TSHIRT_M = {"item": "tshirt", "options": {"type": "Fitted", "size": "M"}}
 
 
-_dashboard_page = partial(render_page, "event_dashboard")
+_dashboard_page = partial(render_page, "dashboard_page")
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def shop(engine: Engine) -> Shop:
         return Shop(alice, reference, printer.id)
 
 
-_page = partial(render_page, "spreadsheet_exports")
+_page = partial(render_page, "exports_page")
 
 
 def test_the_page_refuses_an_anonymous_session(shop: Shop) -> None:

@@ -46,7 +46,7 @@ def shop(engine: Engine) -> Shop:
 
 
 def _page(token: str | None = None) -> AppTest:
-    return render_page("order_lookup", query=None if token is None else {"t": token})
+    return render_page("lookup_page", query=None if token is None else {"t": token})
 
 
 def _find(at: AppTest, reference: str, email: str) -> AppTest:

@@ -37,7 +37,7 @@ def shop(engine: Engine) -> Shop:
         return Shop(alice, reference, event.id)
 
 
-_page = partial(render_page, "data_purge")
+_page = partial(render_page, "purge_page")
 
 
 def _personal_rows(engine: Engine) -> int:

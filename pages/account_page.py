@@ -7,8 +7,8 @@ import streamlit as st
 from core.db import unit_of_work
 from core.errors import DomainError
 from core.users import change_password, check_password, get_user, revoke_sessions
-from pages import runtime
-from pages.organiser_login import authenticator, forget_login
+from ui import runtime
+from ui.login_session import authenticator, forget_login
 
 
 def render() -> None:

@@ -15,7 +15,7 @@ from core.catalogue_admin import ItemForEdit, PoolForEdit, VariantForEdit
 from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
 from core.event_admin import EventSummary
-from pages import runtime
+from ui import runtime
 
 SAVED_KEY = "catalogue.saved"
 # Bumped after every successful change, so that forms and tables are drawn afresh from the database.

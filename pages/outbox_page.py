@@ -9,7 +9,7 @@ from core.db import read_only, unit_of_work
 from core.errors import DomainError
 from core.models import MessageStatus
 from core.outbox import list_messages, mail_configured, outbox_health, read_message, release_held, retry_message
-from pages import runtime
+from ui import runtime
 
 STATUS_LABELS = {MessageStatus.HELD: "Held (no mail server set up)", MessageStatus.PENDING: "Waiting",
                  MessageStatus.SENDING: "Being sent", MessageStatus.SENT: "Sent", MessageStatus.FAILED: "Failed"}

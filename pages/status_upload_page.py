@@ -7,7 +7,7 @@ import streamlit as st
 from core.db import read_only
 from core.errors import DomainError, FormValidationError
 from core.status_upload import FILE_FIELD, MAX_ROWS, StatusImportPreview, apply_status_import, preview_status_import
-from pages import runtime
+from ui import runtime
 
 PREFIX = "status_upload"
 

@@ -9,7 +9,7 @@ from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.db import read_only
 from core.errors import DomainError
 from core.event_admin import EventState
-from pages import runtime
+from ui import runtime
 
 STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",
                  EventState.CLOSED: "orange", EventState.FULFILMENT: "blue", EventState.PURGED: "gray",

@@ -16,7 +16,7 @@ from tests.builder_factories import audit_entries
 from tests.factories import make_shop, make_user
 from tests.pages.conftest import click, render_page
 
-_page = partial(render_page, "catalogue")
+_page = partial(render_page, "items_page")
 
 
 def _member_of_shop(engine: Engine) -> Actor:

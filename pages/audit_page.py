@@ -7,7 +7,7 @@ import streamlit as st
 from core.audit import AuditFilters, list_audit_entries
 from core.db import read_only
 from core.errors import DomainError
-from pages import runtime
+from ui import runtime
 
 PAGE_SIZE = 50
 PAGE_KEY = "audit.page"

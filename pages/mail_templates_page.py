@@ -9,7 +9,7 @@ from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
 from core.mail_templates import KIND_LABELS, TEMPLATE_KINDS, RenderedMail
 from core.models import MessageKind
-from pages import runtime
+from ui import runtime
 
 DONE_KEY = "templates.done"
 # Bumped after a save or reset, so that the inputs are drawn afresh from the database.

@@ -13,7 +13,7 @@ from core.fulfilment import STATUS_LABELS
 from core.models import OrderStatus, utcnow
 from core.spreadsheets import ExportFile
 from core.vendor_batches import BatchKind, ExportsOverview, exports_overview, send_batch
-from pages import runtime
+from ui import runtime
 
 FORMATS: dict[str, tuple[str, str]] = {
     "xlsx": ("spreadsheet (XLSX)", ":material/table_view:"),

@@ -16,7 +16,7 @@ from core.db import read_only, unit_of_work
 from core.errors import CodeImportError, DomainError
 from core.event_admin import EventSummary
 from core.models import CodeMode
-from pages import runtime
+from ui import runtime
 
 DONE_KEY = "codes.done"
 NEW_CODES_KEY = "codes.new"

@@ -7,8 +7,6 @@ Access, once proven, lives in this session's state only (the order's id, never s
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import streamlit as st
@@ -31,10 +29,10 @@ from core.lookup import (
 )
 from core.mail_templates import DELETE_AFTER_UNKNOWN
 from core.models import utcnow
-from core.orders import ReceiptLine
 from core.purge import forget_order
-from pages import runtime
-from pages.form_renderer import read_answers, render_form
+from ui import runtime
+from ui.form_renderer import read_answers, render_form
+from ui.receipt_lines import show_receipt_lines
 
 ORDER_KEY = "lookup.order_id"
 TOKEN_KEY = "lookup.token"  # the secret last resolved, so that another link opened in this tab is resolved anew
@@ -130,7 +128,7 @@ def _show(order: OwnOrder) -> None:
                 f"Status: **{order.status_label}**.")
     if order.changed_at is not None:
         st.caption(f"Last changed by you on {order.local(order.changed_at):%d %B %Y at %H:%M}.")
-    show_lines(order.lines, order.total)
+    show_receipt_lines(order.lines, order.total)
     st.markdown("**What happened so far**")
     for step in order.history:
         st.text(f"{order.local(step.at):%d %b %Y %H:%M}  {step.label}")
@@ -144,18 +142,6 @@ def _show(order: OwnOrder) -> None:
     else:
         st.info("Your personal details have been deleted. What is left is the reference, the items and the status, "
                 "nothing about you.", icon=":material/delete:")
-
-
-def show_lines(lines: Sequence[ReceiptLine], total: Decimal | None) -> None:
-    """An order's lines as a table, and the total when every item has a price (also the confirmation screen's)."""
-    st.dataframe(
-        [{"Item": line.item_name, "Choice": line.variant_label, "Quantity": line.quantity,
-          "Price each": line.unit_price} for line in lines],
-        hide_index=True, width="stretch",
-        column_config={"Price each": st.column_config.NumberColumn(format="%.2f")},
-    )
-    if total is not None:
-        st.markdown(f"**Total: {total:.2f}**")
 
 
 def _actions(order: OwnOrder) -> None:

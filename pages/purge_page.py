@@ -25,7 +25,7 @@ from core.purge import (
     scrub_storage,
 )
 from core.spreadsheets import ExportFile
-from pages import runtime
+from ui import runtime
 
 
 def render() -> None:

@@ -16,7 +16,7 @@ from core.errors import DomainError
 from core.event_admin import EventSummary
 from core.models import VendorMode
 from core.vendors import VendorOverview, VendorView
-from pages import runtime
+from ui import runtime
 
 DONE_KEY = "vendors.done"
 # Bumped after every successful change, so that forms are drawn afresh from the database.

@@ -36,7 +36,7 @@ from core.event_admin import (
 from core.events import local_moment, timezone_names
 from core.images import MAX_IMAGE_BYTES
 from core.markup import safe_markdown
-from pages import runtime
+from ui import runtime
 
 NEW = "events.new"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]

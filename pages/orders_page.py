@@ -15,7 +15,7 @@ from core.event_admin import EventSummary
 from core.fulfilment import MAX_TRACKING_LENGTH, STATUS_LABELS, change_status
 from core.models import MessageStatus, OrderStatus
 from core.order_admin import MAX_SEARCH_LENGTH, OrderDetail, OrderFilters, OrderPage, order_detail, search_orders
-from pages import runtime
+from ui import runtime
 
 PAGE_SIZE = 50
 # Set with "Set status"; cancelling has a button of its own that asks for confirmation first.

@@ -34,7 +34,7 @@ def shop(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Shop:
     return Shop(engine, event.id, olivia, oscar)
 
 
-_page = partial(render_page, "templates")
+_page = partial(render_page, "mail_templates_page")
 
 
 def _prefix(shop: Shop, kind: MessageKind = MessageKind.CONFIRMATION, generation: int = 0) -> str:

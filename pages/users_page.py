@@ -9,7 +9,7 @@ from core.db import read_only, unit_of_work
 from core.errors import DomainError
 from core.models import UserRole
 from core.users import change_password, create_user, list_users, remove_user
-from pages import runtime
+from ui import runtime
 
 
 def render() -> None:

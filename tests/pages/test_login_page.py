@@ -14,8 +14,8 @@ from core.users import create_user, get_user, revoke_sessions
 from tests.pages.conftest import AppFactory, render_page
 
 PASSWORD = "a long enough password"
-PROTECTED_PAGES = ["event_dashboard", "order_list", "spreadsheet_exports", "event_settings", "form_builder", "catalogue",
-                   "vendor_list", "templates", "mail_outbox", "audit_log", "user_admin", "my_account"]
+PROTECTED_PAGES = ["dashboard_page", "orders_page", "exports_page", "events_page", "form_builder_page", "items_page",
+                   "vendors_page", "mail_templates_page", "outbox_page", "audit_page", "users_page", "account_page"]
 
 
 @pytest.fixture
@@ -27,13 +27,13 @@ def organiser(engine: Engine) -> str:
 
 def _script(body: str) -> AppTest:
     """A page run the way app.py runs it: the login is re-checked first (AppTest cannot open callable pages)."""
-    script = f"from pages import organiser_login\norganiser_login.restore_session()\n{body}"
+    script = f"from ui import login_session\nlogin_session.restore_session()\n{body}"
     return AppTest.from_string(script, default_timeout=30)
 
 
 @pytest.fixture
 def login_page() -> AppTest:
-    return _script("organiser_login.render()").run()
+    return _script("from pages import login_page\nlogin_page.render()").run()
 
 
 def _submit(at: AppTest, username: str, password: str) -> AppTest:
@@ -88,7 +88,7 @@ def test_an_attacker_at_the_same_address_does_not_keep_another_organiser_out(
         attacker = _submit(attacker, organiser, f"guess {n}")
         attacker = _submit(attacker, f"nobody{n}", "guess")
     assert "Too many failed attempts" in attacker.error[0].value
-    colleague = _script("organiser_login.render()").run()
+    colleague = _script("from pages import login_page\nlogin_page.render()").run()
     assert [w.label for w in colleague.text_input] == ["Username", "Password"]
     colleague = _submit(colleague, "bea", "bea's own long password")
     assert colleague.session_state["auth.actor"].username == "bea"
@@ -121,7 +121,7 @@ def test_revoked_login_is_dropped_on_the_next_run(login_page: AppTest, engine: E
 
 
 def test_logout_on_the_account_page_ends_the_login(engine: Engine, organiser: str) -> None:
-    at = _script("from pages import my_account\nmy_account.render()")
+    at = _script("from pages import account_page\naccount_page.render()")
     issued = utcnow()
     at.session_state["auth.actor"] = Actor(1, organiser, UserRole.ORGANISER)
     at.session_state["auth.issued_at"] = issued

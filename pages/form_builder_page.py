@@ -35,7 +35,7 @@ from core.form_builder import (
 )
 from core.form_drafts import Draft
 from core.forms import ALWAYS_PERSONAL, CHOICE_TYPES, MAX_TEXT_LENGTH, FieldType
-from pages import form_renderer, runtime
+from ui import form_renderer, runtime
 
 PREVIEW_PREFIX = "preview"
 TYPE_ICONS = {

@@ -1,5 +1,5 @@
-"""Status tracking through AppTest: a bulk change with tracking and a message to the attendees on the Orders page,
-the order's status history, and the Status upload page's preview and apply."""
+"""The Status upload page (`/status-upload`) through AppTest: a vendor's CSV previewed, then only its valid rows
+applied. (Status changes on the Orders page are in test_orders_page.py.)"""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.fulfilment import TRACKING_HINT
 from core.models import MessageKind, Order, OrderStatus, OutboxMessage
-from pages.order_list import table_key
 from tests.factories import make_shop, make_user
 from tests.order_admin_factories import hoodie, place, tshirts
 from tests.pages.conftest import click, render_page
@@ -48,68 +46,15 @@ def shop(engine: Engine) -> Shop:
     return Shop(engine, event.id, organiser, ada, grace)
 
 
-def _orders_page(shop: Shop, *references: str) -> AppTest:
-    at = render_page("order_list", shop.organiser, event_id=shop.event_id)
-    shown = list(at.dataframe[0].value["reference"])
-    at.session_state[table_key(f"orders.{shop.event_id}", 0)] = {
-        "selection": {"rows": [shown.index(r) for r in references], "columns": []}}
-    return at.run()
-
-
-# --- Orders page --------------------------------------------------------------------------------------------------------
-
-
-def test_the_tracking_input_appears_for_shipped_and_a_bad_one_is_shown_beside_it(shop: Shop) -> None:
-    prefix = f"orders.{shop.event_id}"
-    at = _orders_page(shop, shop.ada, shop.grace)
-    assert not [t for t in at.text_input if t.key == f"{prefix}.tracking"]
-    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
-    at.text_input(key=f"{prefix}.tracking").input("javascript:alert(1)").run()
-    at = click(at, "Set status")
-    assert not at.exception
-    assert [e.value for e in at.error] == [TRACKING_HINT]
-    assert at.text_input(key=f"{prefix}.tracking").value == "javascript:alert(1)"  # kept, to correct it
-    assert shop.status(shop.ada) == OrderStatus.RECEIVED
-
-
-def test_a_bulk_change_with_tracking_can_tell_the_attendees(shop: Shop) -> None:
-    prefix = f"orders.{shop.event_id}"
-    at = _orders_page(shop, shop.ada, shop.grace)
-    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
-    at.text_input(key=f"{prefix}.tracking").input(TRACKING)
-    at.checkbox(key=f"{prefix}.notify").check()
-    at = click(at, "Set status")
-    assert not at.exception
-    assert [s.value for s in at.success] == ["2 orders marked as shipped."]
-    assert (shop.status(shop.ada), shop.status(shop.grace)) == (OrderStatus.SHIPPED, OrderStatus.SHIPPED)
-    assert sorted(m.recipients[0] for m in shop.status_mails()) == ["ada@example.com", "grace@example.com"]
-    assert all(f"Tracking: {TRACKING}" in m.body_text for m in shop.status_mails())
-
-
-def test_the_order_detail_shows_its_status_history(shop: Shop) -> None:
-    prefix = f"orders.{shop.event_id}"
-    at = _orders_page(shop, shop.ada)
-    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
-    at.text_input(key=f"{prefix}.tracking").input(TRACKING)
-    click(at, "Set status")
-    at = _orders_page(shop, shop.ada)
-    assert "**Status history**" in [m.value for m in at.markdown]
-    history = next(d.value for d in at.dataframe if "Tracking" in d.value.columns)
-    assert list(history["Status"]) == ["Received", "Shipped"]
-    assert list(history["By"]) == ["system", "olivia"]
-    assert list(history["Tracking"]) == ["", TRACKING]
-    assert shop.status_mails() == []  # the notify box was not ticked
-
-
 # --- Status upload page --------------------------------------------------------------------------------------------------
 
 
 def _upload_page(shop: Shop, actor: Actor | None = None) -> AppTest:
-    return render_page("status_import", actor or shop.organiser, event_id=shop.event_id)
+    return render_page("status_upload_page", actor or shop.organiser, event_id=shop.event_id)
 
 
 def test_anonymous_sessions_see_the_login_warning_only(shop: Shop) -> None:
-    at = render_page("status_import")
+    at = render_page("status_upload_page")
     assert [w.value for w in at.warning] == ["Please log in to see this page."]
     assert not at.file_uploader
 
