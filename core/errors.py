@@ -134,6 +134,11 @@ class CodeImportError(DomainError):
         super().__init__(f"Nothing was imported ({len(self.problems)} problem"
                          f"{'s' if len(self.problems) != 1 else ''}): {shown}")
 
+    @property
+    def summary(self) -> str:
+        """One line above the list of problems: "Nothing was imported: 2 problems."."""
+        return f"Nothing was imported: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}."
+
 
 class LookupThrottled(DomainError):
     """Too many failed lookups lately; `retry_after` says how many seconds to wait."""

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor, Permission, require
+from core.auth import Actor, Permission, require, require_actor
 from core.errors import DomainError, NotFound, SchemaError
 from core.models import User, UserRole, utcnow
 
@@ -112,6 +112,24 @@ def check_password(session: Session, username: str, password: str) -> bool:
     user = get_user(session, username)
     encoded = password.encode()
     return len(encoded) <= MAX_PASSWORD_BYTES and bcrypt.checkpw(encoded, user.password_hash.encode())
+
+
+def change_own_password(session: Session, actor: Actor, current: str, new: str, repeated: str) -> None:
+    """The account page's change: `new` twice and the `current` password, then as `change_password`.
+
+    Raises PermissionDenied without an actor, DomainError when the two new ones differ or `current` is wrong.
+    """
+    actor = require_actor(actor)
+    if new != repeated:
+        raise DomainError("The two new passwords differ.")
+    if not check_password(session, actor.username, current):
+        raise DomainError("The current password is not correct.")
+    change_password(session, actor, actor.username, new)
+
+
+def log_out_everywhere(session: Session, actor: Actor) -> None:
+    """End every login of the actor's own account (the account page's "Log out")."""
+    revoke_sessions(session, get_user(session, require_actor(actor).username))
 
 
 def revoke_sessions(session: Session, user: User) -> None:

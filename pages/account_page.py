@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.db import unit_of_work
-from core.errors import DomainError
-from core.users import change_password, check_password, get_user, revoke_sessions
-from ui import runtime
+from core.users import change_own_password, log_out_everywhere
+from ui import feedback, runtime
 from ui.login_session import authenticator, forget_login
 
 
@@ -21,30 +19,14 @@ def render() -> None:
         new = st.text_input("New password", type="password", autocomplete="new-password",
                             help="At least 12 characters. Changing it logs you out everywhere.")
         repeated = st.text_input("New password again", type="password", autocomplete="new-password")
-        if st.form_submit_button("Change password"):
-            _change_password(actor.username, current, new, repeated)
+        if st.form_submit_button("Change password") and feedback.apply(
+                lambda session: change_own_password(session, actor, current, new, repeated)):
+            forget_login()
+            st.success("Password changed. Please log in again with the new password.")
     st.subheader("Log out")
     st.caption("Logging out ends your login on every device.")
-    if st.button("Log out", icon=":material/logout:"):
-        with unit_of_work(runtime.engine()) as session:
-            revoke_sessions(session, get_user(session, actor.username))
+    if st.button("Log out", icon=":material/logout:") and feedback.apply(
+            lambda session: log_out_everywhere(session, actor)):
         authenticator().cookie_controller.delete_cookie()
         forget_login()
         st.success("You are logged out.")
-
-
-def _change_password(username: str, current: str, new: str, repeated: str) -> None:
-    if new != repeated:
-        st.error("The two new passwords differ.")
-        return
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            if not check_password(session, username, current):
-                st.error("The current password is not correct.")
-                return
-            change_password(session, runtime.current_actor(), username, new)
-    except DomainError as exc:
-        st.error(str(exc))
-        return
-    forget_login()
-    st.success("Password changed. Please log in again with the new password.")

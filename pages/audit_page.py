@@ -5,9 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.audit import AuditFilters, list_audit_entries
-from core.db import read_only
-from core.errors import DomainError
-from ui import runtime
+from ui import feedback, runtime
 
 PAGE_SIZE = 50
 PAGE_KEY = "audit.page"
@@ -29,13 +27,12 @@ def render() -> None:
     filters = AuditFilters(action_prefix=action, actor=username, event_id=event.id if only_event and event else None,
                            date_from=dates[0] if dates else None, date_to=dates[1] if len(dates) > 1 else None)
     page = st.session_state.get(PAGE_KEY, 1)
-    try:
-        with st.spinner("Loading the audit log…"), read_only(runtime.engine()) as session:
-            entries, total = list_audit_entries(session, actor, filters, limit=PAGE_SIZE,
-                                                offset=(page - 1) * PAGE_SIZE)
-    except DomainError as exc:
-        st.error(str(exc))
+    with st.spinner("Loading the audit log…"):
+        found = feedback.read(lambda session: list_audit_entries(session, actor, filters, limit=PAGE_SIZE,
+                                                                   offset=(page - 1) * PAGE_SIZE))
+    if found is None:
         return
+    entries, total = found
     if total == 0:
         st.info("No entries match.", icon=":material/search_off:")
         return

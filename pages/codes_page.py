@@ -12,16 +12,13 @@ from core import code_admin
 from core.auth import Actor
 from core.code_admin import CodeBatch, CodeFilters, CodeOverview, CodeStatus, NewCodes
 from core.config import code_key
-from core.db import read_only, unit_of_work
-from core.errors import CodeImportError, DomainError
 from core.event_admin import EventSummary
 from core.models import CodeMode
-from ui import runtime
+from ui import feedback, fresh, runtime
 
-DONE_KEY = "codes.done"
 NEW_CODES_KEY = "codes.new"
-# Bumped after every change, so that inputs are drawn afresh from the database.
-GENERATION_KEY = "codes.generation"
+# Every change starts a new generation of the inputs, drawn afresh from the database.
+SCOPE = "codes"
 MODE_LABELS = {CodeMode.NONE: "No code needed", CodeMode.FORM: "A code opens the order form",
                CodeMode.ITEMS: "A code is needed for some items"}
 
@@ -34,15 +31,11 @@ def render() -> None:
     st.title("Codes")
     st.caption(f"{event.title} · Attendees enter a code to open the form or to order certain items. Only a keyed "
                "hash of each code is stored, so nobody can read them back — not even from a copy of the database.")
-    try:
-        with read_only(runtime.engine()) as session:
-            overview = code_admin.code_overview(session, actor, event.id)
-    except DomainError as exc:
-        st.error(str(exc))
+    overview = feedback.read(lambda session: code_admin.code_overview(session, actor, event.id))
+    if overview is None:
         return
-    if done := st.session_state.pop(DONE_KEY, None):
-        st.success(done, icon=":material/check_circle:")
-    generation = st.session_state.get(GENERATION_KEY, 0)
+    fresh.show_notice(SCOPE)
+    generation = fresh.generation(SCOPE)
     _mode(actor, event, overview, generation)
     _new_codes()
     generate_tab, import_tab = st.tabs(["Generate codes", "Import codes"])
@@ -96,11 +89,11 @@ def _generate(actor: Actor, event: EventSummary, overview: CodeOverview, generat
             batch = CodeBatch(count=int(count), prefix=prefix, length=int(length), max_uses=int(max_uses),
                               expires_on=expires_on, item_keys=tuple(item_keys), note=note)
             key = code_key(runtime.settings())
-            new = runtime.apply_change(slots, lambda session: code_admin.generate_codes(session, actor, event.id, batch,
-                                                                                   key=key))
+            new = feedback.apply(lambda session: code_admin.generate_codes(session, actor, event.id, batch, key=key),
+                                 slots)
             if new is not None:
                 st.session_state[NEW_CODES_KEY] = new
-                _refresh(f"Generated {len(new.codes):,} codes.")
+                fresh.refresh(SCOPE, f"Generated {len(new.codes):,} codes.")
 
 
 def _new_codes() -> None:
@@ -123,19 +116,10 @@ def _import(actor: Actor, event: EventSummary, generation: int) -> None:
     upload = st.file_uploader("CSV file of codes", type=["csv"], key=f"codes.upload.{generation}")
     if upload is None or not st.button("Import codes", type="primary", icon=":material/upload:"):
         return
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            count = code_admin.import_codes(session, actor, event.id, upload.getvalue(),
-                                            key=code_key(runtime.settings()))
-    except CodeImportError as exc:
-        st.error(f"Nothing was imported: {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}.",
-                 icon=":material/error:")
-        st.dataframe({"Problem": exc.problems}, hide_index=True, width="stretch")
-        return
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
-    _refresh(f"Imported {count:,} codes.")
+    count = feedback.apply(lambda session: code_admin.import_codes(session, actor, event.id, upload.getvalue(),
+                                                                   key=code_key(runtime.settings())))
+    if count is not None:
+        fresh.refresh(SCOPE, f"Imported {count:,} codes.")
 
 
 def _code_list(actor: Actor, event: EventSummary, overview: CodeOverview, generation: int) -> None:
@@ -146,11 +130,8 @@ def _code_list(actor: Actor, event: EventSummary, overview: CodeOverview, genera
                                      format_func=lambda s: "Any status" if s is None else s.value.capitalize())
     text = text_column.text_input("Search", key="codes.search", placeholder="Start of a code or a word of the note")
     filters = CodeFilters(status=status, text=text)
-    try:
-        with read_only(runtime.engine()) as session:
-            listed = code_admin.list_codes(session, actor, event.id, filters)
-    except DomainError as exc:
-        st.error(str(exc))
+    listed = feedback.read(lambda session: code_admin.list_codes(session, actor, event.id, filters))
+    if listed is None:
         return
     if listed.total == 0:
         st.info("No codes match." if status or text.strip() else "This event has no codes yet.",
@@ -183,14 +164,11 @@ def _export(actor: Actor, event: EventSummary, filters: CodeFilters) -> None:
         if not st.button("Prepare the list as CSV", icon=":material/csv:",
                          help="Hints, uses, expiry, items and notes. Not the codes: they are not stored."):
             return
-        try:
-            # A unit of work: the export is audited.
-            with unit_of_work(runtime.engine()) as session:
-                prepared = ((event.id, filters), code_admin.export_code_list(session, actor, event.id, filters))
-        except DomainError as exc:
-            st.error(str(exc))
+        # A change, not a read: the export is audited.
+        file = feedback.apply(lambda session: code_admin.export_code_list(session, actor, event.id, filters))
+        if file is None:
             return
-        st.session_state[key] = prepared
+        st.session_state[key] = prepared = ((event.id, filters), file)
     filename, mimetype, data = prepared[1]
     st.download_button("Download the list (CSV)", data=data, file_name=filename, mime=mimetype,
                        icon=":material/download:", on_click="ignore")
@@ -204,11 +182,8 @@ def _uses(actor: Actor, event: EventSummary, used: Mapping[int, str]) -> None:
                            format_func=lambda i: "Choose a code" if i is None else used[i])
     if code_id is None:
         return
-    try:
-        with read_only(runtime.engine()) as session:
-            orders = code_admin.code_uses(session, actor, event.id, code_id)
-    except DomainError as exc:
-        st.error(str(exc))
+    orders = feedback.read(lambda session: code_admin.code_uses(session, actor, event.id, code_id))
+    if orders is None:
         return
     st.dataframe(orders, hide_index=True, width="stretch", column_config={
         "reference": "Order", "placed_at": st.column_config.DatetimeColumn("Placed", format="YYYY-MM-DD HH:mm"),
@@ -216,11 +191,5 @@ def _uses(actor: Actor, event: EventSummary, used: Mapping[int, str]) -> None:
 
 
 def _change(slots: Mapping[str, DeltaGenerator], change: Callable[[Session], object], done: str) -> None:
-    if runtime.apply_change(slots, lambda session: change(session) or True) is not None:
-        _refresh(done)
-
-
-def _refresh(done: str) -> None:
-    st.session_state[DONE_KEY] = done
-    st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
-    st.rerun()
+    if feedback.apply(change, slots) is not None:
+        fresh.refresh(SCOPE, done)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.dashboard import Dashboard, NoticeLevel, event_dashboard
-from core.db import read_only
-from core.errors import DomainError
 from core.event_admin import EventState
-from ui import runtime
+from ui import feedback, runtime
 
 STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",
                  EventState.CLOSED: "orange", EventState.FULFILMENT: "blue", EventState.PURGED: "gray",
@@ -21,11 +19,8 @@ def render() -> None:
     event = runtime.choose_event(actor)
     if event is None:
         return
-    try:
-        with read_only(runtime.engine()) as session:
-            board = event_dashboard(session, actor, event.id)
-    except DomainError as exc:
-        st.error(str(exc))
+    board = feedback.read(lambda session: event_dashboard(session, actor, event.id))
+    if board is None:
         return
     st.title(board.title)
     # The slug matched core.events.SLUG (lower-case letters, digits, hyphens), so it is safe in a Markdown link.

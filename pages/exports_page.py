@@ -5,15 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from core.auth import Actor
-from core.db import read_only, unit_of_work
-from core.errors import DomainError
 from core.event_admin import EventSummary
-from core.exports import ExportFilters, ExportFormat, export_orders, vendor_export
+from core.exports import ExportFilters, prepare_export
 from core.fulfilment import STATUS_LABELS
 from core.models import OrderStatus, utcnow
 from core.spreadsheets import ExportFile
 from core.vendor_batches import BatchKind, ExportsOverview, exports_overview, send_batch
-from ui import runtime
+from ui import feedback, runtime
 
 FORMATS: dict[str, tuple[str, str]] = {
     "xlsx": ("spreadsheet (XLSX)", ":material/table_view:"),
@@ -28,11 +26,8 @@ def render() -> None:
         return
     st.title("Exports")
     st.caption(event.title)
-    try:
-        with read_only(runtime.engine()) as session:
-            overview = exports_overview(session, actor, event.id)
-    except DomainError as exc:
-        st.error(str(exc))
+    overview = feedback.read(lambda session: exports_overview(session, actor, event.id))
+    if overview is None:
         return
     prefix = f"exports.{event.id}"
     filters, vendor_view = _filters(prefix, overview)
@@ -70,26 +65,16 @@ def _downloads(actor: Actor, event: EventSummary, prefix: str, filters: ExportFi
         if prepared is None or prepared[0] != wanted:
             if not column.button(f"Prepare {label}", key=f"{key}.prepare", icon=icon):
                 continue
-            try:
-                with column, st.spinner(f"Building the {label}…"):
-                    prepared = (wanted, _build(actor, event, filters, vendor_view, fmt))  # type: ignore[arg-type]
-            except DomainError as exc:
-                column.error(str(exc))
+            with column, st.spinner(f"Building the {label}…"):  # a change, not a read: the export is audited
+                file = feedback.apply(lambda session, fmt=fmt: prepare_export(
+                    session, actor, event.id, filters, fmt, vendor_view=vendor_view))
+            if file is None:
                 continue
-            st.session_state[key] = prepared
+            st.session_state[key] = prepared = (wanted, file)
         file: ExportFile = prepared[1]
         column.download_button(f"Download {label}", data=file.data, file_name=file.filename, mime=file.mimetype,
                                key=f"{key}.download", icon=":material/download:", on_click="ignore", type="primary")
         column.caption(f"{file.filename} · {len(file.data) / 1000:,.0f} kB · change a filter to prepare it afresh")
-
-
-def _build(actor: Actor, event: EventSummary, filters: ExportFilters, vendor_view: bool,
-           fmt: ExportFormat) -> ExportFile:
-    # A unit of work, not a read: the export is audited.
-    with unit_of_work(runtime.engine()) as session:
-        if vendor_view and filters.vendor_id is not None:
-            return vendor_export(session, actor, event.id, filters.vendor_id, filters, fmt)
-        return export_orders(session, actor, event.id, filters, fmt)
 
 
 def _send_section(actor: Actor, event: EventSummary, prefix: str, overview: ExportsOverview) -> None:
@@ -110,8 +95,7 @@ def _send_section(actor: Actor, event: EventSummary, prefix: str, overview: Expo
     else:
         st.button("Send to vendor now…", key=f"{prefix}.send", icon=":material/send:", on_click=_ask_to_send,
                   args=(prefix, vendor_id))
-    if problem := st.session_state.pop(f"{prefix}.problem", None):
-        st.error(problem)
+    feedback.show(prefix, "send")
     if sent := st.session_state.pop(f"{prefix}.sent", None):
         kind, message = sent
         if kind == BatchKind.NO_CHANGES:
@@ -144,10 +128,7 @@ def _forget(key: str) -> None:
 def _send(actor: Actor, event_id: int, prefix: str, vendor_id: int) -> None:
     """Queue the vendor's list in its own unit of work; runs before the rerun, which then shows the history."""
     st.session_state.pop(f"{prefix}.confirm_send", None)
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            result = send_batch(session, actor, event_id, vendor_id, utcnow())
-    except DomainError as exc:
-        st.session_state[f"{prefix}.problem"] = str(exc)
-        return
-    st.session_state[f"{prefix}.sent"] = (result.kind, result.message)
+    result = feedback.apply(lambda session: send_batch(session, actor, event_id, vendor_id, utcnow()),
+                            feedback.Kept(prefix, "send"))
+    if result is not None:
+        st.session_state[f"{prefix}.sent"] = (result.kind, result.message)

@@ -4,22 +4,18 @@ their stock, and stock shared by several items."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core import catalogue_admin
 from core.auth import Actor
-from core.catalogue_admin import ItemForEdit, PoolForEdit, VariantForEdit
-from core.db import read_only, unit_of_work
-from core.errors import DomainError, FormValidationError
+from core.catalogue_admin import ItemForEdit, PoolForEdit, VariantEdit
 from core.event_admin import EventSummary
-from ui import runtime
+from ui import feedback, fresh, runtime
 
-SAVED_KEY = "catalogue.saved"
-# Bumped after every successful change, so that forms and tables are drawn afresh from the database.
-GENERATION_KEY = "catalogue.generation"
+# Every successful change starts a new generation of the forms and tables, drawn afresh from the database.
+SCOPE = "catalogue"
 DIMENSIONS_PLACEHOLDER = "Size: S, M, L, XL\nColour: Black, Forest green"
 NO_POOL = "Only its own stock"
 
@@ -31,29 +27,24 @@ def render() -> None:
         return
     st.title("Items")
     st.caption(event.title)
-    try:
-        with read_only(runtime.engine()) as session:
-            items = catalogue_admin.list_items_for_edit(session, actor, event.id)
-            pools = catalogue_admin.list_pools(session, actor, event.id)
-    except DomainError as exc:
-        st.error(str(exc))
+    overview = feedback.read(lambda session: catalogue_admin.catalogue_overview(session, actor, event.id))
+    if overview is None:
         return
-    if saved := st.session_state.pop(SAVED_KEY, None):
-        st.success(saved, icon=":material/check_circle:")
-    generation = st.session_state.get(GENERATION_KEY, 0)
-    if items:
-        st.dataframe([_summary(item) for item in items], hide_index=True)
-        by_key = {item.key: item for item in items}
-        chosen = st.selectbox("Item to edit", list(by_key), format_func=lambda key: by_key[key].name,
-                              key=f"catalogue.chosen.{event.id}")
-        _edit_form(actor, event, by_key[chosen], generation)
-        _picture(actor, event, by_key[chosen], generation)
-        _item_pool(actor, event, by_key[chosen], pools)
-        _variant_table(actor, event, by_key[chosen])
+    fresh.show_notice(SCOPE)
+    generation = fresh.generation(SCOPE)
+    if overview.items:
+        st.dataframe([_summary(item) for item in overview.items], hide_index=True)
+        by_key = {item.key: item for item in overview.items}
+        chosen = by_key[st.selectbox("Item to edit", list(by_key), format_func=lambda key: by_key[key].name,
+                                     key=f"catalogue.chosen.{event.id}")]
+        _item_form(actor, event, generation, chosen)
+        _picture(actor, event, chosen, generation)
+        _item_pool(actor, event, chosen, overview.pools)
+        _variant_table(actor, event, chosen)
     else:
         st.info("This event offers nothing yet. Add the first item below.", icon=":material/inventory_2:")
-    _add_form(actor, event, generation)
-    _pools(actor, event, pools, generation)
+    _item_form(actor, event, generation)
+    _pools(actor, event, overview.pools, generation)
 
 
 def _summary(item: ItemForEdit) -> dict[str, object]:
@@ -64,37 +55,61 @@ def _summary(item: ItemForEdit) -> dict[str, object]:
             "Variants on": f"{offered} of {len(item.variants)}", "Shared stock": item.pool or "—"}
 
 
-def _edit_form(actor: Actor, event: EventSummary, item: ItemForEdit, generation: int) -> None:
-    st.subheader(f"Edit {item.name}")
+def _item_form(actor: Actor, event: EventSummary, generation: int, item: ItemForEdit | None = None) -> None:
+    """Edit `item`, or add a new one; an error shows beside its input."""
+    st.subheader(f"Edit {item.name}" if item else "Add an item")
     # The event is part of the key: items of two events may share a key, and their inputs must not.
-    form = f"catalogue.edit.{event.id}.{item.key}.{generation}"
+    form = f"catalogue.edit.{event.id}.{item.key}.{generation}" if item else f"catalogue.add.{event.id}.{generation}"
+    slots: dict[str, DeltaGenerator] = {}
+
+    def beside(field: str, value: object) -> object:
+        slots[field] = st.empty()
+        return value
+
     with st.form(form):
-        slots: dict[str, DeltaGenerator] = {}
-        name = st.text_input("Name", value=item.name, max_chars=200, key=f"{form}.name")
-        slots["name"] = st.empty()
-        description = st.text_area("Description", value=item.description, key=f"{form}.description")
-        slots["description"] = st.empty()
-        price = st.text_input("Price", value="" if item.price is None else f"{item.price:.2f}",
-                              help="Leave empty when there is nothing to pay.", key=f"{form}.price")
-        slots["price"] = st.empty()
-        max_per_order = st.number_input("Max per order", min_value=1, max_value=catalogue_admin.MAX_PER_ORDER,
-                                        value=item.max_per_order, step=1, key=f"{form}.max_per_order")
-        slots["max_per_order"] = st.empty()
-        position = st.number_input("Position", min_value=0, max_value=catalogue_admin.MAX_POSITION, value=item.position,
-                                   step=1, help="Items are offered in this order.", key=f"{form}.position")
-        slots["position"] = st.empty()
-        active = st.checkbox("Offered", value=item.active, help="Untick to stop offering the whole item.",
-                             key=f"{form}.active")
-        slots["active"] = st.empty()
-        dimensions = st.text_area("Dimensions", value=item.dimension_lines, placeholder=DIMENSIONS_PLACEHOLDER,
-                                  help="One per line: a name, a colon, the options. Removed options switch their "
-                                       "variants off; orders keep what they ordered.", key=f"{form}.dimensions")
-        slots["dimensions"] = st.empty()
-        if st.form_submit_button("Save changes", type="primary"):
+        if item is None:
+            key = beside("key", st.text_input("Key", max_chars=40, key=f"{form}.key", help=(
+                "A short name for exports and show-if: lower-case letters, digits and _, e.g. tshirt.")))
+        name = beside("name", st.text_input("Name", value=item.name if item else "", max_chars=200,
+                                            placeholder=None if item else "T-shirt", key=f"{form}.name"))
+        description = beside("description", st.text_area("Description", value=item.description if item else "",
+                                                          key=f"{form}.description"))
+        price = beside("price", st.text_input(
+            "Price", value="" if item is None or item.price is None else f"{item.price:.2f}",
+            placeholder=None if item else "15.00",
+            help="Leave empty when there is nothing to pay.", key=f"{form}.price"))
+        max_per_order = beside("max_per_order", st.number_input(
+            "Max per order", min_value=1, max_value=catalogue_admin.MAX_PER_ORDER,
+            value=item.max_per_order if item else 10, step=1, key=f"{form}.max_per_order"))
+        if item is not None:
+            position = beside("position", st.number_input(
+                "Position", min_value=0, max_value=catalogue_admin.MAX_POSITION, value=item.position, step=1,
+                help="Items are offered in this order.", key=f"{form}.position"))
+            active = beside("active", st.checkbox("Offered", value=item.active, key=f"{form}.active",
+                                                  help="Untick to stop offering the whole item."))
+        dimensions = beside("dimensions", st.text_area(
+            "Dimensions", value=item.dimension_lines if item else "", placeholder=DIMENSIONS_PLACEHOLDER,
+            key=f"{form}.dimensions",
+            help="One per line: a name, a colon, the options. " + (
+                "Removed options switch their variants off; orders keep what they ordered." if item else
+                "Leave empty for an item that comes in one kind only.")))
+        if item is not None and st.form_submit_button("Save changes", type="primary"):
             changes = {"name": name, "description": description, "price": price, "max_per_order": max_per_order,
                        "position": position, "active": active, "dimensions": dimensions}
-            _change(slots, lambda session: catalogue_admin.update_item(session, actor, event.id, item.key, changes),
-                    f"Saved {name.strip() or item.name}.")
+            _saved_item(slots, lambda session: catalogue_admin.update_item(session, actor, event.id, item.key,
+                                                                           changes), f"Saved {name.strip() or item.name}.")
+        if item is None and st.form_submit_button("Add item", type="primary"):
+            _saved_item(slots, lambda session: catalogue_admin.create_item_for(
+                session, actor, event.id, key=key, name=name, description=description, price=price,
+                max_per_order=int(max_per_order), dimensions=dimensions), f"Added {name.strip()}.")
+
+
+def _saved_item(slots: dict[str, DeltaGenerator], change, done: str) -> None:  # noqa: ANN001 - session -> item
+    """Run one change of an item; show each error beside its input, or refresh the page on success."""
+    item = feedback.apply(change, slots)
+    if item is not None:
+        offered = sum(variant.active for variant in item.variants)
+        fresh.refresh(SCOPE, f"{done} {offered} of {len(item.variants)} variants are offered.")
 
 
 def _picture(actor: Actor, event: EventSummary, item: ItemForEdit, generation: int) -> None:
@@ -105,17 +120,9 @@ def _picture(actor: Actor, event: EventSummary, item: ItemForEdit, generation: i
                               key=f"catalogue.picture.{event.id}.{item.key}.{generation}",
                               help="PNG, JPEG, WebP or GIF up to 5 MB; scaled to at most 800 pixels.")
     remove = item.has_image and st.button("Remove the picture", key=f"catalogue.picture.remove.{item.key}")
-    if upload is None and not remove:
-        return
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            catalogue_admin.set_item_image(session, actor, event.id, item.key, None if remove else upload.getvalue())
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
-    st.session_state[SAVED_KEY] = f"Picture of {item.name} {'removed' if remove else 'saved'}."
-    st.session_state[GENERATION_KEY] = generation + 1  # a fresh, empty uploader
-    st.rerun()
+    if (upload is not None or remove) and feedback.apply(lambda session: catalogue_admin.set_item_image(
+            session, actor, event.id, item.key, None if remove else upload.getvalue())):
+        fresh.refresh(SCOPE, f"Picture of {item.name} {'removed' if remove else 'saved'}.")  # a fresh uploader
 
 
 def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None:
@@ -135,36 +142,15 @@ def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None
             "Left": st.column_config.NumberColumn("Left", help="Empty: no limit of its own."),
         },
     )
-    toggled, restocked = [], []
-    for variant, row in zip(item.variants, edited, strict=True):
-        if bool(row["Offered"]) != variant.active:
-            toggled.append((variant, bool(row["Offered"])))
-        stock = None if row["Stock"] is None or row["Stock"] != row["Stock"] else int(row["Stock"])  # NaN: empty
-        if stock != variant.stock:
-            restocked.append((variant, stock))
-    if not toggled and not restocked:
+    wanted = [VariantEdit(variant.key, bool(row["Offered"]),
+                          None if row["Stock"] is None or row["Stock"] != row["Stock"] else int(row["Stock"]))  # NaN
+              for variant, row in zip(item.variants, edited, strict=True)]
+    if wanted == [VariantEdit(v.key, v.active, v.stock) for v in item.variants]:
         return
-    failing = item.variants[0]
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            for variant, offered in toggled:
-                catalogue_admin.set_variant_active(session, actor, event.id, item.key, variant.key, offered)
-            for failing, stock in restocked:
-                catalogue_admin.set_variant_stock(session, actor, event.id, item.key, failing.key, stock)
-    except FormValidationError as exc:
-        st.error(f"{_named(item, failing)}: {' '.join(exc.errors.values())}", icon=":material/error:")
-        return
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
-    st.session_state[SAVED_KEY] = "; ".join(
-        [f"{_named(item, v)} is {'offered' if offered else 'switched off'}" for v, offered in toggled]
-        + [f"{_named(item, v)}: {'no limit' if stock is None else f'stock {stock}'}" for v, stock in restocked]) + "."
-    st.rerun()
-
-
-def _named(item: ItemForEdit, variant: VariantForEdit) -> str:
-    return f"{item.name} ({variant.label})" if variant.label else item.name
+    changes = feedback.apply(lambda session: catalogue_admin.edit_variants(session, actor, event.id, item.key,
+                                                                           wanted))
+    if changes:
+        fresh.refresh(SCOPE, "; ".join(changes) + ".", renew=False)
 
 
 def _item_pool(actor: Actor, event: EventSummary, item: ItemForEdit, pools: list[PoolForEdit]) -> None:
@@ -176,12 +162,9 @@ def _item_pool(actor: Actor, event: EventSummary, item: ItemForEdit, pools: list
                           index=names.index(item.pool) if item.pool in names else 0,
                           key=f"catalogue.pool.{event.id}.{item.key}.{item.pool}")
     wanted = None if chosen == NO_POOL else chosen
-    if wanted == item.pool:
-        return
-    if runtime.apply_change({}, lambda session: catalogue_admin.set_item_pool(session, actor, event.id, item.key,
-                                                                        wanted)) is not None:
-        st.session_state[SAVED_KEY] = f"{item.name} draws on {chosen.lower() if wanted is None else chosen}."
-        st.rerun()
+    if wanted != item.pool and feedback.apply(lambda session: catalogue_admin.set_item_pool(
+            session, actor, event.id, item.key, wanted)) is not None:
+        fresh.refresh(SCOPE, f"{item.name} draws on {chosen.lower() if wanted is None else chosen}.", renew=False)
 
 
 def _pools(actor: Actor, event: EventSummary, pools: list[PoolForEdit], generation: int) -> None:
@@ -193,66 +176,18 @@ def _pools(actor: Actor, event: EventSummary, pools: list[PoolForEdit], generati
                        "Items": ", ".join(pool.item_keys) or "—"} for pool in pools], hide_index=True)
     form = f"catalogue.pools.{event.id}.{generation}"
     with st.form(form):
-        slots: dict[str, DeltaGenerator] = {}
         name = st.text_input("Name", max_chars=200, placeholder="T-shirts", key=f"{form}.name",
                              help="The name of an existing shared stock changes its capacity.")
-        slots["name"] = st.empty()
+        slots = {"name": st.empty()}
         capacity = st.number_input("Capacity", min_value=0, max_value=catalogue_admin.MAX_STOCK, value=100, step=1,
                                    key=f"{form}.capacity")
         slots["capacity"] = st.empty()
         save, remove = st.columns(2)
         existing = name.strip() if name.strip() in {pool.name for pool in pools} else None
-        if save.form_submit_button("Save shared stock", type="primary"):
-            if runtime.apply_change(slots, lambda session: catalogue_admin.save_pool(
-                    session, actor, event.id, name=name, capacity=int(capacity), old_name=existing)) is not None:
-                _saved(f"Saved the shared stock {name.strip()}.")
-        if remove.form_submit_button("Remove shared stock"):
-            if runtime.apply_change(slots, lambda session: catalogue_admin.delete_pool(
-                    session, actor, event.id, name.strip()) or True) is not None:
-                _saved(f"Removed the shared stock {name.strip()}.")
-
-
-def _saved(message: str) -> None:
-    st.session_state[SAVED_KEY] = message
-    st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
-    st.rerun()
-
-
-def _add_form(actor: Actor, event: EventSummary, generation: int) -> None:
-    st.subheader("Add an item")
-    form = f"catalogue.add.{event.id}.{generation}"
-    with st.form(form):
-        slots: dict[str, DeltaGenerator] = {}
-        key = st.text_input("Key", max_chars=40, help="A short name for exports and show-if: lower-case letters, "
-                                                      "digits and _, e.g. tshirt.", key=f"{form}.key")
-        slots["key"] = st.empty()
-        name = st.text_input("Name", max_chars=200, placeholder="T-shirt", key=f"{form}.name")
-        slots["name"] = st.empty()
-        description = st.text_area("Description", key=f"{form}.description")
-        slots["description"] = st.empty()
-        price = st.text_input("Price", placeholder="15.00", help="Leave empty when there is nothing to pay.",
-                              key=f"{form}.price")
-        slots["price"] = st.empty()
-        max_per_order = st.number_input("Max per order", min_value=1, max_value=catalogue_admin.MAX_PER_ORDER, value=10,
-                                        step=1, key=f"{form}.max_per_order")
-        slots["max_per_order"] = st.empty()
-        dimensions = st.text_area("Dimensions", placeholder=DIMENSIONS_PLACEHOLDER,
-                                  help="One per line: a name, a colon, the options. Leave empty for an item that "
-                                       "comes in one kind only.", key=f"{form}.dimensions")
-        slots["dimensions"] = st.empty()
-        if st.form_submit_button("Add item", type="primary"):
-            _change(slots, lambda session: catalogue_admin.create_item_for(
-                session, actor, event.id, key=key, name=name, description=description, price=price,
-                max_per_order=int(max_per_order), dimensions=dimensions,
-            ), f"Added {name.strip()}.")
-
-
-def _change(slots: Mapping[str, DeltaGenerator], change: Callable[..., ItemForEdit], done: str) -> None:
-    """Run one change; show each error beside its input, or refresh the page on success."""
-    item = runtime.apply_change(slots, change)
-    if item is None:
-        return
-    offered = sum(variant.active for variant in item.variants)
-    st.session_state[SAVED_KEY] = f"{done} {offered} of {len(item.variants)} variants are offered."
-    st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
-    st.rerun()
+        if save.form_submit_button("Save shared stock", type="primary") and feedback.apply(
+                lambda session: catalogue_admin.save_pool(session, actor, event.id, name=name,
+                                                          capacity=int(capacity), old_name=existing), slots):
+            fresh.refresh(SCOPE, f"Saved the shared stock {name.strip()}.")
+        if remove.form_submit_button("Remove shared stock") and feedback.apply(
+                lambda session: catalogue_admin.delete_pool(session, actor, event.id, name.strip()), slots):
+            fresh.refresh(SCOPE, f"Removed the shared stock {name.strip()}.")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from core.auth import Actor
-from core.db import read_only, unit_of_work
-from core.errors import DomainError
-from core.models import MessageStatus
-from core.outbox import list_messages, mail_configured, outbox_health, read_message, release_held, retry_message
-from ui import runtime
+from core.outbox import (
+    MESSAGE_STATUS_LABELS,
+    mail_configured,
+    outbox_overview,
+    read_message,
+    release_held,
+    retry_message,
+)
+from ui import feedback, fresh, runtime
 
-STATUS_LABELS = {MessageStatus.HELD: "Held (no mail server set up)", MessageStatus.PENDING: "Waiting",
-                 MessageStatus.SENDING: "Being sent", MessageStatus.SENT: "Sent", MessageStatus.FAILED: "Failed"}
 PREFIX = "outbox"
 
 
@@ -27,24 +29,19 @@ def render() -> None:
     if not configured:
         st.info("Mail is held: set SMTP_HOST and MAIL_FROM (in .streamlit/secrets.toml or the environment) to "
                 "send it. Until then messages wait here and can be read.", icon=":material/pause_circle:")
-    status = st.selectbox("Status", [None, *STATUS_LABELS], key=f"{PREFIX}.status",
-                          format_func=lambda s: "Any status" if s is None else STATUS_LABELS[s])
-    try:
-        with read_only(runtime.engine()) as session:
-            health = outbox_health(session, actor, event.id)
-            messages = list_messages(session, actor, event.id, status)
-    except DomainError as exc:
-        st.error(str(exc))
+    status = st.selectbox("Status", [None, *MESSAGE_STATUS_LABELS], key=f"{PREFIX}.status",
+                          format_func=lambda s: "Any status" if s is None else MESSAGE_STATUS_LABELS[s])
+    overview = feedback.read(lambda session: outbox_overview(session, actor, event.id, status))
+    if overview is None:
         return
-    if done := st.session_state.pop(f"{PREFIX}.done", None):
-        st.success(done, icon=":material/check_circle:")
-    if problem := st.session_state.pop(f"{PREFIX}.problem", None):
-        st.error(problem)
-    if health.summary:
-        st.caption(health.summary)
-    if configured and health.held:
+    fresh.show_notice(PREFIX)
+    feedback.show(PREFIX)
+    if overview.health.summary:
+        st.caption(overview.health.summary)
+    if configured and overview.health.held:
         st.button("Send held mail now", key=f"{PREFIX}.release", icon=":material/send:", on_click=_release,
                   args=(actor, event.id))
+    messages = overview.messages
     if messages.empty:
         st.info("No messages" + (" with this status." if status else " for this event yet."),
                 icon=":material/inbox:")
@@ -68,15 +65,12 @@ def render() -> None:
 
 
 def _reader(actor: Actor, event_id: int, outbox_id: int) -> None:
-    try:
-        with read_only(runtime.engine()) as session:
-            message = read_message(session, actor, event_id, outbox_id)
-    except DomainError as exc:
-        st.error(str(exc))
+    message = feedback.read(lambda session: read_message(session, actor, event_id, outbox_id))
+    if message is None:
         return
     # st.text, not markdown: subjects and bodies carry attendees' input.
     st.text(f"Subject: {message.subject}\nTo: {', '.join(message.recipients)}\nMessage-ID: {message.message_id}\n"
-            f"Status: {STATUS_LABELS[message.status]}, {message.attempts} attempt(s)"
+            f"Status: {MESSAGE_STATUS_LABELS[message.status]}, {message.attempts} attempt(s)"
             + (f"\nLast error: {message.last_error}" if message.last_error else "")
             + (f"\nAttachment: {message.attachment_name}" if message.attachment_name else ""))
     st.code(message.body_text, language=None, wrap_lines=True)
@@ -86,20 +80,12 @@ def _reader(actor: Actor, event_id: int, outbox_id: int) -> None:
 
 
 def _retry(actor: Actor, event_id: int, outbox_id: int) -> None:
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            retry_message(session, actor, event_id, outbox_id)
-    except DomainError as exc:
-        st.session_state[f"{PREFIX}.problem"] = str(exc)
-        return
-    st.session_state[f"{PREFIX}.done"] = f"Message {outbox_id} will be sent again shortly."
+    if feedback.apply(lambda session: retry_message(session, actor, event_id, outbox_id),
+                      feedback.Kept(PREFIX)) is not None:
+        fresh.refresh(PREFIX, f"Message {outbox_id} will be sent again shortly.", rerun=False)
 
 
 def _release(actor: Actor, event_id: int) -> None:
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            count = release_held(session, actor, event_id)
-    except DomainError as exc:
-        st.session_state[f"{PREFIX}.problem"] = str(exc)
-        return
-    st.session_state[f"{PREFIX}.done"] = f"{count} held message{'s' if count != 1 else ''} will be sent shortly."
+    count = feedback.apply(lambda session: release_held(session, actor, event_id), feedback.Kept(PREFIX))
+    if count is not None:
+        fresh.refresh(PREFIX, f"{count} held message{'s' if count != 1 else ''} will be sent shortly.", rerun=False)

@@ -8,8 +8,6 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core.auth import Actor
-from core.db import read_only, unit_of_work
-from core.errors import DomainError
 from core.event_admin import EventSummary
 from core.exports import ExportFilters, export_orders
 from core.models import utcnow
@@ -25,7 +23,7 @@ from core.purge import (
     scrub_storage,
 )
 from core.spreadsheets import ExportFile
-from ui import runtime
+from ui import feedback, runtime
 
 
 def render() -> None:
@@ -36,11 +34,8 @@ def render() -> None:
     st.title("Purge data")
     st.caption(f"{event.title} · destroys the attendees' personal data of this event for good; the anonymous "
                "counts (orders per item, variant and status) and the audit trail stay.")
-    try:
-        with read_only(runtime.engine()) as session:
-            plan = purge_plan(session, actor, event.id, utcnow())
-    except DomainError as exc:
-        st.error(str(exc))
+    plan = feedback.read(lambda session: purge_plan(session, actor, event.id, utcnow()))
+    if plan is None:
         return
     if plan.receipt is not None:
         _show_receipt(plan.receipt)
@@ -77,11 +72,9 @@ def _export_first(actor: Actor, event: EventSummary) -> None:
     file: ExportFile | None = st.session_state.get(key)
     if file is None:
         if st.button("Prepare an export of all orders (XLSX)", key=f"{key}.prepare", icon=":material/table_view:"):
-            try:
-                with st.spinner("Building the spreadsheet…"), unit_of_work(runtime.engine()) as session:
-                    file = export_orders(session, actor, event.id, ExportFilters(), "xlsx")  # audited
-            except DomainError as exc:
-                st.error(str(exc))
+            with st.spinner("Building the spreadsheet…"):  # a change, not a read: the export is audited
+                file = feedback.apply(lambda session: export_orders(session, actor, event.id, ExportFilters(), "xlsx"))
+            if file is None:
                 return
             st.session_state[key] = file
     if file is not None:
@@ -106,9 +99,9 @@ def _purge(actor: Actor, plan: PurgePlan, typed: str, slots: dict[str, DeltaGene
            before: DeltaGenerator) -> None:
     receipt = None
     with st.status("Purging personal data…", expanded=True) as status:
-        receipt = runtime.apply_change(slots, lambda session: purge_event(
+        receipt = feedback.apply(lambda session: purge_event(
             session, actor, plan.event_id, now=utcnow(), confirm_slug=typed,
-            notify_fallback=receipt_fallback(runtime.settings())))
+            notify_fallback=receipt_fallback(runtime.settings())), slots)
         if receipt is None:
             status.update(label="Nothing was purged.", state="error", expanded=False)
         else:
@@ -133,8 +126,9 @@ def _counts_table(lines: Sequence[PlanLine]) -> None:
 
 
 def _past_receipts(actor: Actor) -> None:
-    with read_only(runtime.engine()) as session:
-        receipts = list_purge_receipts(session, actor)
+    receipts = feedback.read(lambda session: list_purge_receipts(session, actor))
+    if receipts is None:
+        return
     st.subheader("Purge receipts")
     if not receipts:
         st.caption("No event of yours has been purged yet.")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.db import read_only
-from core.errors import DomainError, FormValidationError
 from core.status_upload import FILE_FIELD, MAX_ROWS, StatusImportPreview, apply_status_import, preview_status_import
-from ui import runtime
+from ui import feedback, runtime
 
 PREFIX = "status_upload"
 
@@ -30,14 +28,9 @@ def render() -> None:
     file_slot = st.empty()
     if upload is None:
         return
-    try:
-        with read_only(runtime.engine()) as session:
-            preview = preview_status_import(session, actor, event.id, upload.getvalue())
-    except FormValidationError as exc:
-        file_slot.error(exc.errors.get(FILE_FIELD, str(exc)), icon=":material/error:")
-        return
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
+    preview = feedback.read(lambda session: preview_status_import(session, actor, event.id, upload.getvalue()),
+                            slots={FILE_FIELD: file_slot})
+    if preview is None:
         return
     _preview(preview)
     changes = len(preview.changes)
@@ -48,7 +41,7 @@ def render() -> None:
                          key=f"{PREFIX}.notify")
     if st.button(f"Apply {changes} change{'s' if changes != 1 else ''}", type="primary", key=f"{PREFIX}.apply",
                  icon=":material/done_all:"):
-        applied = runtime.apply_change({}, lambda session: apply_status_import(
+        applied = feedback.apply(lambda session: apply_status_import(
             session, actor, event.id, preview, notify_attendee=notify, settings=runtime.settings()))
         if applied is not None:
             state[f"{PREFIX}.done"] = (f"{applied} order{'s' if applied != 1 else ''} updated"

@@ -11,16 +11,13 @@ from streamlit.delta_generator import DeltaGenerator
 
 from core import vendors
 from core.auth import Actor
-from core.db import read_only
-from core.errors import DomainError
 from core.event_admin import EventSummary
 from core.models import VendorMode
 from core.vendors import VendorOverview, VendorView
-from ui import runtime
+from ui import feedback, fresh, runtime
 
-DONE_KEY = "vendors.done"
-# Bumped after every successful change, so that forms are drawn afresh from the database.
-GENERATION_KEY = "vendors.generation"
+# Every successful change starts a new generation of the forms, drawn afresh from the database.
+SCOPE = "vendors"
 CONFIRM_DELETE_KEY = "vendors.confirm_delete"
 MODE_SHORT = {VendorMode.PER_ORDER: "per order", VendorMode.BATCH: "batch"}
 FIELDS_HELP = ("Which answers of the order form this vendor may see; the items routed to it are always included. "
@@ -32,15 +29,11 @@ def render() -> None:
     event = runtime.choose_event(actor)
     st.title("Vendors")
     st.caption("Who makes or delivers your items, how they get orders, and what they may see of them.")
-    try:
-        with read_only(runtime.engine()) as session:
-            overview = vendors.vendor_overview(session, actor, event.id if event else None)
-    except DomainError as exc:
-        st.error(str(exc))
+    overview = feedback.read(lambda session: vendors.vendor_overview(session, actor, event.id if event else None))
+    if overview is None:
         return
-    if done := st.session_state.pop(DONE_KEY, None):
-        st.success(done, icon=":material/check_circle:")
-    generation = st.session_state.get(GENERATION_KEY, 0)
+    fresh.show_notice(SCOPE)
+    generation = fresh.generation(SCOPE)
     if overview.vendors:
         st.dataframe([{"Name": v.name, "Mode": MODE_SHORT[v.mode], "Emails": ", ".join(v.emails),
                        "May see": ", ".join(v.visible_fields), **({"Owner": v.owner} if actor.is_admin else {})}
@@ -147,8 +140,5 @@ def _routes(actor: Actor, event: EventSummary, overview: VendorOverview, generat
 
 def _change(slots: Mapping[str, DeltaGenerator], change: Callable[[Session], object], done: str) -> None:
     """Run one change; show each error beside its input, or refresh the page on success."""
-    if runtime.apply_change(slots, lambda session: change(session) or True) is None:
-        return
-    st.session_state[DONE_KEY] = done
-    st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
-    st.rerun()
+    if feedback.apply(change, slots) is not None:
+        fresh.refresh(SCOPE, done)

@@ -5,18 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any
 
 import streamlit as st
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-from streamlit.delta_generator import DeltaGenerator
 
 from core.auth import Actor
 from core.config import Settings, load_settings
-from core.db import make_engine, migrate, read_only, unit_of_work
-from core.errors import DomainError, FormValidationError
+from core.db import make_engine, migrate, read_only
 from core.event_admin import EventSummary, list_events
 from core.lifecycle import run_scheduler
 from core.proxies import client_address as pick_client_address
@@ -120,21 +115,3 @@ def choose_event(actor: Actor) -> EventSummary | None:
     by_id = {event.id: event for event in events}
     chosen = st.sidebar.selectbox("Event", ids, key=EVENT_KEY, format_func=lambda i: by_id[i].title)
     return by_id[chosen]
-
-
-
-def apply_change(slots: Mapping[str, DeltaGenerator], change: Callable[[Session], Any]) -> Any:
-    """Run `change` in one unit of work; show each error beside its input (`slots` by field), else at the top.
-
-    Returns what `change` returned, or None when it failed (and nothing was written).
-    """
-    try:
-        with unit_of_work(engine()) as session:
-            return change(session)
-    except FormValidationError as exc:
-        for field, message in exc.errors.items():
-            slot = slots.get(field)
-            (slot if slot is not None else st).error(message, icon=":material/error:")
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
-    return None
