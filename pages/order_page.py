@@ -16,7 +16,7 @@ from core import codes
 from core.codes import PublicCodeRules
 from core.config import code_key
 from core.db import read_only, unit_of_work
-from core.errors import CodeThrottled, DomainError, FormValidationError, NotFound, SchemaError
+from core.errors import NotFound, SchemaError
 from core.events import (
     ACCENT_COLOUR,
     EventPhase,
@@ -28,8 +28,8 @@ from core.events import (
 )
 from core.markup import safe_markdown
 from core.models import CodeMode, utcnow
-from core.orders import OrderReceipt, place_order
-from ui import runtime
+from core.orders import OrderReceipt, submit_public_order
+from ui import feedback, runtime
 from ui.form_renderer import read_answers, render_form
 from ui.receipt_lines import show_receipt_lines
 
@@ -116,7 +116,8 @@ def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
         _code_gate(event, prefix)
         return
     st.session_state.setdefault(f"{prefix}.idempotency_key", secrets.token_urlsafe(24))
-    errors = st.session_state.get(f"{prefix}.errors", {})
+    errors = feedback.kept_errors(prefix)
+    problem = errors.pop("", None)
     if rules.mode == CodeMode.FORM:
         _accepted_code(prefix, errors)
     render_form(event.form, event.catalogue, prefix, errors)
@@ -126,7 +127,7 @@ def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
         st.caption(f"Needed only to order {', '.join(rules.items_needing_code)}.")
         if message := errors.get("code"):
             st.error(message, icon=":material/error:")
-    if problem := st.session_state.get(f"{prefix}.problem"):
+    if problem:
         st.error(problem)
     elif errors:
         st.error("Please correct the fields marked above; everything else you entered is kept.")
@@ -165,40 +166,25 @@ def _accepted_code(prefix: str, errors: dict[str, str]) -> None:
 
 
 def _forget_code(prefix: str) -> None:
-    for key in (f"{prefix}.code", f"{prefix}.code_items", f"{prefix}.errors"):
+    for key in (f"{prefix}.code", f"{prefix}.code_items"):
         st.session_state.pop(key, None)
+    feedback.forget(prefix)
 
 
 def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
     """Runs before the rerun that follows the click, so errors appear beside their fields in that same run."""
     assert event.form is not None
     state = st.session_state
-    state[f"{prefix}.problem"] = None
-    state[f"{prefix}.errors"] = {}
     code = {CodeMode.FORM: state.get(f"{prefix}.code"), CodeMode.ITEMS: state.get(f"{prefix}.code_input")}.get(mode)
-    code = code or ""  # NONE mode sends none: a code typed anyway would be ignored
-    client, now = runtime.client_address(unknown="session"), utcnow()
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            codes.admit_submit(session, client, now, code_entered=bool(codes.normalise_code(code)))
-        with unit_of_work(runtime.engine()) as session:
-            state[f"{prefix}.receipt"] = place_order(
-                session, get_published_event(session, event.slug), read_answers(event.form, event.catalogue, prefix),
-                idempotency_key=state[f"{prefix}.idempotency_key"], code=code, code_key=code_key(runtime.settings()),
-                check_deliverability=runtime.settings().email_check_deliverability, now=now,
-            )
-    except CodeThrottled as exc:
-        state[f"{prefix}.errors"] = {"code": str(exc)}
-    except FormValidationError as exc:
-        errors = dict(exc.errors)
-        if "code" in errors and codes.normalise_code(code):
-            # Counted in its own transaction: the order's was rolled back.
-            with unit_of_work(runtime.engine()) as session:
-                if wait := codes.record_wrong_code(session, client, now):
-                    errors["code"] += " " + str(CodeThrottled(wait))
-        state[f"{prefix}.errors"] = errors
-    except DomainError as exc:
-        state[f"{prefix}.problem"] = str(exc)
+    answers = read_answers(event.form, event.catalogue, prefix)
+    settings = runtime.settings()
+    receipt = feedback.attempt(lambda: submit_public_order(
+        runtime.engine(), event.slug, answers, client=runtime.client_address(unknown="session"),
+        code=code or "",  # NONE mode sends none: a code typed anyway would be ignored
+        idempotency_key=state[f"{prefix}.idempotency_key"], code_key=code_key(settings),
+        check_deliverability=settings.email_check_deliverability, now=utcnow()), feedback.Kept(prefix))
+    if receipt is not None:  # returned once the order is committed: never a reference for an order not stored
+        state[f"{prefix}.receipt"] = receipt
 
 
 def _confirmation(receipt: OrderReceipt, prefix: str) -> None:

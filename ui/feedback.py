@@ -70,6 +70,24 @@ def apply(change: Callable[[Session], T], slots: Slots | None = None, *, done: s
     return True if result is None else result
 
 
+def attempt(flow: Callable[[], T], slots: Slots | None = None) -> T | None:
+    """`flow()` for the one kind of core function that owns its transactions (`orders.submit_public_order`): its
+    result, or None after showing the DomainError as `apply` does."""
+    if isinstance(slots, Kept):
+        st.session_state[_kept_key(slots.scope)] = {}
+    try:
+        return flow()
+    except DomainError as exc:
+        _show(slots, exc)
+        return None
+
+
+def kept_errors(scope: str) -> dict[str, str]:
+    """The errors a `Kept` change left under `scope`, by field ("" or its section for the others)."""
+    return {name: message for name, (kind, message) in st.session_state.get(_kept_key(scope), {}).items()
+            if kind == "error"}
+
+
 def show(scope: str, name: str = "") -> None:
     """Draw here what a `Kept` change left under `scope` for the input or section `name`: an error or a success."""
     kind, message = st.session_state.get(_kept_key(scope), {}).get(name, (None, None))

@@ -15,6 +15,7 @@ from core.db import read_only, unit_of_work
 from core.demo import seed_demo
 from core.form_versions import save_form
 from core.models import CodeMode, Event, Item, Order, OrderPersonalData, RedemptionCode, Variant, utcnow
+from tests.commit_faults import commits_of_orders_fail
 from tests.factories import BASIC_FORM, make_shop, make_user
 from tests.markup_checks import PAYLOADS, live_addresses, unsafe_addresses
 from tests.pages.conftest import AppFactory
@@ -126,6 +127,25 @@ def test_second_click_and_rerun_do_not_create_a_second_order(app: AppFactory, en
     at.run()  # and a plain rerun of the page
     assert [order.reference for order in _orders(engine)] == [first.reference]
     assert first.reference in _texts(at)
+
+
+def test_a_failed_commit_shows_no_reference_and_keeps_the_answers(app: AppFactory, engine: Engine) -> None:
+    """Issue 15, point 3: the receipt is kept only after the order's commit."""
+    _demo(engine)
+    at = app("demo")
+    _fill_valid_demo_order(at)
+    with commits_of_orders_fail():
+        at = _submit(at)
+        at.run()  # and the next rerun must not find a receipt either
+    assert not at.exception
+    assert _orders(engine) == []
+    assert [e.value for e in at.error] == ["Your order was not saved. Please try again."]
+    assert "order.demo.receipt" not in at.session_state
+    assert not at.success and "reference" not in _texts(at)
+    assert at.text_input(key="order.demo.name").value == "Ada Lovelace"  # the answers are kept
+    at = _submit(at)  # and trying again places it
+    [order] = _orders(engine)
+    assert order.reference in _texts(at)
 
 
 def test_a_new_form_session_after_an_order_places_a_new_order(app: AppFactory, engine: Engine) -> None:
