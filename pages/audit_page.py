@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.audit import AuditFilters, list_audit_entries
 from ui import feedback, runtime
+from ui.paging import pager
 
 PAGE_SIZE = 50
 PAGE_KEY = "audit.page"
@@ -45,12 +46,7 @@ def render() -> None:
         "details": st.column_config.TextColumn("Details", width="large"),
     })
     pages = max(1, -(-total // PAGE_SIZE))
-    previous, where, following = st.columns([1, 3, 1], vertical_alignment="center")
-    previous.button("Previous", key="audit.previous", icon=":material/chevron_left:", disabled=page <= 1,
-                    on_click=_turn_to, args=(page - 1,))
-    where.caption(f"{total} entr{'ies' if total != 1 else 'y'} · page {page} of {pages}")
-    following.button("Next", key="audit.next", icon=":material/chevron_right:", disabled=page >= pages,
-                     on_click=_turn_to, args=(page + 1,))
+    pager("audit", page, pages, f"{total} entr{'ies' if total != 1 else 'y'} · page {page} of {pages}", _turn_to)
 
 
 def _restart() -> None:

@@ -32,7 +32,7 @@ from core.models import utcnow
 from core.purge import forget_order
 from ui import runtime
 from ui.form_renderer import read_answers, render_form
-from ui.receipt_lines import show_receipt_lines
+from ui.order_lines import show_order_lines
 
 ORDER_KEY = "lookup.order_id"
 TOKEN_KEY = "lookup.token"  # the secret last resolved, so that another link opened in this tab is resolved anew
@@ -128,7 +128,7 @@ def _show(order: OwnOrder) -> None:
                 f"Status: **{order.status_label}**.")
     if order.changed_at is not None:
         st.caption(f"Last changed by you on {order.local(order.changed_at):%d %B %Y at %H:%M}.")
-    show_receipt_lines(order.lines, order.total)
+    show_order_lines(order.lines, order.total)
     st.markdown("**What happened so far**")
     for step in order.history:
         st.text(f"{order.local(step.at):%d %b %Y %H:%M}  {step.label}")

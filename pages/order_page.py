@@ -31,7 +31,7 @@ from core.models import CodeMode, utcnow
 from core.orders import OrderReceipt, submit_public_order
 from ui import feedback, runtime
 from ui.form_renderer import read_answers, render_form
-from ui.receipt_lines import show_receipt_lines
+from ui.order_lines import show_order_lines
 
 # Primary buttons (plain and form submit) in the event's accent colour; filled in by `_apply_accent` only.
 ACCENT_CSS = """<style>
@@ -196,7 +196,7 @@ def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
                 icon=":material/check_circle:")
     st.markdown(f"Your order reference is **`{receipt.reference}`**. Please keep it: you will need it if you "
                 "contact the organiser about your order.")
-    show_receipt_lines(receipt.lines, receipt.total)
+    show_order_lines(receipt.lines, receipt.total)
     # The secret is known only in the run that placed the order; the mail carries the same link.
     link = f"/lookup?t={receipt.lookup_token}" if receipt.lookup_token else "/lookup"
     st.markdown(f"You can see, change or cancel your order on [Find my order]({link}), also linked in your "
