@@ -6,15 +6,13 @@ Access, once proven, lives in this session's state only (the order's id, never s
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import streamlit as st
 
 from core.config import code_key
-from core.db import read_only, unit_of_work
-from core.errors import DomainError, FormValidationError, LookupThrottled, NotFound
-from core.forms import FieldType
+from core.db import read_only
+from core.errors import NotFound
 from core.lookup import (
     NOT_FOUND_MESSAGE,
     ChangeForm,
@@ -25,20 +23,17 @@ from core.lookup import (
     find_order_by_reference,
     find_order_by_token,
     own_order,
-    tracking_link,
 )
-from core.mail_templates import DELETE_AFTER_UNKNOWN
 from core.models import utcnow
 from core.purge import forget_order
-from ui import runtime
-from ui.form_renderer import read_answers, render_form
-from ui.order_lines import show_order_lines
+from ui import feedback, runtime
+from ui.form_renderer import prefill_answers, read_answers, render_form
+from ui.own_order import show_own_order
 
 ORDER_KEY = "lookup.order_id"
 TOKEN_KEY = "lookup.token"  # the secret last resolved, so that another link opened in this tab is resolved anew
 STEP_KEY = "lookup.step"  # None, "change", "cancel" or "forget": which action is open
-ERRORS_KEY = "lookup.errors"
-PROBLEM_KEY = "lookup.problem"
+SCOPE = "lookup"  # what the last action left to show (ui/feedback.py)
 NOTICE_KEY = "lookup.notice"
 FORM_PREFIX = "lookup.change"
 
@@ -59,12 +54,12 @@ def render() -> None:
         return
     if notice := st.session_state.pop(NOTICE_KEY, None):
         st.success(notice, icon=":material/check_circle:")
-    _show(order)
+    show_own_order(order)
     step = st.session_state.get(STEP_KEY)
     changing = step == "change" and order.can_change
     # The change form shows its own problem beside the form; anything else failed shows it here.
-    if not changing and (problem := st.session_state.pop(PROBLEM_KEY, None)):
-        st.error(problem, icon=":material/error:")
+    if not changing:
+        feedback.show(SCOPE)
     if changing:
         _change(order_id)
     elif step == "cancel" and order.can_change:
@@ -82,7 +77,7 @@ def _resolve_link() -> None:
     token = st.query_params.get("t")
     if not token or token == st.session_state.get(TOKEN_KEY):
         return
-    with read_only(runtime.engine()) as session:
+    with read_only(runtime.engine()) as session:  # no DomainError: an unknown link is None
         order_id = find_order_by_token(session, token)
     st.session_state[TOKEN_KEY] = token
     if order_id is None:
@@ -107,41 +102,17 @@ def _find_form() -> None:
         submitted = st.form_submit_button("Find my order", type="primary", icon=":material/search:")
     if not submitted:
         return
-    try:
-        # Committed even when nothing is found: the failed attempt counts towards the throttle.
-        with unit_of_work(runtime.engine()) as session:
-            order_id = find_order_by_reference(session, reference, email, client=runtime.client_address())
-    except LookupThrottled as exc:
-        st.error(str(exc), icon=":material/error:")
+    # A change, committed even when nothing is found: the failed attempt counts towards the throttle.
+    found = feedback.apply(lambda session: [find_order_by_reference(session, reference, email,
+                                                                    client=runtime.client_address())])
+    if found is None:
         return
+    [order_id] = found
     if order_id is None:
         st.error(NOT_FOUND_MESSAGE, icon=":material/error:")
         return
     _enter(order_id)
     st.rerun()
-
-
-def _show(order: OwnOrder) -> None:
-    st.subheader(order.event_title)
-    placed = order.local(order.placed_at)
-    st.markdown(f"Order **`{order.reference}`**, placed on {placed:%d %B %Y at %H:%M} ({order.timezone}). "
-                f"Status: **{order.status_label}**.")
-    if order.changed_at is not None:
-        st.caption(f"Last changed by you on {order.local(order.changed_at):%d %B %Y at %H:%M}.")
-    show_order_lines(order.lines, order.total)
-    st.markdown("**What happened so far**")
-    for step in order.history:
-        st.text(f"{order.local(step.at):%d %b %Y %H:%M}  {step.label}")
-        if link := tracking_link(step.tracking):
-            st.link_button("Track your parcel", link, icon=":material/local_shipping:")
-        elif step.tracking:
-            st.text(f"Tracking number: {step.tracking}")
-    if order.personal_data_kept:
-        when = order.delete_after if order.delete_after == DELETE_AFTER_UNKNOWN else f"on {order.delete_after}"
-        st.caption(f"Your personal details are deleted {when}.")
-    else:
-        st.info("Your personal details have been deleted. What is left is the reference, the items and the status, "
-                "nothing about you.", icon=":material/delete:")
 
 
 def _actions(order: OwnOrder) -> None:
@@ -162,16 +133,12 @@ def _actions(order: OwnOrder) -> None:
 
 def _open(step: str) -> None:
     state = st.session_state
-    state[PROBLEM_KEY] = None
-    state[ERRORS_KEY] = {}
+    feedback.forget(SCOPE)
     if step == "change":
-        try:
-            with read_only(runtime.engine()) as session:
-                draft = change_form(session, state[ORDER_KEY])
-        except DomainError as exc:
-            state[PROBLEM_KEY] = str(exc)
+        draft = feedback.read(lambda session: change_form(session, state[ORDER_KEY]), feedback.Kept(SCOPE))
+        if draft is None:
             return
-        _prefill(draft)
+        prefill_answers(draft.form, FORM_PREFIX, draft.answers)
     state[STEP_KEY] = step
 
 
@@ -187,19 +154,18 @@ def _confirm(question: str, label: str, action: Any, order_id: int) -> None:
 
 
 def _change(order_id: int) -> None:
-    try:
-        with read_only(runtime.engine()) as session:
-            draft = change_form(session, order_id)
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
+    draft = feedback.read(lambda session: change_form(session, order_id))
+    if draft is None:
         return
     st.markdown("**Change your order**")
     for line in draft.unavailable:
         st.warning(f"{line} is no longer offered; saving a change removes it from your order.")
-    render_form(draft.form, draft.catalogue, FORM_PREFIX, st.session_state.get(ERRORS_KEY) or {})
-    if problem := st.session_state.get(PROBLEM_KEY):
+    errors = feedback.kept_errors(SCOPE)
+    problem = errors.pop("", None)
+    render_form(draft.form, draft.catalogue, FORM_PREFIX, errors)
+    if problem:
         st.error(problem, icon=":material/error:")
-    elif st.session_state.get(ERRORS_KEY):
+    elif errors:
         st.error("Please correct the fields marked above; nothing was changed yet.", icon=":material/error:")
     save, back = st.columns(2)
     save.button("Save changes", type="primary", on_click=_save, args=(order_id, draft), icon=":material/save:",
@@ -210,18 +176,12 @@ def _change(order_id: int) -> None:
 def _save(order_id: int, draft: ChangeForm) -> None:
     """Runs before the rerun, so errors appear beside their fields in that same run."""
     state = st.session_state
-    state[PROBLEM_KEY] = None
-    state[ERRORS_KEY] = {}
     config = runtime.settings()
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            token = change_order(session, order_id, read_answers(draft.form, draft.catalogue, FORM_PREFIX),
-                                 code_key=code_key(config), check_deliverability=config.email_check_deliverability)
-    except FormValidationError as exc:
-        state[ERRORS_KEY] = exc.errors
-        return
-    except DomainError as exc:
-        state[PROBLEM_KEY] = str(exc)
+    answers = read_answers(draft.form, draft.catalogue, FORM_PREFIX)
+    token = feedback.apply(lambda session: change_order(session, order_id, answers, code_key=code_key(config),
+                                                        check_deliverability=config.email_check_deliverability),
+                           feedback.Kept(SCOPE))
+    if token is None:
         return
     # The old link stopped working; the address bar carries the new one, so a reload still finds the order.
     st.query_params["t"] = token
@@ -240,47 +200,6 @@ def _forget(order_id: int) -> None:
 
 
 def _act(action: Any, notice: str) -> None:
-    state = st.session_state
-    state[STEP_KEY] = None
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            action(session)
-    except DomainError as exc:
-        state[PROBLEM_KEY] = str(exc)
-        return
-    state[NOTICE_KEY] = notice
-
-
-def _prefill(draft: ChangeForm) -> None:
-    """Put the order's answers into the change form's widgets (keys as pages/form_renderer.py draws them)."""
-    state = st.session_state
-    for key in [key for key in state if str(key).startswith(f"{FORM_PREFIX}.")]:
-        del state[key]
-    for spec in draft.form.fields:
-        key, value = f"{FORM_PREFIX}.{spec.key}", draft.answers.get(spec.key)
-        if value is None:
-            continue
-        if spec.type == FieldType.ADDRESS and isinstance(value, dict):
-            for part, text in value.items():
-                state[f"{key}.{part}"] = text
-        elif spec.type == FieldType.ITEMS:
-            _prefill_lines(draft, key, value)
-        elif spec.type == FieldType.DATE and isinstance(value, str):
-            state[key] = dt.date.fromisoformat(value)
-        else:
-            state[key] = value
-
-
-def _prefill_lines(draft: ChangeForm, key: str, lines: list[dict[str, Any]]) -> None:
-    state = st.session_state
-    counts: dict[str, int] = {}
-    for line in lines:
-        index = counts.get(line["item"], 0)
-        counts[line["item"]] = index + 1
-        line_key = f"{key}.{line['item']}.{index}"
-        for name, option in line["options"].items():
-            state[f"{line_key}.{name}"] = option
-        state[f"{line_key}.quantity"] = line["quantity"]
-    for item_key, count in counts.items():
-        if count > 1:
-            state[f"{key}.{item_key}.lines"] = count
+    st.session_state[STEP_KEY] = None
+    if feedback.apply(action, feedback.Kept(SCOPE)) is not None:
+        st.session_state[NOTICE_KEY] = notice

@@ -6,6 +6,7 @@ the same answers always give the same widgets, and a callback can read the answe
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,42 @@ def read_answers(form: FormSpec, catalogue: Sequence[CatalogueItem], prefix: str
         else:
             answers[spec.key] = state.get(key)
     return answers
+
+
+def prefill_answers(form: FormSpec, prefix: str, answers: Mapping[str, Any]) -> None:
+    """Put stored `answers` into the widgets of `form` drawn under `prefix` (say, to change an order), before the
+    run that draws them; the inverse of `read_answers`."""
+    state = st.session_state
+    for key in [key for key in state if str(key).startswith(f"{prefix}.")]:
+        del state[key]
+    for spec in form.fields:
+        key, value = f"{prefix}.{spec.key}", answers.get(spec.key)
+        if value is None:
+            continue
+        if spec.type == FieldType.ADDRESS and isinstance(value, dict):
+            for part, text in value.items():
+                state[f"{key}.{part}"] = text
+        elif spec.type == FieldType.ITEMS:
+            _prefill_lines(key, value)
+        elif spec.type == FieldType.DATE and isinstance(value, str):
+            state[key] = datetime.date.fromisoformat(value)
+        else:
+            state[key] = value
+
+
+def _prefill_lines(key: str, lines: list[dict[str, Any]]) -> None:
+    state = st.session_state
+    counts: dict[str, int] = {}
+    for line in lines:
+        index = counts.get(line["item"], 0)
+        counts[line["item"]] = index + 1
+        line_key = f"{key}.{line['item']}.{index}"
+        for name, option in line["options"].items():
+            state[f"{line_key}.{name}"] = option
+        state[f"{line_key}.quantity"] = line["quantity"]
+    for item_key, count in counts.items():
+        if count > 1:
+            state[f"{key}.{item_key}.lines"] = count
 
 
 def render_form(form: FormSpec, catalogue: Sequence[CatalogueItem], prefix: str, errors: Mapping[str, str]) -> None:
