@@ -12,6 +12,7 @@ from core.models import OrderStatus, utcnow
 from core.spreadsheets import ExportFile
 from core.vendor_batches import BatchKind, ExportsOverview, exports_overview, send_batch
 from ui import feedback, runtime
+from ui.confirm import confirm
 
 FORMATS: dict[str, tuple[str, str]] = {
     "xlsx": ("spreadsheet (XLSX)", ":material/table_view:"),
@@ -87,11 +88,9 @@ def _send_section(actor: Actor, event: EventSummary, prefix: str, overview: Expo
                "or cancelled since. Mail is sent from the outbox.")
     vendor_id = st.selectbox("Batch vendor", list(batch), key=f"{prefix}.batch_vendor", format_func=batch.get)
     if st.session_state.get(f"{prefix}.confirm_send") == vendor_id:
-        st.warning(f"Send {batch[vendor_id]} their list now?", icon=":material/outgoing_mail:")
-        yes, no = st.columns(2)
-        yes.button("Yes, send", key=f"{prefix}.send_yes", type="primary", on_click=_send,
-                   args=(actor, event.id, prefix, vendor_id))
-        no.button("No", key=f"{prefix}.send_no", on_click=_forget, args=(f"{prefix}.confirm_send",))
+        confirm(f"Send {batch[vendor_id]} their list now?", "Yes, send", _send, (actor, event.id, prefix, vendor_id),
+                no="No", on_no=_forget, no_args=(f"{prefix}.confirm_send",), key=f"{prefix}.send",
+                icon=":material/outgoing_mail:")
     else:
         st.button("Send to vendor now…", key=f"{prefix}.send", icon=":material/send:", on_click=_ask_to_send,
                   args=(prefix, vendor_id))

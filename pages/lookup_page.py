@@ -26,7 +26,8 @@ from core.lookup import (
 )
 from core.models import utcnow
 from core.purge import forget_order
-from ui import feedback, runtime
+from ui import feedback, fresh, runtime
+from ui.confirm import confirm
 from ui.form_renderer import prefill_answers, read_answers, render_form
 from ui.own_order import show_own_order
 
@@ -34,7 +35,6 @@ ORDER_KEY = "lookup.order_id"
 TOKEN_KEY = "lookup.token"  # the secret last resolved, so that another link opened in this tab is resolved anew
 STEP_KEY = "lookup.step"  # None, "change", "cancel" or "forget": which action is open
 SCOPE = "lookup"  # what the last action left to show (ui/feedback.py)
-NOTICE_KEY = "lookup.notice"
 FORM_PREFIX = "lookup.change"
 
 
@@ -52,8 +52,7 @@ def render() -> None:
         st.session_state.pop(ORDER_KEY, None)
         _find_form()
         return
-    if notice := st.session_state.pop(NOTICE_KEY, None):
-        st.success(notice, icon=":material/check_circle:")
+    fresh.show_notice(SCOPE)
     show_own_order(order)
     step = st.session_state.get(STEP_KEY)
     changing = step == "change" and order.can_change
@@ -63,12 +62,12 @@ def render() -> None:
     if changing:
         _change(order_id)
     elif step == "cancel" and order.can_change:
-        _confirm("Cancel this order? Its items go back on sale; this cannot be undone.", "Yes, cancel my order",
-                 _cancel, order_id)
+        confirm("Cancel this order? Its items go back on sale; this cannot be undone.", "Yes, cancel my order",
+                _cancel, (order_id,), no="Go back", on_no=_close, stretch=True)
     elif step == "forget" and order.can_forget:
-        _confirm("Delete your name, contact details and other answers now? Only the reference, items and status "
-                 "stay; you will not be able to find this order by email again.", "Yes, delete my details",
-                 _forget, order_id)
+        confirm("Delete your name, contact details and other answers now? Only the reference, items and status "
+                "stay; you will not be able to find this order by email again.", "Yes, delete my details",
+                _forget, (order_id,), no="Go back", on_no=_close, stretch=True)
     else:
         _actions(order)
 
@@ -146,13 +145,6 @@ def _close() -> None:
     st.session_state[STEP_KEY] = None
 
 
-def _confirm(question: str, label: str, action: Any, order_id: int) -> None:
-    st.warning(question, icon=":material/warning:")
-    yes, no = st.columns(2)
-    yes.button(label, type="primary", on_click=action, args=(order_id,), width="stretch")
-    no.button("Go back", on_click=_close, width="stretch")
-
-
 def _change(order_id: int) -> None:
     draft = feedback.read(lambda session: change_form(session, order_id))
     if draft is None:
@@ -187,8 +179,8 @@ def _save(order_id: int, draft: ChangeForm) -> None:
     st.query_params["t"] = token
     state[TOKEN_KEY] = token
     state[STEP_KEY] = None
-    state[NOTICE_KEY] = ("Your order has been changed. We have sent you a fresh confirmation with a new link; "
-                         "the old link no longer works.")
+    fresh.refresh(SCOPE, "Your order has been changed. We have sent you a fresh confirmation with a new link; the "
+                  "old link no longer works.", rerun=False, renew=False)
 
 
 def _cancel(order_id: int) -> None:
@@ -202,4 +194,4 @@ def _forget(order_id: int) -> None:
 def _act(action: Any, notice: str) -> None:
     st.session_state[STEP_KEY] = None
     if feedback.apply(action, feedback.Kept(SCOPE)) is not None:
-        st.session_state[NOTICE_KEY] = notice
+        fresh.refresh(SCOPE, notice, rerun=False, renew=False)

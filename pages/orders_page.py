@@ -13,6 +13,7 @@ from core.fulfilment import FULFILMENT_STEPS, MAX_TRACKING_LENGTH, STATUS_LABELS
 from core.models import OrderStatus
 from core.order_admin import MAX_SEARCH_LENGTH, OrderFilters, OrderPage, search_orders
 from ui import feedback, fresh, runtime
+from ui.confirm import confirm
 from ui.order_detail import show_order_detail
 from ui.paging import pager
 
@@ -118,12 +119,9 @@ def _actions(actor: Actor, event: EventSummary, prefix: str, references: list[st
     st.checkbox("Tell the attendees (status mail; a text to those who asked for one)", key=f"{prefix}.notify",
                 help="Uses the event's “Status update” mail template.")
     if st.session_state.get(f"{prefix}.confirm_cancel") == references:
-        st.warning(f"Cancel {count} ({', '.join(references)})? A cancelled order cannot be reopened.",
-                   icon=":material/warning:")
-        yes, no = st.columns(2)
-        yes.button("Yes, cancel", key=f"{prefix}.cancel_yes", type="primary", on_click=_cancel,
-                   args=(actor, event.id, prefix, references))
-        no.button("No, keep them", key=f"{prefix}.cancel_no", on_click=_forget, args=(f"{prefix}.confirm_cancel",))
+        confirm(f"Cancel {count} ({', '.join(references)})? A cancelled order cannot be reopened.", "Yes, cancel",
+                _cancel, (actor, event.id, prefix, references), no="No, keep them", on_no=_forget,
+                no_args=(f"{prefix}.confirm_cancel",), key=f"{prefix}.cancel")
     else:
         st.button(f"Cancel {count}…", key=f"{prefix}.cancel", icon=":material/cancel:", on_click=_ask_to_cancel,
                   args=(prefix, references))
