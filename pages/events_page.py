@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
 from core.auth import Actor
-from core.db import read_only, unit_of_work
-from core.errors import DomainError, FormValidationError
 from core.event_admin import (
-    CLOSED_MESSAGE_MAX_LENGTH,
-    DESCRIPTION_MAX_LENGTH,
-    RETENTION_DAYS_MAX,
     TITLE_MAX_LENGTH,
-    EventChanges,
     EventSettings,
     EventState,
     add_member,
@@ -25,7 +18,6 @@ from core.event_admin import (
     create_event_for,
     get_event_for_edit,
     list_event_rows,
-    phone_regions,
     publish_event,
     remove_member,
     set_header_image,
@@ -33,18 +25,14 @@ from core.event_admin import (
     unpublish_event,
     update_event,
 )
-from core.events import local_moment, timezone_names
 from core.images import MAX_IMAGE_BYTES
-from core.markup import safe_markdown
-from ui import runtime
+from ui import event_settings_form, feedback, runtime
+from ui.feedback import Kept
 
 NEW = "events.new"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
 STATES_HELP = ("draft: not published · scheduled: orders not open yet · open · closed: attendees may still "
                "change orders · fulfilment: orders are final · purged: personal data deleted · archived")
-# The settings whose inputs are a date and a time in the event's time zone.
-MOMENTS = {"opens_at": "Orders open", "closes_at": "Orders close",
-           "change_deadline": "Attendees may change orders until", "ends_at": "The event ends"}
 
 
 def render() -> None:
@@ -55,11 +43,8 @@ def render() -> None:
     event = runtime.choose_event(actor)
     if event is None:
         return
-    try:
-        with read_only(runtime.engine()) as session:
-            settings = get_event_for_edit(session, actor, event.id)
-    except DomainError as exc:
-        st.error(str(exc))
+    settings = feedback.read(lambda session: get_event_for_edit(session, actor, event.id))
+    if settings is None:
         return
     scope = f"event.{settings.id}"
     st.header(settings.title, divider="gray")
@@ -70,31 +55,10 @@ def render() -> None:
     _members(actor, settings, scope)
 
 
-# --- feedback: every action runs in a callback, before the rerun that shows its outcome beside its inputs ---
+# Every action runs in a callback, before the rerun that shows its outcome beside its inputs (ui/feedback.Kept).
 
 def _act(scope: str, section: str, action: Callable[[Session], object], success: str | None = None) -> bool:
-    """Run `action` in one unit of work; keep its field errors, or its message, for `_feedback` to show."""
-    state = st.session_state
-    state[f"{scope}.errors"], state[f"{scope}.success"] = {}, {}
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            action(session)
-    except FormValidationError as exc:
-        state[f"{scope}.errors"] = dict(exc.errors)
-        return False
-    except DomainError as exc:
-        state[f"{scope}.errors"] = {section: str(exc)}
-        return False
-    if success:
-        state[f"{scope}.success"] = {section: success}
-    return True
-
-
-def _feedback(scope: str, name: str) -> None:
-    if message := st.session_state.get(f"{scope}.errors", {}).get(name):
-        st.error(message)
-    if message := st.session_state.get(f"{scope}.success", {}).get(name):
-        st.success(message)
+    return feedback.apply(action, Kept(scope, section), done=success) is not None
 
 
 def _forget_inputs(scope: str) -> None:
@@ -107,8 +71,7 @@ def _forget_inputs(scope: str) -> None:
 
 def _event_list(actor: Actor) -> bool:
     """The table of the actor's events, with a way back for archived ones; returns whether there are any."""
-    with read_only(runtime.engine()) as session:
-        rows = list_event_rows(session, actor)
+    rows = feedback.read(lambda session: list_event_rows(session, actor))
     if not rows:
         return False
     st.dataframe(
@@ -126,29 +89,29 @@ def _event_list(actor: Actor) -> bool:
                 st.button(f"Unarchive {row.title}", key=f"{NEW}.unarchive.{row.id}", on_click=_act,
                           args=(NEW, "archived", lambda s, event_id=row.id: unarchive_event(s, actor, event_id),
                                 "Unarchived; choose it in the sidebar."))
-            _feedback(NEW, "archived")
+            feedback.show(NEW, "archived")
     return True
 
 
 def _new_event(actor: Actor, *, first: bool) -> None:
-    failed = st.session_state.get(f"{NEW}.errors", {}).keys() & {"slug", "title", "create"}
-    with st.expander("New event", icon=":material/add:", expanded=first or bool(failed)), st.form(NEW, border=False):
+    failed = feedback.has_errors(NEW, "slug", "title", "create")
+    with st.expander("New event", icon=":material/add:", expanded=first or failed), st.form(NEW, border=False):
         st.text_input("Address name", key=f"{NEW}.slug", max_chars=64, placeholder="summer-meetup",
                       help="The public page will be /?event=<address name>. Lower-case letters, digits, hyphens.")
-        _feedback(NEW, "slug")
+        feedback.show(NEW, "slug")
         st.text_input("Title", key=f"{NEW}.title", max_chars=TITLE_MAX_LENGTH, placeholder="Summer Meetup 2027")
-        _feedback(NEW, "title")
+        feedback.show(NEW, "title")
         st.form_submit_button("Create event", type="primary", on_click=_create, args=(actor,))
-        _feedback(NEW, "create")
+        feedback.show(NEW, "create")
 
 
 def _create(actor: Actor) -> None:
     state = st.session_state
-    created: list[int] = []
-    if _act(NEW, "create", lambda s: created.append(
-            create_event_for(s, actor, slug=state[f"{NEW}.slug"], title=state[f"{NEW}.title"]).id),
-            "Created. It is a draft until you publish it."):
-        state[runtime.EVENT_KEY] = created[0]
+    created = feedback.apply(lambda s: create_event_for(s, actor, slug=state[f"{NEW}.slug"],
+                                                          title=state[f"{NEW}.title"]),
+                             Kept(NEW, "create"), done="Created. It is a draft until you publish it.")
+    if created is not None:
+        state[runtime.EVENT_KEY] = created.id
         state[f"{NEW}.slug"], state[f"{NEW}.title"] = "", ""
 
 
@@ -160,13 +123,13 @@ def _publishing(actor: Actor, event: EventSettings, scope: str) -> None:
                 key=f"{scope}.input.published", on_change=_set_published, args=(actor, event.id, scope))
     right.button("Archive", icon=":material/archive:", key=f"{scope}.archive", width="stretch",
                  on_click=_archive, args=(actor, event.id, scope))
-    _feedback(scope, "published")
+    feedback.show(scope, "published")
 
 
 def _archive(actor: Actor, event_id: int, scope: str) -> None:
     if _act(scope, "published", lambda s: archive_event(s, actor, event_id)):
         # The event leaves the picker, so the news goes beside the list of archived events.
-        st.session_state[f"{NEW}.success"] = {"archived": "Archived. It is listed under Archived events."}
+        feedback.note(Kept(NEW, "archived"), "Archived. It is listed under Archived events.")
 
 
 def _set_published(actor: Actor, event_id: int, scope: str) -> None:
@@ -177,86 +140,18 @@ def _set_published(actor: Actor, event_id: int, scope: str) -> None:
 
 
 def _details(actor: Actor, event: EventSettings, scope: str) -> None:
-    key = f"{scope}.input"
     st.subheader("Details")
-    st.text_input("Title", value=event.title, key=f"{key}.title", max_chars=TITLE_MAX_LENGTH)
-    _feedback(scope, "title")
-    st.text_input("Address name", value=event.slug, key=f"{key}.slug", max_chars=64,
-                  help="Changing it breaks links you have already shared.")
-    _feedback(scope, "slug")
-    description = st.text_area("Description (Markdown)", value=event.description, key=f"{key}.description",
-                               max_chars=DESCRIPTION_MAX_LENGTH, height=200)
-    _feedback(scope, "description")
-    with st.expander("Preview of the description", expanded=bool(description)):
-        # As the public page shows it: raw HTML as text, only http(s), mailto and relative links live.
-        st.markdown(safe_markdown(description))
-    left, middle, right = st.columns(3)
-    with left:
-        st.color_picker("Accent colour", value=event.accent_colour, key=f"{key}.accent_colour")
-        _feedback(scope, "accent_colour")
-    with middle:
-        zones = timezone_names()
-        timezone = st.selectbox("Time zone", zones, index=_index(zones, event.timezone), key=f"{key}.timezone")
-        _feedback(scope, "timezone")
-    with right:
-        regions = phone_regions()
-        st.selectbox("Phone numbers from", regions, index=_index(regions, event.phone_region),
-                     key=f"{key}.phone_region", help="Numbers without a country code are read as from here.")
-        _feedback(scope, "phone_region")
-    st.caption(f"Dates and times below are in {timezone}.")
-    for name, label in MOMENTS.items():
-        _moment_inputs(scope, name, label, event.local(getattr(event, name)))
-    st.text_area("Message when orders are closed", value=event.closed_message, key=f"{key}.closed_message",
-                 max_chars=CLOSED_MESSAGE_MAX_LENGTH)
-    _feedback(scope, "closed_message")
-    st.number_input("Keep personal data for this many days after the event ends", min_value=0,
-                    max_value=RETENTION_DAYS_MAX, value=event.retention_days, step=1, key=f"{key}.retention_days")
-    _feedback(scope, "retention_days")
-    st.toggle("Close orders when everything is sold out", value=event.close_when_sold_out,
-              key=f"{key}.close_when_sold_out", help="Items without a stock limit never sell out.")
-    st.toggle("One order per email address", value=event.one_order_per_email, key=f"{key}.one_order_per_email",
-              help="A second order with the same address is refused until the first one is cancelled.")
+    event_settings_form.draw_settings(event, scope)
     st.button("Save details", type="primary", icon=":material/save:", key=f"{scope}.save", on_click=_save,
               args=(actor, event.id, scope))
-    _feedback(scope, "details")
-
-
-def _index(options: tuple[str, ...], value: str) -> int | None:
-    return options.index(value) if value in options else None
-
-
-def _moment_inputs(scope: str, name: str, label: str, local: datetime | None) -> None:
-    day, at = st.columns(2)
-    day.date_input(label, value=local.date() if local else None, key=f"{scope}.input.{name}.date",
-                   format="YYYY-MM-DD")
-    at.time_input("Time", value=local.time() if local else None, key=f"{scope}.input.{name}.time",
-                  help="Empty means midnight.")
-    _feedback(scope, name)
+    feedback.show(scope, "details")
 
 
 def _save(actor: Actor, event_id: int, scope: str) -> None:
-    state, key = st.session_state, f"{scope}.input"
-    timezone = state[f"{key}.timezone"]
-    moments, errors = {}, {}
-    for name in MOMENTS:
-        try:
-            moments[name] = local_moment(state[f"{key}.{name}.date"], state[f"{key}.{name}.time"], timezone)
-        except DomainError as exc:
-            errors[name] = str(exc)
-    if errors:
-        state[f"{scope}.errors"], state[f"{scope}.success"] = errors, {}
-        return
-    changes = EventChanges(
-        title=state[f"{key}.title"], slug=state[f"{key}.slug"], description=state[f"{key}.description"],
-        accent_colour=state[f"{key}.accent_colour"], timezone=timezone, phone_region=state[f"{key}.phone_region"],
-        closed_message=state[f"{key}.closed_message"], retention_days=int(state[f"{key}.retention_days"]),
-        close_when_sold_out=bool(state[f"{key}.close_when_sold_out"]),
-        one_order_per_email=bool(state[f"{key}.one_order_per_email"]),
-        **moments,
-    )
-    changed: list[str] = []
-    if _act(scope, "details", lambda s: changed.extend(update_event(s, actor, event_id, changes))):
-        state[f"{scope}.success"] = {"details": "Saved." if changed else "Nothing to save: no changes."}
+    changed = feedback.apply(lambda s: update_event(s, actor, event_id, event_settings_form.read_settings(scope)),
+                             Kept(scope, "details"))
+    if changed is not None:
+        feedback.note(Kept(scope, "details"), "Saved." if changed else "Nothing to save: no changes.")
         _forget_inputs(scope)
 
 
@@ -272,7 +167,7 @@ def _header_image(actor: Actor, event: EventSettings, scope: str) -> None:
                      max_upload_size=MAX_IMAGE_BYTES // (1024 * 1024), on_change=_upload_image, args=(actor, event.id, scope, f"{scope}.image.{uploads}"),
                      help="PNG, JPEG, WebP or GIF up to 5 MB. It is re-encoded without its metadata (such as "
                           "GPS positions) and scaled to at most 2400 pixels.")
-    _feedback(scope, "image")
+    feedback.show(scope, "image")
 
 
 def _upload_image(actor: Actor, event_id: int, scope: str, key: str) -> None:
@@ -291,10 +186,10 @@ def _members(actor: Actor, event: EventSettings, scope: str) -> None:
         button.button("Remove", key=f"{scope}.member.{member.username}", on_click=_act,
                       args=(scope, "members", lambda s, u=member.username: remove_member(s, actor, event.id, u),
                             f"Removed {member.username}."))
-    _feedback(scope, "members")
+    feedback.show(scope, "members")
     with st.form(f"{scope}.add_member", border=False):
         st.text_input("Add an organiser by username", key=f"{scope}.input.username")
-        _feedback(scope, "username")
+        feedback.show(scope, "username")
         st.form_submit_button("Add organiser", on_click=_add_member, args=(actor, event.id, scope))
 
 

@@ -88,6 +88,11 @@ def kept_errors(scope: str) -> dict[str, str]:
             if kind == "error"}
 
 
+def note(kept: Kept, message: str) -> None:
+    """Keep a success `message` for `show(kept.scope, kept.section)` (say, one that depends on the result)."""
+    st.session_state.setdefault(_kept_key(kept.scope), {})[kept.section] = ("success", message)
+
+
 def show(scope: str, name: str = "") -> None:
     """Draw here what a `Kept` change left under `scope` for the input or section `name`: an error or a success."""
     kind, message = st.session_state.get(_kept_key(scope), {}).get(name, (None, None))
