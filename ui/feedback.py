@@ -31,6 +31,8 @@ class Kept:
 
     scope: str
     section: str = ""
+    # Errors of these classes go under a section of their own (say, one with a "Save anyway" button beside it).
+    by_error: tuple[tuple[type[DomainError], str], ...] = ()
 
 
 Slots = Mapping[str, DeltaGenerator] | Kept
@@ -120,6 +122,9 @@ def _show(slots: Slots | None, exc: DomainError) -> None:
     elif isinstance(exc, FormValidationError):
         for field, message in exc.errors.items():
             _error(slots, field, message)
+    elif isinstance(slots, Kept):
+        section = next((name for cls, name in slots.by_error if isinstance(exc, cls)), slots.section)
+        st.session_state[_kept_key(slots.scope)][section] = ("error", str(exc))
     else:
         _error(slots, None, str(exc))
 
