@@ -14,7 +14,9 @@ from core.code_admin import CodeBatch, CodeFilters, CodeOverview, CodeStatus, Ne
 from core.config import code_key
 from core.event_admin import EventSummary
 from core.models import CodeMode
+from core.spreadsheets import ExportFile
 from ui import feedback, fresh, runtime
+from ui.downloads import prepared_download
 
 NEW_CODES_KEY = "codes.new"
 # Every change starts a new generation of the inputs, drawn afresh from the database.
@@ -158,21 +160,11 @@ def _code_list(actor: Actor, event: EventSummary, overview: CodeOverview, genera
 
 
 def _export(actor: Actor, event: EventSummary, filters: CodeFilters) -> None:
-    key = "codes.export"
-    prepared = st.session_state.get(key)
-    if prepared is None or prepared[0] != (event.id, filters):
-        if not st.button("Prepare the list as CSV", icon=":material/csv:",
-                         help="Hints, uses, expiry, items and notes. Not the codes: they are not stored."):
-            return
-        # A change, not a read: the export is audited.
-        file = feedback.apply(lambda session: code_admin.export_code_list(session, actor, event.id, filters))
-        if file is None:
-            return
-        st.session_state[key] = prepared = ((event.id, filters), file)
-    filename, mimetype, data = prepared[1]
-    st.download_button("Download the list (CSV)", data=data, file_name=filename, mime=mimetype,
-                       icon=":material/download:", on_click="ignore")
-    st.caption("The list has no codes in it: only their first characters.")
+    if prepared_download("codes.export", (event.id, filters), lambda session: ExportFile(
+            *code_admin.export_code_list(session, actor, event.id, filters)), prepare="Prepare the list as CSV",
+            download="Download the list (CSV)", icon=":material/csv:", spinner="Building the list…",
+            help="Hints, uses, expiry, items and notes. Not the codes: they are not stored."):
+        st.caption("The list has no codes in it: only their first characters.")
 
 
 def _uses(actor: Actor, event: EventSummary, used: Mapping[int, str]) -> None:

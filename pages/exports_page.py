@@ -8,11 +8,11 @@ from core.auth import Actor
 from core.event_admin import EventSummary
 from core.exports import ExportFilters, prepare_export
 from core.fulfilment import STATUS_LABELS
-from core.models import OrderStatus, utcnow
-from core.spreadsheets import ExportFile
-from core.vendor_batches import BatchKind, ExportsOverview, exports_overview, send_batch
+from core.models import OrderStatus
+from core.vendor_batches import ExportsOverview, exports_overview
 from ui import feedback, runtime
-from ui.confirm import confirm
+from ui.batch_send import draw_send_section
+from ui.downloads import prepared_download
 
 FORMATS: dict[str, tuple[str, str]] = {
     "xlsx": ("spreadsheet (XLSX)", ":material/table_view:"),
@@ -33,7 +33,7 @@ def render() -> None:
     prefix = f"exports.{event.id}"
     filters, vendor_view = _filters(prefix, overview)
     _downloads(actor, event, prefix, filters, vendor_view)
-    _send_section(actor, event, prefix, overview)
+    draw_send_section(actor, event, prefix, overview)
     _history(overview)
 
 
@@ -60,47 +60,13 @@ def _downloads(actor: Actor, event: EventSummary, prefix: str, filters: ExportFi
                "file holds the line items only. Times are the event's local time.")
     for fmt, column in zip(FORMATS, st.columns(len(FORMATS)), strict=True):
         label, icon = FORMATS[fmt]
-        key = f"{prefix}.file.{fmt}"
-        wanted = (filters, vendor_view)
-        prepared = st.session_state.get(key)
-        if prepared is None or prepared[0] != wanted:
-            if not column.button(f"Prepare {label}", key=f"{key}.prepare", icon=icon):
-                continue
-            with column, st.spinner(f"Building the {label}…"):  # a change, not a read: the export is audited
-                file = feedback.apply(lambda session, fmt=fmt: prepare_export(
-                    session, actor, event.id, filters, fmt, vendor_view=vendor_view))
-            if file is None:
-                continue
-            st.session_state[key] = prepared = (wanted, file)
-        file: ExportFile = prepared[1]
-        column.download_button(f"Download {label}", data=file.data, file_name=file.filename, mime=file.mimetype,
-                               key=f"{key}.download", icon=":material/download:", on_click="ignore", type="primary")
-        column.caption(f"{file.filename} · {len(file.data) / 1000:,.0f} kB · change a filter to prepare it afresh")
-
-
-def _send_section(actor: Actor, event: EventSummary, prefix: str, overview: ExportsOverview) -> None:
-    batch = {vendor.id: vendor.name for vendor in overview.vendors if vendor.batch}
-    st.subheader("Send to a batch vendor")
-    if not batch:
-        st.caption("No items of this event go to a batch vendor.")
-        return
-    st.caption("The first list holds every line item of the vendor; each later one only what was added, changed "
-               "or cancelled since. Mail is sent from the outbox.")
-    vendor_id = st.selectbox("Batch vendor", list(batch), key=f"{prefix}.batch_vendor", format_func=batch.get)
-    if st.session_state.get(f"{prefix}.confirm_send") == vendor_id:
-        confirm(f"Send {batch[vendor_id]} their list now?", "Yes, send", _send, (actor, event.id, prefix, vendor_id),
-                no="No", on_no=_forget, no_args=(f"{prefix}.confirm_send",), key=f"{prefix}.send",
-                icon=":material/outgoing_mail:")
-    else:
-        st.button("Send to vendor now…", key=f"{prefix}.send", icon=":material/send:", on_click=_ask_to_send,
-                  args=(prefix, vendor_id))
-    feedback.show(prefix, "send")
-    if sent := st.session_state.pop(f"{prefix}.sent", None):
-        kind, message = sent
-        if kind == BatchKind.NO_CHANGES:
-            st.info(message, icon=":material/info:")
-        else:
-            st.success(message, icon=":material/check_circle:")
+        file = prepared_download(
+            f"{prefix}.file.{fmt}", (filters, vendor_view), lambda session, fmt=fmt: prepare_export(
+                session, actor, event.id, filters, fmt, vendor_view=vendor_view),
+            prepare=f"Prepare {label}", download=f"Download {label}", icon=icon, spinner=f"Building the {label}…",
+            where=column, primary=True)
+        if file is not None:
+            column.caption(f"{file.filename} · {len(file.data) / 1000:,.0f} kB · change a filter to prepare it afresh")
 
 
 def _history(overview: ExportsOverview) -> None:
@@ -114,20 +80,3 @@ def _history(overview: ExportsOverview) -> None:
         "Kind": st.column_config.TextColumn("Kind", help="full: every line item; delta: only the changes"),
         "Mail": st.column_config.TextColumn("Mail", help="The outbox status of the mail"),
     })
-
-
-def _ask_to_send(prefix: str, vendor_id: int) -> None:
-    st.session_state[f"{prefix}.confirm_send"] = vendor_id
-
-
-def _forget(key: str) -> None:
-    st.session_state.pop(key, None)
-
-
-def _send(actor: Actor, event_id: int, prefix: str, vendor_id: int) -> None:
-    """Queue the vendor's list in its own unit of work; runs before the rerun, which then shows the history."""
-    st.session_state.pop(f"{prefix}.confirm_send", None)
-    result = feedback.apply(lambda session: send_batch(session, actor, event_id, vendor_id, utcnow()),
-                            feedback.Kept(prefix, "send"))
-    if result is not None:
-        st.session_state[f"{prefix}.sent"] = (result.kind, result.message)

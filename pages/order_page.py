@@ -15,33 +15,22 @@ import streamlit as st
 from core import codes
 from core.codes import PublicCodeRules
 from core.config import code_key
-from core.db import read_only, unit_of_work
+from core.db import read_only
 from core.errors import NotFound, SchemaError
 from core.events import (
-    ACCENT_COLOUR,
     EventPhase,
     PublicEvent,
     get_header_image,
     get_published_event,
     load_public_event,
-    readable_text_colour,
 )
 from core.markup import safe_markdown
 from core.models import CodeMode, utcnow
 from core.orders import OrderReceipt, submit_public_order
 from ui import feedback, runtime
+from ui.accent import apply_accent
 from ui.form_renderer import read_answers, render_form
 from ui.order_lines import show_order_lines
-
-# Primary buttons (plain and form submit) in the event's accent colour; filled in by `_apply_accent` only.
-ACCENT_CSS = """<style>
-[data-testid="stBaseButton-primary"], [data-testid="stBaseButton-primaryFormSubmit"] {{
-  background-color: {accent}; border-color: {accent}; color: {text};
-}}
-[data-testid="stBaseButton-primary"]:hover, [data-testid="stBaseButton-primaryFormSubmit"]:hover {{
-  background-color: {accent}; border-color: {accent}; color: {text}; filter: brightness(0.9);
-}}
-</style>"""
 
 
 def render() -> None:
@@ -63,7 +52,7 @@ def render() -> None:
         st.title("This form is not available")
         st.write("The organiser is updating this order form. Please try again a little later.")
         return
-    _apply_accent(event.accent_colour)
+    apply_accent(event.accent_colour)
     if image is not None:
         st.image(image[0], width="stretch")
     st.title(event.title)
@@ -75,12 +64,6 @@ def render() -> None:
         st.info(safe_markdown(event.closed_message) or closed, icon=":material/event_busy:")
     else:
         _order_form(event, rules)
-
-
-def _apply_accent(colour: str) -> None:
-    """Style the page in the event's colour; anything but #rrggbb (say, stored before validation) is ignored."""
-    if ACCENT_COLOUR.fullmatch(colour):
-        st.html(ACCENT_CSS.format(accent=colour, text=readable_text_colour(colour)))
 
 
 def _landing() -> None:
@@ -143,10 +126,12 @@ def _code_gate(event: PublicEvent, prefix: str) -> None:
                                 help="Case, spaces and hyphens don't matter.")
         if not st.form_submit_button("Open the order form", type="primary"):
             return
-    with unit_of_work(runtime.engine()) as session:
-        entry = codes.enter_code(session, get_published_event(session, event.slug), entered,
-                                 runtime.client_address(unknown="session"), key=code_key(runtime.settings()),
-                                 now=utcnow())
+    # A change: a wrong code is counted (enter_code returns the refusal rather than raising).
+    entry = feedback.apply(lambda session: codes.enter_code(
+        session, get_published_event(session, event.slug), entered, runtime.client_address(unknown="session"),
+        key=code_key(runtime.settings()), now=utcnow()))
+    if entry is None:
+        return
     if entry.check is None:
         st.error(entry.message, icon=":material/error:")
         return

@@ -80,8 +80,7 @@ def _reader(actor: Actor, event_id: int, outbox_id: int) -> None:
 
 
 def _retry(actor: Actor, event_id: int, outbox_id: int) -> None:
-    if feedback.apply(lambda session: retry_message(session, actor, event_id, outbox_id),
-                      feedback.Kept(PREFIX)) is not None:
+    if feedback.apply(lambda s: retry_message(s, actor, event_id, outbox_id), feedback.Kept(PREFIX)) is not None:
         fresh.refresh(PREFIX, f"Message {outbox_id} will be sent again shortly.", rerun=False)
 
 
