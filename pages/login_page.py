@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.db import read_only, unit_of_work
 from core.errors import LoginThrottled
 from core.login_throttle import login_credentials, record_failed_login
 from core.models import utcnow
 from core.users import session_actor
-from ui import runtime
+from ui import feedback, runtime
 from ui.login_session import ISSUED_KEY, authenticator
 
 
@@ -27,9 +26,10 @@ def render() -> None:
     # Where Streamlit knows no address, the browser session: one key for all of them would let an attacker keep
     # the username it attacks refused to every address-less client.
     client = runtime.client_address(unknown="session")
-    with read_only(runtime.engine()) as session:
-        # Usernames this client may not try now get a hash no password matches; everyone else logs in as usual.
-        credentials = login_credentials(session, client)
+    # Usernames this client may not try now get a hash no password matches; everyone else logs in as usual.
+    credentials = feedback.read(lambda session: login_credentials(session, client))
+    if credentials is None:
+        return
     # Whatever cookie this browser holds was already judged by restore_session(); never let the library
     # log in from it on its own (it would accept a revoked one).
     st.session_state["logout"] = True
@@ -38,10 +38,11 @@ def render() -> None:
                                      fields={"Form name": "Log in", "Login": "Log in"})
     status = st.session_state.get("authentication_status")
     if status:
-        with read_only(runtime.engine()) as session:
-            issued = utcnow()
-            st.session_state[runtime.ACTOR_KEY] = session_actor(session, st.session_state["username"], issued)
-            st.session_state[ISSUED_KEY] = issued
+        issued = utcnow()
+        found = feedback.read(lambda session: [session_actor(session, st.session_state["username"], issued)])
+        if found is None:
+            return
+        st.session_state[runtime.ACTOR_KEY], st.session_state[ISSUED_KEY] = found[0], issued
         st.success(f"Welcome, {st.session_state.get('name')}.")
         # No st.rerun() here: the cookie component needs this run to finish to store the cookie (DESIGN.md).
         st.button("Continue", type="primary")
@@ -49,6 +50,5 @@ def render() -> None:
         st.session_state["authentication_status"] = None  # so that the next run does not count it again
         failed = [name for name, user in credentials["usernames"].items()
                   if user.get("failed_login_attempts", 0) > failures_before[name]]
-        with unit_of_work(runtime.engine()) as session:
-            wait = record_failed_login(session, failed[0] if failed else None, client)
+        wait = feedback.apply(lambda session: record_failed_login(session, failed[0] if failed else None, client))
         st.error(str(LoginThrottled(wait)) if wait else "Username or password is incorrect.")

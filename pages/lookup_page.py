@@ -45,7 +45,7 @@ def render() -> None:
     if order_id is None:
         _find_form()
         return
-    try:
+    try:  # not feedback.read: an order gone (purged, say) shows the search, not an error
         with read_only(runtime.engine()) as session:
             order = own_order(session, order_id)
     except NotFound:

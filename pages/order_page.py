@@ -38,7 +38,7 @@ def render() -> None:
     if not slug:
         _landing()
         return
-    try:
+    try:  # not feedback.read: an unknown event and a broken form each get a page of their own
         with read_only(runtime.engine()) as session:
             event = load_public_event(session, slug, utcnow())
             image = get_header_image(session, slug) if event.has_header_image else None
