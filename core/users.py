@@ -61,7 +61,7 @@ def create_user(
     session: Session, actor: Actor | None, *, username: str, display_name: str, role: UserRole, password: str,
     email: str = "",
 ) -> User:
-    """Create an account; `actor` None is the shell (`python -m core users add`). Raises SchemaError on bad input."""
+    """Create an account; raises SchemaError on bad input. A None actor is the shell (`python -m core users add`)."""
     if actor is not None:
         require(session, actor, Permission.USERS_MANAGE)
     username = username.strip().lower()
@@ -98,7 +98,10 @@ def ensure_initial_admin(session: Session) -> str | None:
 
 
 def change_password(session: Session, actor: Actor | None, username: str, new_password: str) -> None:
-    """Set a new password and revoke every existing login of that user. Users may change their own."""
+    """Set a new password and revoke every existing login of that user. Users may change their own.
+
+    A None actor is the shell (`python -m core users password`).
+    """
     user = get_user(session, username)
     if actor is not None and actor.user_id != user.id:
         require(session, actor, Permission.USERS_MANAGE)
@@ -138,6 +141,7 @@ def revoke_sessions(session: Session, user: User) -> None:
 
 
 def remove_user(session: Session, actor: Actor | None, username: str) -> None:
+    """Delete an account (never the last admin, nor one's own). A None actor is the shell."""
     user = get_user(session, username)
     if actor is not None:
         require(session, actor, Permission.USERS_MANAGE)
@@ -151,6 +155,7 @@ def remove_user(session: Session, actor: Actor | None, username: str) -> None:
 
 
 def list_users(session: Session, actor: Actor | None) -> list[UserSummary]:
+    """Every account, by username; admins only. A None actor is the shell."""
     if actor is not None:
         require(session, actor, Permission.USERS_MANAGE)
     users = session.scalars(select(User).order_by(User.username)).all()
