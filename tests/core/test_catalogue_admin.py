@@ -24,8 +24,8 @@ from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError, NotFound, PermissionDenied, SchemaError
 from core.models import Event, Item, OrderLine, UserRole, Variant
 from core.orders import place_order
-from tests.builder_factories import audit_entries
 from tests.factories import answers, make_event, make_shop, make_user
+from tests.factories.builder import audit_entries
 
 
 def _offered(engine: Engine, item_key: str) -> dict[str, bool]:

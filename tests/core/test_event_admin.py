@@ -35,8 +35,8 @@ from core.event_admin import (
 )
 from core.events import load_public_event, local_to_utc
 from core.models import AuditEntry, Event, EventMember, UserRole, utcnow
-from tests.event_admin_factories import image_bytes, make_member, make_order
 from tests.factories import make_event, make_shop, make_user
+from tests.factories.events import image_bytes, make_member, make_order
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 

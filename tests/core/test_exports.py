@@ -16,7 +16,8 @@ from core.db import read_only, unit_of_work
 from core.errors import NotFound, PermissionDenied, SchemaError
 from core.exports import ExportFilters, export_orders, order_sheets, prepare_export, vendor_export
 from core.models import AuditEntry, Event, OrderStatus
-from tests.exports_factories import (
+from tests.factories import make_event, make_item, make_user
+from tests.factories.exports import (
     ADDRESS,
     ADDRESS_TEXT,
     BASE,
@@ -34,8 +35,7 @@ from tests.exports_factories import (
     route,
     send_list,
 )
-from tests.factories import make_event, make_item, make_user
-from tests.order_admin_factories import hoodie, place, tshirts
+from tests.factories.orders import hoodie, place, tshirts
 
 FILE_NAME = re.compile(r"test-event-[a-z0-9-]+-\d{8}-\d{6}\.(xlsx|csv)")
 

@@ -14,8 +14,8 @@ from streamlit.testing.v1.element_tree import Block, Node
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import Event, EventMember
-from tests.event_admin_factories import image_bytes, make_member
 from tests.factories import make_event, make_shop, make_user
+from tests.factories.events import image_bytes, make_member
 from tests.markup_checks import live_addresses
 from tests.pages.conftest import click, render_page
 

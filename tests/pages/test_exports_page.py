@@ -14,9 +14,9 @@ from streamlit.testing.v1 import AppTest
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import Event, MessageKind, OutboxMessage, VendorMode
-from tests.exports_factories import make_vendor, read_sheets, records, route
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import hoodie, place, tshirts
+from tests.factories.exports import make_vendor, read_sheets, records, route
+from tests.factories.orders import hoodie, place, tshirts
 from tests.pages.conftest import button, render_page
 
 

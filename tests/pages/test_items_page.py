@@ -12,8 +12,8 @@ from core.auth import Actor
 from core.catalogue import load_catalogue
 from core.db import read_only, unit_of_work
 from core.models import Event, Item, Variant
-from tests.builder_factories import audit_entries
 from tests.factories import make_shop, make_user
+from tests.factories.builder import audit_entries
 from tests.pages.conftest import click, render_page
 
 _page = partial(render_page, "items_page")

@@ -17,9 +17,9 @@ from core.form_versions import save_form
 from core.models import CodeMode, Event, Item, Order, OrderPersonalData, RedemptionCode, Variant, utcnow
 from tests.commit_faults import commits_of_orders_fail
 from tests.factories import BASIC_FORM, make_shop, make_user
+from tests.factories.stock import set_stock
 from tests.markup_checks import PAYLOADS, live_addresses, unsafe_addresses
 from tests.pages.conftest import AppFactory
-from tests.stock_factories import set_stock
 
 
 def _demo(engine: Engine) -> None:

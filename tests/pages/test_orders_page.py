@@ -15,7 +15,7 @@ from core.fulfilment import TRACKING_HINT
 from core.models import AuditEntry, Event, MessageKind, Order, OrderStatus, OutboxMessage, UserRole
 from pages.orders_page import PAGE_SIZE, table_key
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import hoodie, place, tshirts
+from tests.factories.orders import hoodie, place, tshirts
 from tests.pages.conftest import click, render_page
 
 

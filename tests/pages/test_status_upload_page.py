@@ -13,7 +13,7 @@ from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import MessageKind, Order, OrderStatus, OutboxMessage
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import hoodie, place, tshirts
+from tests.factories.orders import hoodie, place, tshirts
 from tests.pages.conftest import click, render_page
 
 TRACKING = "https://carrier.example/track/JD0146"

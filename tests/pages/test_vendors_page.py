@@ -14,9 +14,9 @@ from core.db import read_only, unit_of_work
 from core.models import Event, Item, Vendor, VendorMode
 from pages.orders_page import table_key
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.orders import place
+from tests.factories.vendors import Vendors, make_vendor, route_shop
 from tests.pages.conftest import click, render_page
-from tests.vendor_factories import Vendors, make_vendor, route_shop
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def shop(engine: Engine) -> Shop:
         event = make_shop(session, title="Summer Meetup")
         olivia = make_user(session, "olivia", member_of=[event])
         oscar = make_user(session, "oscar")
-        make_vendor(session, oscar, "Oscar's Socks", emails=["socks@oscar.example"])
+        make_vendor(session, "Oscar's Socks", owner=oscar, emails=["socks@oscar.example"])
         vendors = route_shop(session, olivia, event)
     return Shop(engine, event.id, olivia, vendors)
 

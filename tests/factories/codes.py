@@ -15,7 +15,7 @@ from core.codes import CodeCheck, check_code, redeem_code
 from core.db import read_only, unit_of_work
 from core.models import Event, Order, RedemptionCode
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.orders import place
 
 KEY = b"k" * 32
 NOW = datetime(2027, 6, 1, 9, 0, tzinfo=UTC)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,26 +17,11 @@ from sqlalchemy.orm import Session
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import Event, Item, MessageKind, Order, OrderLine, OrderStatus, OutboxMessage, Vendor, VendorMode
+from core.models import Event, Item, MessageKind, Order, OrderLine, OrderStatus, OutboxMessage, Vendor
 from core.vendor_batches import send_batch
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
-
-
-def make_vendor(
-    session: Session,
-    name: str = "Print Shop",
-    *,
-    mode: VendorMode = VendorMode.BATCH,
-    emails: Sequence[str] = ("orders@print.example",),
-    visible_fields: Sequence[str] = ("name",),
-    owner: Actor | None = None,
-) -> Vendor:
-    vendor = Vendor(name=name, mode=mode, emails=list(emails), visible_fields=list(visible_fields),
-                    owner_id=owner.user_id if owner else None)
-    session.add(vendor)
-    session.flush()
-    return vendor
+from tests.factories.orders import place
+from tests.factories.vendors import make_vendor
 
 
 def route(session: Session, event: Event, vendor: Vendor, *item_keys: str) -> None:

@@ -1,4 +1,8 @@
-"""Small `make_*` factories for tests; each writes through the same core functions the app uses."""
+"""Small `make_*` factories for tests; each writes through the same core functions the app uses.
+
+This module holds what every test needs (an event, a shop of items, a user, valid answers); a module per noun
+holds the rest: `builder`, `codes`, `events` (the organiser's side), `exports`, `orders`, `stock`, `vendors`.
+"""
 
 from __future__ import annotations
 
