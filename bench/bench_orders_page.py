@@ -2,7 +2,7 @@
 
 Run from the project root: `.venv/bin/python -m bench.bench_orders_page` (`--help` for options). Builds a
 SQLite file with bulk inserts (not place_order), then times search_orders without a filter, with a status
-filter and with a text search, the first render of pages/order_list.py through AppTest, and a baseline
+filter and with a text search, the first render of pages/orders_page.py through AppTest, and a baseline
 (`SELECT ... ORDER BY created_at DESC LIMIT 50` plus a COUNT with sqlite3) in the same run.
 """
 
@@ -87,7 +87,7 @@ def run(path: Path, orders: int, repeat: int) -> list[BenchResult]:
     ]
     engine.dispose()
     first, again = render_page(url, admin)
-    timings += [Timing("(d) first render of pages/order_list.py (AppTest)", first),
+    timings += [Timing("(d) first render of pages/orders_page.py (AppTest)", first),
                 Timing("    second render, same session (warm)", again)]
 
     width = max(len(t.name) for t in [baseline, *timings])

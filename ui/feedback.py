@@ -66,7 +66,7 @@ def apply(change: Callable[[Session], T], slots: Slots | None = None, *, done: s
         return None
     if done:
         if isinstance(slots, Kept):
-            st.session_state[_kept_key(slots.scope)][slots.section] = ("success", done)
+            _kept(slots.scope)[slots.section] = ("success", done)
         else:
             st.success(done, icon=DONE_ICON)
     return True if result is None else result
@@ -92,7 +92,7 @@ def kept_errors(scope: str) -> dict[str, str]:
 
 def note(kept: Kept, message: str) -> None:
     """Keep a success `message` for `show(kept.scope, kept.section)` (say, one that depends on the result)."""
-    st.session_state.setdefault(_kept_key(kept.scope), {})[kept.section] = ("success", message)
+    _kept(kept.scope)[kept.section] = ("success", message)
 
 
 def show(scope: str, name: str = "") -> None:
@@ -124,17 +124,21 @@ def _show(slots: Slots | None, exc: DomainError) -> None:
             _error(slots, field, message)
     elif isinstance(slots, Kept):
         section = next((name for cls, name in slots.by_error if isinstance(exc, cls)), slots.section)
-        st.session_state[_kept_key(slots.scope)][section] = ("error", str(exc))
+        _kept(slots.scope)[section] = ("error", str(exc))
     else:
         _error(slots, None, str(exc))
 
 
 def _error(slots: Slots | None, field: str | None, message: str) -> None:
     if isinstance(slots, Kept):
-        st.session_state[_kept_key(slots.scope)][field if field is not None else slots.section] = ("error", message)
+        _kept(slots.scope)[field if field is not None else slots.section] = ("error", message)
         return
     slot: Any = (slots or {}).get(field) if field is not None else None
     (slot if slot is not None else st).error(message, icon=ERROR_ICON)
+
+
+def _kept(scope: str) -> dict[str, tuple[str, str]]:
+    return st.session_state.setdefault(_kept_key(scope), {})
 
 
 def _kept_key(scope: str) -> str:
