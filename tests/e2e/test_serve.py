@@ -34,10 +34,10 @@ from core.throttle import client_key
 from deploy.serve import STICKY_COOKIE, Stack, free_port, running_stack
 from deploy.streamlit_client import Run, Session, run_sync
 from tests.e2e.conftest import E2E_COOKIE_KEY, choose, screenshot, stored, textbox
-from tests.exports_factories import make_vendor, route
 from tests.factories import PASSWORD, make_shop, make_user
+from tests.factories.exports import make_vendor, route
+from tests.factories.orders import place, tshirts
 from tests.mail_server import MailServer, running_mail_server
-from tests.order_admin_factories import place, tshirts
 from tests.streamlit_server import start_streamlit, stop_streamlit
 
 HAPROXY = shutil.which(os.environ.get("HAPROXY") or "haproxy")
