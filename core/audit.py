@@ -32,7 +32,7 @@ def record(
     subject: str = "",
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Add an entry such as `order.status_changed`; `actor` None means the system (CLI, timer), a string an
+    """Add an entry such as `order.status_changed`. A None actor is the system (CLI, timer); a string is an
     outside party that is no user ("vendor:<name>", core/vendor_portal.py).
 
     Callers pass only non-personal details: ids, references, field keys, old and new statuses, never answers.

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
-from core.auth import Actor, Permission, require
+from core.auth import Actor, Permission, require, require_actor
 from core.config import Settings, load_settings
 from core.errors import FormValidationError, NotFound, SchemaError, StatusChangeRefused
 from core.models import Event, Order, OrderStatus, OrderStatusChange, utcnow
@@ -177,7 +177,7 @@ def move_orders_by(
 ) -> int:
     """`move_orders` without a permission check, for callers that checked who acts: `actor` is a user, or the
     name of an outside party ("vendor:<name>", core/vendor_portal.py) kept in the history and the audit log."""
-    actor_name = actor if isinstance(actor, str) else actor.username
+    actor_name = actor if isinstance(actor, str) else require_actor(actor).username
     wanted: dict[str, str | None] = {}
     for reference, tracking in tracking_by_reference.items():
         wanted.setdefault(_normalise_reference(reference), clean_tracking(tracking, new_status))

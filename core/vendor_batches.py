@@ -154,7 +154,7 @@ def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: 
     nothing changed it sends nothing and records nothing. Moves along the fulfilment steps are not news to
     the vendor and are not sent; cancelling is. `full` sends the whole current list again (the organiser's
     "send the full list again", audited with `resend`), and later deltas compare against it.
-    `actor` None means the system (the cutoff timer). Raises PermissionDenied,
+    A None actor is the system (the cutoff timer). Raises PermissionDenied,
     NotFound, or DomainError for a vendor that is not a batch vendor or has no email address.
     """
     if actor is not None:

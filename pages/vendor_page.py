@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.db import unit_of_work
-from core.errors import DomainError, FormValidationError
 from core.fulfilment import MAX_TRACKING_LENGTH, STATUS_LABELS
 from core.models import OrderStatus
 from core.status_upload import FILE_FIELD
@@ -25,12 +23,12 @@ from core.vendor_portal import (
     update_statuses,
     upload_statuses,
 )
-from pages import runtime
+from ui import feedback, runtime
 
 ACCESS_KEY = "vendor.access"
 TOKEN_KEY = "vendor.token"
-NOTICE_KEY = "vendor.notice"
-PROBLEM_KEY = "vendor.problem"
+SCOPE = "vendor"  # where a change's outcome waits for the rerun, by section: "status", "tracking", "download"
+UPLOAD_SCOPE = "vendor.upload"
 FILE_KEY = "vendor.file"
 
 
@@ -42,18 +40,12 @@ def render() -> None:
         st.caption("Open the link the organiser sent you.")
         return
     filters = _filters()
-    try:
-        with unit_of_work(runtime.engine()) as session:  # views are recorded in the disclosure register
-            view = portal_view(session, access, filters)
-    except DomainError as exc:
+    # A change, not a read: views are recorded in the disclosure register.
+    view = feedback.apply(lambda session: portal_view(session, access, filters))
+    if not isinstance(view, PortalView):
         st.session_state.pop(ACCESS_KEY, None)
-        st.error(str(exc), icon=":material/error:")
         return
     st.subheader(f"{view.event_title} · {view.vendor_name}", anchor=False)
-    if notice := st.session_state.pop(NOTICE_KEY, None):
-        st.success(notice, icon=":material/check_circle:")
-    if problem := st.session_state.pop(PROBLEM_KEY, None):
-        st.error(problem, icon=":material/error:")
     if view.purged:
         st.info("The personal details of this event's orders have been deleted; only the counts remain.",
                 icon=":material/delete:")
@@ -72,17 +64,12 @@ def _resolve_link() -> None:
         return
     st.session_state[TOKEN_KEY] = token
     st.session_state.pop(ACCESS_KEY, None)
-    try:
-        # Committed even for a wrong link: the attempt counts towards the client's throttle.
-        with unit_of_work(runtime.engine()) as session:
-            access = open_portal(session, token, client=runtime.client_address())
-    except DomainError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
-    if access is None:
-        st.error(NOT_A_LINK, icon=":material/error:")
-    else:
+    # Committed even for a wrong link: the attempt counts towards the client's throttle.
+    access = feedback.apply(lambda session: open_portal(session, token, client=runtime.client_address()))
+    if isinstance(access, PortalAccess):
         st.session_state[ACCESS_KEY] = access
+    elif access is not None:  # a wrong link, not a refusal (already shown)
+        st.error(NOT_A_LINK, icon=feedback.ERROR_ICON)
 
 
 def _filters() -> PortalFilters:
@@ -114,8 +101,10 @@ def _status_form(access: PortalAccess, view: PortalView) -> None:
     status = st.selectbox("New status", VENDOR_STATUSES, key="vendor.new_status", format_func=STATUS_LABELS.get)
     if status == OrderStatus.SHIPPED:
         st.text_input("Tracking number or link (optional)", key="vendor.tracking", max_chars=MAX_TRACKING_LENGTH)
+        feedback.show(SCOPE, "tracking")
     st.button("Update", key="vendor.update", type="primary", icon=":material/sync:", on_click=_update,
               args=(access,))
+    feedback.show(SCOPE, "status")
 
 
 def _update(access: PortalAccess) -> None:
@@ -123,17 +112,12 @@ def _update(access: PortalAccess) -> None:
     status: OrderStatus = state["vendor.new_status"]
     tracking = state.get("vendor.tracking", "") if status == OrderStatus.SHIPPED else ""
     selected = list(state.get("vendor.selected", []))
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            moved = update_statuses(session, access, {reference: tracking for reference in selected}, status,
-                                    settings=runtime.settings())
-    except FormValidationError as exc:
-        state[PROBLEM_KEY] = " ".join(exc.errors.values())
+    kept = feedback.Kept(SCOPE, "status")
+    moved = feedback.apply(lambda session: update_statuses(
+        session, access, {reference: tracking for reference in selected}, status, settings=runtime.settings()), kept)
+    if moved is None:
         return
-    except DomainError as exc:
-        state[PROBLEM_KEY] = str(exc)
-        return
-    state[NOTICE_KEY] = f"{moved} order(s) marked as {STATUS_LABELS[status].lower()}."
+    feedback.note(kept, f"{moved} order(s) marked as {STATUS_LABELS[status].lower()}.")
     state["vendor.selected"] = []
     state.pop("vendor.tracking", None)
 
@@ -143,6 +127,7 @@ def _downloads(access: PortalAccess) -> None:
     left, right = st.columns(2)
     left.button("Prepare XLSX", key="vendor.prepare_xlsx", on_click=_prepare, args=(access, "xlsx"))
     right.button("Prepare CSV", key="vendor.prepare_csv", on_click=_prepare, args=(access, "csv"))
+    feedback.show(SCOPE, "download")
     if prepared := st.session_state.get(FILE_KEY):
         st.download_button(f"Download {prepared.filename}", prepared.data, file_name=prepared.filename,
                            mime=prepared.mimetype, key="vendor.download", icon=":material/download:")
@@ -150,33 +135,30 @@ def _downloads(access: PortalAccess) -> None:
 
 def _prepare(access: PortalAccess, fmt: str) -> None:
     """Built on request, not on every rerun: each download is recorded as a disclosure."""
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            st.session_state[FILE_KEY] = portal_download(session, access, "xlsx" if fmt == "xlsx" else "csv")
-    except DomainError as exc:
-        st.session_state[PROBLEM_KEY] = str(exc)
+    prepared = feedback.apply(lambda session: portal_download(session, access, "xlsx" if fmt == "xlsx" else "csv"),
+                              feedback.Kept(SCOPE, "download"))
+    if prepared is not None:
+        st.session_state[FILE_KEY] = prepared
 
 
 def _upload(access: PortalAccess) -> None:
     st.subheader("Upload your status file", anchor=False)
     st.caption("A CSV with the columns reference, status (in production, shipped or delivered) and, optionally, "
                "tracking. All rows are applied, or none.")
-    st.file_uploader("Status file (CSV)", type=["csv"], key="vendor.upload")
-    st.button("Apply file", key="vendor.apply", on_click=_apply_file, args=(access,))
+    uploaded = st.file_uploader("Status file (CSV)", type=["csv"], key="vendor.upload")
+    st.button("Apply file", key="vendor.apply", on_click=_apply_file, args=(access,), disabled=uploaded is None,
+              help=None if uploaded else "Choose a file first.")
+    # Bad rows are named under "file", a bad tracking of a row under "tracking", the rest and the outcome under "".
+    for name in (FILE_FIELD, "tracking", ""):
+        feedback.show(UPLOAD_SCOPE, name)
 
 
 def _apply_file(access: PortalAccess) -> None:
     uploaded = st.session_state.get("vendor.upload")
-    if uploaded is None:
-        st.session_state[PROBLEM_KEY] = "Choose a file first."
+    if uploaded is None:  # the button is disabled then; a click that raced the removal does nothing
         return
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            moved = upload_statuses(session, access, uploaded.getvalue(), settings=runtime.settings())
-    except FormValidationError as exc:
-        st.session_state[PROBLEM_KEY] = exc.errors.get(FILE_FIELD) or " ".join(exc.errors.values())
-        return
-    except DomainError as exc:
-        st.session_state[PROBLEM_KEY] = str(exc)
-        return
-    st.session_state[NOTICE_KEY] = f"{moved} order(s) updated from your file."
+    kept = feedback.Kept(UPLOAD_SCOPE)
+    moved = feedback.apply(lambda session: upload_statuses(session, access, uploaded.getvalue(),
+                                                           settings=runtime.settings()), kept)
+    if moved is not None:
+        feedback.note(kept, f"{moved} order(s) updated from your file.")

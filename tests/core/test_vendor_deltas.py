@@ -21,10 +21,10 @@ from core.lifecycle import TickReport, run_tick
 from core.lookup import change_order
 from core.models import AuditEntry, Disclosure, Event, MessageKind, Order, OutboxMessage, VendorSnapshot
 from core.vendor_batches import BatchKind, vendor_send_states
-from tests.exports_factories import make_vendor, route
 from tests.factories import answers, make_shop, make_user
+from tests.factories.exports import make_vendor, route
+from tests.factories.orders import place, tshirts
 from tests.mail_server import MailServer, running_mail_server, wait_for
-from tests.order_admin_factories import place, tshirts
 
 T0 = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 CUTOFF = T0 + timedelta(days=1)

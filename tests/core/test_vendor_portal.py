@@ -38,7 +38,7 @@ from core.vendor_portal import (
     upload_statuses,
 )
 from core.vendors import disclosure_register
-from tests.exports_factories import (
+from tests.factories.exports import (
     ADDRESS,
     BASE,
     BREAKFAST,
@@ -51,7 +51,7 @@ from tests.exports_factories import (
     read_sheets,
     send_list,
 )
-from tests.order_admin_factories import tshirts
+from tests.factories.orders import tshirts
 
 SECRETS = ("ada@example.com", "grace@example.com", PHONE, "High St")
 

@@ -17,9 +17,9 @@ from core.models import OutboxMessage, Vendor, VendorLink, VendorMode
 from core.outbox import drain_outbox
 from core.portal_links import NO_PORTAL_LINK, PORTAL_LINK_PLACEHOLDER
 from core.vendor_portal import create_vendor_link, open_portal, rotate_vendor_link
-from tests.exports_factories import BASE, BREAKFAST, World, make_world, place_at, send_list
+from tests.factories.exports import BASE, BREAKFAST, World, make_world, place_at, send_list
+from tests.factories.orders import tshirts
 from tests.mail_server import MailServer, ReceivedMail, mail_server, wait_for
-from tests.order_admin_factories import tshirts
 
 __all__ = ["mail_server"]  # the fixture, imported for pytest
 

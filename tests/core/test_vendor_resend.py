@@ -14,8 +14,8 @@ from core.fulfilment import cancel_order
 from core.models import AuditEntry, Disclosure, Event, MessageKind, Order, OutboxMessage, VendorMode
 from core.order_admin import resend_order_to_vendors
 from core.vendor_batches import BatchKind, send_batch
-from tests.exports_factories import BASE, World, batch_mails, make_vendor, make_world, place_at, read_sheets, route
-from tests.order_admin_factories import hoodie, tshirts
+from tests.factories.exports import BASE, World, batch_mails, make_vendor, make_world, place_at, read_sheets, route
+from tests.factories.orders import hoodie, tshirts
 
 
 @pytest.fixture

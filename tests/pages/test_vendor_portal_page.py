@@ -12,9 +12,9 @@ from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import MessageKind, OrderStatus, OrderStatusChange, OutboxMessage, VendorLink
 from core.vendor_portal import NOT_A_LINK, create_vendor_link
-from tests.exports_factories import make_vendor, route
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import hoodie, place, tshirts
+from tests.factories.exports import make_vendor, route
+from tests.factories.orders import hoodie, place, tshirts
 from tests.pages.conftest import button, click, render_page
 
 
@@ -75,7 +75,7 @@ def test_the_vendor_sees_its_lines_and_marks_orders_shipped_with_tracking(shop: 
 
 
 def test_the_organiser_creates_a_link_that_is_shown_once_and_revokes_it(shop: Shop) -> None:
-    at = render_page("vendor_list", shop.alice, event_id=shop.event_id)
+    at = render_page("vendors_page", shop.alice, event_id=shop.event_id)
     assert not at.exception
     assert any("Print Shop: has an active link" in t.value for t in at.text)
     click(at, "New link")
@@ -90,7 +90,7 @@ def test_the_organiser_creates_a_link_that_is_shown_once_and_revokes_it(shop: Sh
 
 
 def test_the_organiser_can_make_the_new_link_one_that_goes_in_the_vendors_mails(shop: Shop) -> None:
-    at = render_page("vendor_list", shop.alice, event_id=shop.event_id)
+    at = render_page("vendors_page", shop.alice, event_id=shop.event_id)
     [vendor_id] = [int(box.key.rsplit(".", 1)[1]) for box in at.checkbox if box.key.startswith("vendors.link_mails.")]
     at.checkbox(key=f"vendors.link_mails.{vendor_id}").check().run()
     click(at, "New link")
