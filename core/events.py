@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from core.catalogue import CatalogueItem, load_catalogue
 from core.errors import NotFound, SchemaError
-from core.form_versions import current_form_version
-from core.forms import FormSpec, parse_form_spec
+from core.form_versions import current_form
+from core.forms import FormSpec
 from core.models import Event
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -98,7 +98,7 @@ def load_public_event(session: Session, slug: object, now: datetime) -> PublicEv
     if phase != EventPhase.OPEN:
         return public
     try:
-        form = parse_form_spec(current_form_version(session, event).schema)
+        _, form = current_form(session, event.id)  # parsed once per version (core/form_versions.py)
     except NotFound:
         # Published before its form was built: the page says "not available", not "no such event".
         raise SchemaError("This event has no order form yet.") from None

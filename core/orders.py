@@ -13,21 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Text, bindparam, cast, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
 from core.catalogue import load_catalogue
 from core.codes import items_needing_code, redeem_code
-from core.errors import CodeRefused, EventNotOpen, FormValidationError, NotFound, SoldOut
+from core.errors import CodeRefused, EventNotOpen, FormValidationError, SoldOut
 from core.events import EventPhase, event_phase
-from core.forms import FieldType, FormSpec, parse_stored_form, validate_answers
+from core.form_versions import current_form
+from core.forms import FieldType, FormSpec, validate_answers
 from core.fulfilment import record_status
 from core.models import (
     EmailClaim,
     Event,
-    FormVersion,
     Order,
     OrderLine,
     OrderPersonalData,
@@ -50,12 +50,6 @@ _ORDERS = Order.__table__
 _ORDER_ID_BY_KEY = select(_ORDERS.c.id).where(_ORDERS.c.event_id == bindparam("event_id"),
                                               _ORDERS.c.idempotency_key == bindparam("key"))
 _ORDER_ID_BY_REFERENCE = select(_ORDERS.c.id).where(_ORDERS.c.reference == bindparam("reference"))
-_FORM_VERSIONS = FormVersion.__table__
-# The schema as its stored JSON text: the key of the parsed-form cache, and decoded only when not cached.
-_CURRENT_FORM = (
-    select(_FORM_VERSIONS.c.id, cast(_FORM_VERSIONS.c.schema, Text).label("schema"))
-    .where(_FORM_VERSIONS.c.event_id == bindparam("event_id"))
-    .order_by(_FORM_VERSIONS.c.number.desc()).limit(1))
 _INSERT_ORDER = insert(_ORDERS)
 _INSERT_STATUS_CHANGE = insert(OrderStatusChange.__table__)
 _INSERT_PERSONAL_DATA = insert(OrderPersonalData.__table__)
@@ -127,7 +121,7 @@ def place_order(
     if event_phase(event, now) != EventPhase.OPEN:
         raise EventNotOpen("This event is not taking orders right now.")
 
-    version_id, form = _current_form(session, event)
+    version_id, form = current_form(session, event.id)
     catalogue = load_catalogue(session, event, images=False)
     clean = validate_answers(form, answers, catalogue, phone_region=event.phone_region,
                              check_deliverability=check_deliverability)
@@ -229,18 +223,6 @@ def _find_by_idempotency_key(session: Session, event: Event, key: str) -> Order 
         select(Order).where(Order.event_id == event.id, Order.idempotency_key == key)
         .options(selectinload(Order.lines))
     ).first()
-
-
-def _current_form(session: Session, event: Event) -> tuple[int, FormSpec]:
-    """The id and the parsed form of the event's newest form version; raises NotFound when it has none.
-
-    `form_versions.current_form_version` without loading a FormVersion, parsed from the stored text through
-    `forms.parse_stored_form`'s cache (a form is parsed once per content, not once per order).
-    """
-    found = session.execute(_CURRENT_FORM, {"event_id": event.id}).first()
-    if found is None:
-        raise NotFound("This event has no order form yet.")
-    return found.id, parse_stored_form(found.schema)
 
 
 def _insert_order(session: Session, order: Order) -> None:

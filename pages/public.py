@@ -26,6 +26,7 @@ from core.events import (
     load_public_event,
     readable_text_colour,
 )
+from core.images import stored_format
 from core.markup import safe_markdown
 from core.models import CodeMode, utcnow
 from core.orders import OrderReceipt, place_order
@@ -48,6 +49,11 @@ def render() -> None:
     if not slug:
         _landing()
         return
+    if (receipt := st.session_state.get(f"order.{slug}.receipt")) is not None:
+        # Placed in this session: the confirmation needs nothing from the database, so no form is loaded.
+        st.title(st.session_state.get(f"order.{slug}.title", ""))
+        _confirmation(receipt, f"order.{slug}")
+        return
     try:
         with read_only(runtime.engine()) as session:
             event = load_public_event(session, slug, utcnow())
@@ -64,7 +70,7 @@ def render() -> None:
         return
     _apply_accent(event.accent_colour)
     if image is not None:
-        st.image(image[0], width="stretch")
+        st.image(image[0], width="stretch", output_format=stored_format(image[0]))
     st.title(event.title)
     st.markdown(safe_markdown(event.description))
     if event.phase == EventPhase.NOT_OPEN_YET:
@@ -107,10 +113,6 @@ def _not_open_yet(event: PublicEvent) -> None:
 def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
     assert event.form is not None
     prefix = f"order.{event.slug}"
-    receipt: OrderReceipt | None = st.session_state.get(f"{prefix}.receipt")
-    if receipt is not None:
-        _confirmation(receipt, prefix)
-        return
     if rules.mode == CodeMode.FORM and f"{prefix}.code" not in st.session_state:
         _code_gate(event, prefix)
         return
@@ -181,11 +183,13 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
         with unit_of_work(runtime.engine()) as session:
             codes.admit_submit(session, client, now, code_entered=bool(codes.normalise_code(code)))
         with unit_of_work(runtime.engine()) as session:
-            state[f"{prefix}.receipt"] = place_order(
+            receipt = place_order(
                 session, get_published_event(session, event.slug), read_answers(event.form, event.catalogue, prefix),
                 idempotency_key=state[f"{prefix}.idempotency_key"], code=code, code_key=code_key(runtime.settings()),
                 check_deliverability=runtime.settings().email_check_deliverability, now=now,
             )
+        # Kept only once committed: a commit that fails must not leave a reference on the page that was never stored.
+        state[f"{prefix}.receipt"], state[f"{prefix}.title"] = receipt, event.title
     except CodeThrottled as exc:
         state[f"{prefix}.errors"] = {"code": str(exc)}
     except FormValidationError as exc:

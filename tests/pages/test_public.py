@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from core.db import read_only, unit_of_work
 from core.demo import seed_demo
 from core.form_versions import save_form
-from core.models import Item, Order, OrderPersonalData, utcnow
+from core.models import Event, Item, Order, OrderPersonalData, utcnow
 from tests.factories import BASIC_FORM, make_shop
 from tests.markup_checks import PAYLOADS, live_addresses, unsafe_addresses
 from tests.pages.conftest import AppFactory
@@ -107,6 +107,21 @@ def test_valid_order_is_stored_and_the_reference_shown(app: AppFactory, engine: 
     assert summary.to_dict("records")[0]["Quantity"] == 2
     with read_only(engine) as session:
         assert session.get(OrderPersonalData, order.id).answers["email"] == "ada@example.com"
+
+
+def test_the_confirmation_stays_without_the_form_even_when_the_event_closes_meanwhile(
+        app: AppFactory, engine: Engine) -> None:
+    _demo(engine)
+    at = app("demo")
+    _fill_valid_demo_order(at)
+    at = _submit(at)
+    [order] = _orders(engine)
+    assert at.title[0].value == "Summer Meetup 2027"
+    assert not at.text_input and not [b for b in at.button if b.label == "Place order"]
+    with unit_of_work(engine) as session:
+        session.scalars(select(Event)).one().closes_at = utcnow() - timedelta(minutes=1)
+    at.run()
+    assert order.reference in _texts(at) and "closed" not in _texts(at)
 
 
 def test_second_click_and_rerun_do_not_create_a_second_order(app: AppFactory, engine: Engine) -> None:
