@@ -8,8 +8,9 @@ keep its other organisers out; the cookie key comes from settings and must be st
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
-import streamlit_authenticator as stauth
 
 from core.config import cookie_key
 from core.db import read_only, unit_of_work
@@ -18,6 +19,9 @@ from core.login_throttle import login_credentials, record_failed_login
 from core.models import utcnow
 from core.users import login_cookie_claims, session_actor
 from pages import runtime
+
+if TYPE_CHECKING:
+    import streamlit_authenticator as stauth
 
 ISSUED_KEY = "auth.issued_at"
 # streamlit-authenticator's own session keys; cleared together with ours.
@@ -49,6 +53,9 @@ def forget_login() -> None:
 
 
 def authenticator(credentials: dict | None = None) -> stauth.Authenticate:
+    # deferred: importing it takes ~0.3 s of a worker's first page, and only the login form needs it
+    import streamlit_authenticator as stauth
+
     settings = runtime.settings()
     return stauth.Authenticate(
         credentials or {"usernames": {}}, cookie_name=settings.cookie_name, cookie_key=cookie_key(settings),
