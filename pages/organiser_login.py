@@ -8,7 +8,7 @@ keep its other organisers out; the cookie key comes from settings and must be st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import streamlit as st
 
@@ -19,9 +19,6 @@ from core.login_throttle import login_credentials, record_failed_login
 from core.models import utcnow
 from core.users import login_cookie_claims, session_actor
 from pages import runtime
-
-if TYPE_CHECKING:
-    import streamlit_authenticator as stauth
 
 ISSUED_KEY = "auth.issued_at"
 # streamlit-authenticator's own session keys; cleared together with ours.
@@ -52,7 +49,7 @@ def forget_login() -> None:
         st.session_state.pop(key, None)
 
 
-def authenticator(credentials: dict | None = None) -> stauth.Authenticate:
+def authenticator(credentials: dict | None = None) -> Any:  # a streamlit_authenticator.Authenticate
     # deferred: importing it takes ~0.3 s of a worker's first page, and only the login form needs it
     import streamlit_authenticator as stauth
 
