@@ -16,7 +16,7 @@ from core import codes
 from core.codes import PublicCodeRules
 from core.config import code_key
 from core.db import read_only, unit_of_work
-from core.errors import CodeThrottled, DomainError, FormValidationError, NotFound, SchemaError
+from core.errors import CodeThrottled, DomainError, FormValidationError, NotFound, SchemaError, SubmitThrottled
 from core.events import (
     ACCENT_COLOUR,
     EventPhase,
@@ -180,9 +180,10 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
     code = code or ""  # NONE mode sends none: a code typed anyway would be ignored
     client, now = runtime.client_address(unknown="session"), utcnow()
     try:
+        # The submit is counted in the order's own transaction: one write transaction (and WAL sync) per order in
+        # a rush, not two. When the order fails, its rollback takes the count along, so it is counted again below.
         with unit_of_work(runtime.engine()) as session:
             codes.admit_submit(session, client, now, code_entered=bool(codes.normalise_code(code)))
-        with unit_of_work(runtime.engine()) as session:
             receipt = place_order(
                 session, get_published_event(session, event.slug), read_answers(event.form, event.catalogue, prefix),
                 idempotency_key=state[f"{prefix}.idempotency_key"], code=code, code_key=code_key(runtime.settings()),
@@ -194,13 +195,18 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
         state[f"{prefix}.errors"] = {"code": str(exc)}
     except FormValidationError as exc:
         errors = dict(exc.errors)
-        if "code" in errors and codes.normalise_code(code):
-            # Counted in its own transaction: the order's was rolled back.
-            with unit_of_work(runtime.engine()) as session:
+        # Counted in their own transaction: the order's was rolled back.
+        with unit_of_work(runtime.engine()) as session:
+            codes.count_submit(session, client, now)
+            if "code" in errors and codes.normalise_code(code):
                 if wait := codes.record_wrong_code(session, client, now):
                     errors["code"] += " " + str(CodeThrottled(wait))
         state[f"{prefix}.errors"] = errors
+    except SubmitThrottled as exc:
+        state[f"{prefix}.problem"] = str(exc)
     except DomainError as exc:
+        with unit_of_work(runtime.engine()) as session:
+            codes.count_submit(session, client, now)
         state[f"{prefix}.problem"] = str(exc)
 
 
