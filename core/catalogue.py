@@ -147,6 +147,8 @@ _ITEM_IMAGES = select(_ITEMS.c.id, _ITEMS.c.image).where(_ITEMS.c.event_id == bi
 # A catalogue row's columns that describe what is offered (everything but stock), in the query's order.
 _STATIC_COLUMNS = ("id", "key", "name", "description", "price", "dimensions", "max_per_order", "pool_id",
                    "requires_code", "variant_id", "variant_key", "options", "variant_active")
+_STATIC_COUNT = len(_STATIC_COLUMNS)
+assert tuple(column.name for column in _CATALOGUE_ROWS.selected_columns[:_STATIC_COUNT]) == _STATIC_COLUMNS
 CatalogueFingerprint = tuple[tuple[Any, ...], ...]
 
 
@@ -170,7 +172,7 @@ def load_catalogue(session: Session, event: Event, *, images: bool = True) -> tu
 
 def catalogue_fingerprint(rows: Sequence[Any]) -> CatalogueFingerprint:
     """What the catalogue rows offer, without their stock: equal fingerprints give equal catalogues but for stock."""
-    return tuple(tuple(getattr(row, column) for column in _STATIC_COLUMNS) for row in rows)
+    return tuple(row[:_STATIC_COUNT] for row in rows)  # the static columns come first in _CATALOGUE_ROWS
 
 
 @lru_cache(maxsize=64)
