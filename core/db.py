@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 import threading
 import weakref
@@ -16,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from core.config import PROJECT_DIR
 
@@ -29,7 +29,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_SYNCHRONOUS = "FULL"
 _READ_ONLY = "event_orders_read_only"
 _HOLDS_WRITER = "event_orders_holds_writer_lock"
-_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITERS: weakref.WeakKeyDictionary[Pool, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -40,9 +40,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs)
-    writer = _WRITERS[engine] = threading.Lock()
+    # By pool: engines made by .execution_options() share it; dispose() makes a new pool, which keeps the lock.
+    _WRITERS[engine.pool] = writer = threading.Lock()
+    event.listen(engine, "engine_disposed", lambda disposed: _WRITERS.__setitem__(disposed.pool, writer))
     event.listen(engine, "connect", _configure_sqlite_connection)
-    event.listen(engine, "begin", functools.partial(_begin_sqlite_transaction, writer))
+    event.listen(engine, "begin", _begin_sqlite_transaction)
     for ended in ("commit", "rollback"):
         event.listen(engine, ended, _release_writer)
     # A connection invalidated mid-transaction, or handed back to the pool without either, lets go too.
@@ -54,7 +56,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def writer_lock(engine: Engine) -> threading.Lock | None:
     """The lock this process's write transactions on the SQLite `engine` queue on (held from BEGIN to their
     commit or rollback); None for other databases."""
-    return _WRITERS.get(engine)
+    return _WRITERS.get(engine.pool)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -71,11 +73,12 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_sqlite_transaction(writer: threading.Lock, connection: Any) -> None:
+def _begin_sqlite_transaction(connection: Any) -> None:
     # Writers take the write lock up front so they queue on busy_timeout instead of failing mid-transaction;
     # readers stay deferred so they never wait for a writer (WAL lets them read the last commit).
     read_only = connection.get_execution_options().get(_READ_ONLY, False)
-    if not read_only and writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+    writer = _WRITERS.get(connection.engine.pool)
+    if not read_only and writer is not None and writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
         # Writers of this process queue on a lock of its own first. SQLite's busy handler polls, sleeping up to
         # 100 ms between tries, so with many sessions submitting at once the file's lock sat free between one
         # writer's commit and the next one's wake-up; a waiter here starts the moment the lock is let go. Taken

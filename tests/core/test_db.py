@@ -94,6 +94,7 @@ def test_writers_of_one_process_hold_its_writer_lock_from_begin_to_commit_or_rol
     assert not lock.locked()
     assert _count_events(engine) == 1
     engine.dispose()
+    assert writer_lock(engine) is lock  # a new pool, the same lock
 
 
 def test_concurrent_writers_in_one_process_all_commit_one_at_a_time(tmp_path) -> None:
