@@ -7,21 +7,32 @@ Organisers find and read orders through core/order_admin.py, and move them along
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
 from core.catalogue import load_catalogue
-from core.codes import items_needing_code, redeem_code
-from core.errors import CodeRefused, EventNotOpen, FormValidationError, SoldOut
-from core.events import EventPhase, event_phase
+from core.codes import admit_submit, count_submit, items_needing_code, normalise_code, record_wrong_code, redeem_code
+from core.db import unit_of_work
+from core.errors import (
+    CodeRefused,
+    CodeThrottled,
+    DomainError,
+    EventNotOpen,
+    FormValidationError,
+    OrderNotSaved,
+    SoldOut,
+    SubmitThrottled,
+)
+from core.events import EventPhase, event_phase, get_published_event
 from core.form_versions import current_form
 from core.forms import FieldType, FormSpec, validate_answers
 from core.fulfilment import record_status
@@ -40,6 +51,7 @@ from core.stock import everything_sold_out, take_stock
 from core.submissions import find_repeated_submission, submission_hash
 from core.tokens import email_claim_hash, hash_lookup_token, new_lookup_token
 
+logger = logging.getLogger(__name__)
 # Upper-case letters and digits without look-alikes (0/O, 1/I/L): 31^8 ≈ 8.5e11 references, read aloud safely.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REFERENCE_LENGTH = 8
@@ -191,6 +203,59 @@ def place_order(
     # In this same transaction: the order and its mails are committed together or not at all.
     notify_order_placed(session, event, order, form, clean, lookup_token=lookup_token)
     return _receipt(order, created=True, lookup_token=lookup_token)
+
+
+def submit_public_order(
+    engine: Engine,
+    slug: str,
+    answers: Mapping[str, object],
+    *,
+    client: str,
+    code: str,
+    idempotency_key: str,
+    code_key: bytes,
+    check_deliverability: bool = False,
+    now: datetime | None = None,
+) -> OrderReceipt:
+    """The public form's submit: count it against `client` and `place_order`, in one unit of work; the receipt is
+    returned only once that has committed.
+
+    Owns its transactions, unlike other core functions. The count shares the order's transaction, so that in a
+    rush each order costs one write transaction (and one WAL sync), not two; when the order is refused, its
+    rollback takes the count along and the submission is counted again in a transaction of its own (with a
+    wrong code's count), so refused submissions slow a client too. Raises SubmitThrottled; FormValidationError
+    as `place_order` does, with a wrong `code`'s throttling wait added to its message and a client throttled for
+    wrong codes refused under "code"; EventNotOpen, NotFound; OrderNotSaved when the commit fails (nothing was
+    ordered).
+    """
+    now = now or utcnow()
+    entered = bool(normalise_code(code))
+    try:
+        with unit_of_work(engine) as session:
+            admit_submit(session, client, now, code_entered=entered)
+            receipt = place_order(session, get_published_event(session, slug), answers,
+                                  idempotency_key=idempotency_key, code=code, code_key=code_key,
+                                  check_deliverability=check_deliverability, now=now)
+    except CodeThrottled as exc:
+        raise FormValidationError({"code": str(exc)}) from None
+    except SubmitThrottled:
+        raise
+    except FormValidationError as exc:
+        errors = dict(exc.errors)
+        with unit_of_work(engine) as session:  # the order's transaction was rolled back, these counts are not
+            count_submit(session, client, now)
+            if "code" in errors and entered and (wait := record_wrong_code(session, client, now)):
+                errors["code"] += " " + str(CodeThrottled(wait))
+        raise FormValidationError(errors) from None
+    except DomainError:
+        with unit_of_work(engine) as session:
+            count_submit(session, client, now)
+        raise
+    except SQLAlchemyError:
+        # No personal data in the log: the event and the exception only.
+        logger.exception("an order for event %s was not saved", slug)
+        raise OrderNotSaved() from None
+    return receipt
 
 
 def _claim_email(session: Session, event: Event, order: Order, form: FormSpec, values: Mapping[str, object],

@@ -1,0 +1,62 @@
+"""The dashboard of the chosen event: its state and dates, order counts, what was ordered, orders per day, and what
+needs attention."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.dashboard import Dashboard, NoticeLevel, event_dashboard
+from core.event_admin import EventState
+from ui import feedback, runtime
+
+STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",
+                 EventState.CLOSED: "orange", EventState.FULFILMENT: "blue", EventState.PURGED: "gray",
+                 EventState.ARCHIVED: "gray"}
+
+
+def render() -> None:
+    actor = runtime.require_actor()
+    event = runtime.choose_event(actor)
+    if event is None:
+        return
+    board = feedback.read(lambda session: event_dashboard(session, actor, event.id))
+    if board is None:
+        return
+    st.title(board.title)
+    # The slug matched core.events.SLUG (lower-case letters, digits, hyphens), so it is safe in a Markdown link.
+    st.markdown(f":{STATE_COLOURS[board.state]}-badge[{board.state.value.capitalize()}] · "
+                f"[Open the public page]({board.public_path}) (`{board.public_path}`)")
+    st.markdown(board.next_step)  # built from dates and the time zone name only
+    for notice in board.notices:
+        if notice.level == NoticeLevel.WARNING:
+            st.warning(notice.message, icon=":material/warning:")
+        else:
+            st.info(notice.message, icon=":material/info:")
+    orders, cancelled, items, value = st.columns(4)
+    orders.metric("Orders", board.orders, border=True)
+    cancelled.metric("Cancelled", board.cancelled, border=True)
+    items.metric("Items ordered", board.items_ordered, border=True)
+    value.metric("Order value", f"{board.order_value:,.2f}", border=True)
+
+    st.subheader("Items ordered")
+    if board.items.empty:
+        st.caption("Nothing ordered yet.")
+    else:
+        st.bar_chart(board.items, x="Item", y="Quantity", color="Variant", horizontal=True)
+        st.dataframe(board.items, hide_index=True, width="stretch")
+    st.subheader(f"Orders per day ({board.timezone})")
+    if board.orders_per_day.empty:
+        st.caption("No orders yet.")
+    else:
+        st.bar_chart(board.orders_per_day, x="Day", y="Orders")
+    _timeline(board)
+
+
+def _timeline(board: Dashboard) -> None:
+    st.subheader(f"Dates ({board.timezone})")
+    if not board.timeline:
+        st.caption("No dates are set yet; set them on the Events page.")
+        return
+    st.markdown("\n".join(
+        f"- {':material/check_circle:' if milestone.passed else ':material/schedule:'} {milestone.label}: "
+        f"{milestone.at:%a %d %b %Y, %H:%M}" for milestone in board.timeline))
