@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.catalogue import CatalogueItem
 from core.forms import ADDRESS_PARTS, FieldSpec, FieldType, FormSpec, visible_fields
+from core.images import stored_format
 from core.markup import escape_markdown, safe_markdown
 
 _AUTOCOMPLETE = {FieldType.EMAIL: "email", FieldType.PHONE: "tel"}
@@ -167,7 +168,7 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
             if item.description:
                 text.caption(safe_markdown(item.description))
             if picture is not None:
-                picture.image(item.image, caption=None, width="stretch")
+                picture.image(item.image, caption=None, width="stretch", output_format=stored_format(item.image))
             offered = [variant for variant in item.variants if variant.available]
             if offered and all(variant.sold_out for variant in offered):
                 text.markdown(":red-badge[Sold out]")
