@@ -21,6 +21,7 @@ from pages import (
     purge_page,
     status_upload_page,
     users_page,
+    vendor_page,
     vendors_page,
 )
 from ui import login_session, runtime
@@ -78,6 +79,9 @@ def _pages() -> dict[str, list[st.Page]]:
         st.Page(lookup_page.render, title="Find my order", url_path="lookup", icon=":material/search:"),
         st.Page(login_page.render, title="Organiser login", url_path="login", icon=":material/login:",
                 visibility="hidden" if actor else "visible"),
+        # A vendor's portal, reached only by its secret link: not in any menu.
+        st.Page(vendor_page.render, title="Vendor orders", url_path="vendor", icon=":material/local_shipping:",
+                visibility="hidden"),
     ]
     if actor is None:
         return {"": public_pages}

@@ -25,21 +25,22 @@ AUDIT_COLUMNS = ("at", "actor", "action", "event", "subject", "details")
 
 def record(
     session: Session,
-    actor: Actor | None,
+    actor: Actor | str | None,
     action: str,
     *,
     event: Event | int | None = None,
     subject: str = "",
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Add an entry such as `order.status_changed`. A None actor is the system (CLI, timer).
+    """Add an entry such as `order.status_changed`. A None actor is the system (CLI, timer); a string is an
+    outside party that is no user ("vendor:<name>", core/vendor_portal.py).
 
     Callers pass only non-personal details: ids, references, field keys, old and new statuses, never answers.
     """
     if isinstance(event, Event) and event.id is None:
         session.flush()  # a new event gets its id here, so the entry can point at it
     event_id = event.id if isinstance(event, Event) else event
-    entry = AuditEntry(at=utcnow(), actor=actor.username if actor else SYSTEM, action=action, event_id=event_id,
+    entry = AuditEntry(at=utcnow(), actor=(actor if isinstance(actor, str) else actor.username) if actor else SYSTEM, action=action, event_id=event_id,
                        subject=subject, details=dict(details or {}))
     session.add(entry)
     return entry

@@ -33,6 +33,7 @@ from core.models import (
 )
 from core.outbox import outbox_health
 from core.purge import retention_end
+from core.vendor_batches import VendorSendState, vendor_send_states
 
 CLOSING_SOON = timedelta(hours=48)
 
@@ -76,6 +77,7 @@ class Dashboard:
     items: pd.DataFrame
     orders_per_day: pd.DataFrame
     notices: tuple[Notice, ...]
+    vendor_sends: tuple[VendorSendState, ...] = ()  # batch vendors: last list sent, changes waiting
 
     @property
     def public_path(self) -> str:
@@ -99,6 +101,7 @@ def event_dashboard(session: Session, actor: Actor, event_id: int, *, now: datet
         orders_per_day=orders_per_day(session, event),
         notices=(*_mail_notices(session, actor, event.id, now), *_vendor_list_notices(session, event),
                  *_notices(session, event, state, orders, now)),
+        vendor_sends=vendor_send_states(session, actor, event.id, now),
     )
 
 

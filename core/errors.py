@@ -18,6 +18,7 @@ the classes below). Indented under its base; "also" names a second base.
         SubmitThrottled                                    too many orders from one client
         CodeImportError                                    a CSV of codes, with every bad row
         LookupThrottled                                    too many failed order lookups
+        PortalThrottled                                    too many wrong vendor links from one client
         ChangeRefused                                      an attendee's change after the deadline
         StatusChangeRefused                                a move against the fulfilment steps
         StatusImportStale                                  a status upload previewed before orders moved
@@ -143,6 +144,14 @@ class CodeImportError(DomainError):
 
 class LookupThrottled(DomainError):
     """Too many failed lookups lately; `retry_after` says how many seconds to wait."""
+
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(f"Too many attempts. Please wait {retry_after} seconds and try again.")
+
+
+class PortalThrottled(DomainError):
+    """Too many wrong vendor links from this client lately; `retry_after` says how many seconds to wait."""
 
     def __init__(self, retry_after: int):
         self.retry_after = retry_after

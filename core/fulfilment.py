@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
-from core.auth import Actor, Permission, require
+from core.auth import Actor, Permission, require, require_actor
 from core.config import Settings, load_settings
 from core.errors import FormValidationError, NotFound, SchemaError, StatusChangeRefused
 from core.models import Event, Order, OrderStatus, OrderStatusChange, utcnow
@@ -167,7 +167,17 @@ def move_orders(
 ) -> int:
     """`change_status` with a tracking number or link (or None) per order, as a vendor's file gives them."""
     require(session, actor, Permission.ORDERS_UPDATE, event_id)
-    event = _get_event(session, event_id)
+    return move_orders_by(session, actor, _get_event(session, event_id), tracking_by_reference, new_status,
+                          notify_attendee=notify_attendee, settings=settings)
+
+
+def move_orders_by(
+    session: Session, actor: Actor | str, event: Event, tracking_by_reference: Mapping[str, str | None],
+    new_status: OrderStatus, *, notify_attendee: bool = False, settings: Settings | None = None,
+) -> int:
+    """`move_orders` without a permission check, for callers that checked who acts: `actor` is a user, or the
+    name of an outside party ("vendor:<name>", core/vendor_portal.py) kept in the history and the audit log."""
+    actor_name = actor if isinstance(actor, str) else require_actor(actor).username
     wanted: dict[str, str | None] = {}
     for reference, tracking in tracking_by_reference.items():
         wanted.setdefault(_normalise_reference(reference), clean_tracking(tracking, new_status))
@@ -193,7 +203,7 @@ def move_orders(
     for order, tracking in moving:
         old_status = order.status
         order.status = new_status
-        record_status(session, order, new_status, actor.username, tracking=tracking)
+        record_status(session, order, new_status, actor_name, tracking=tracking)
         details: dict[str, Any] = {"reference": order.reference, "old_status": old_status.value}
         if tracking is not None:
             # That a tracking number was recorded, not the number: it may lead to the attendee's address.

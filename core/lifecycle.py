@@ -30,7 +30,7 @@ from core.events import EventPhase, event_phase
 from core.models import AuditEntry, Event, JobLease, JobName, MessageKind, utcnow
 from core.outbox import DispatchReport, drain_outbox, enqueue_message
 from core.stock import everything_sold_out
-from core.vendor_batches import BatchKind, DueBatch, due_batches, send_batch
+from core.vendor_batches import BatchKind, DueBatch, batches_after_cutoff, due_batches, send_batch
 
 # Longer than a tick takes; should a tick die, the next one after this time takes over.
 TICK_LEASE = timedelta(minutes=10)
@@ -205,9 +205,12 @@ def _record_phases(engine: Engine, now: datetime, report: TickReport) -> None:
 
 
 def _send_due_batches(engine: Engine, settings: Settings, now: datetime, report: TickReport) -> None:
-    """Queue their list for batch vendors whose event passed its cutoff; a refusal alarms the organisers once."""
+    """Queue their list for batch vendors whose event passed its cutoff, then to those sent a list before what
+    changed since (nothing when nothing did); a refusal alarms the organisers once."""
     with read_only(engine) as session:
         due = due_batches(session, now)
+        # Read before the first lists go out: a vendor sent its full list in this tick has no changes yet.
+        due += [batch for batch in batches_after_cutoff(session, now) if batch not in due]
     for batch in due:
         def send(batch: DueBatch = batch) -> None:
             try:
@@ -217,7 +220,7 @@ def _send_due_batches(engine: Engine, settings: Settings, now: datetime, report:
                 report.batches_refused += 1
                 _alarm_refused_batch(engine, settings, batch, str(exc))
                 return
-            if result.kind != BatchKind.NO_CHANGES:  # another tick sent it first
+            if result.kind != BatchKind.NO_CHANGES:  # nothing changed, or another tick sent it first
                 report.batches_sent += 1
         _guarded(report, f"vendor list {batch.event_id}/{batch.vendor_id}", send)
 

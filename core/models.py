@@ -429,7 +429,7 @@ class Disclosure(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     fields: Mapped[list[Any]] = mapped_column(default=list)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
-    # How the fields left: a mail ("mail"), or the vendor's own portal ("portal_view", "portal_download").
+    # How the fields left: a mail ("mail"), or the vendor's own portal ("portal": a view or a download).
     channel: Mapped[str] = mapped_column(String(32), default="mail")
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -571,6 +571,9 @@ class VendorLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Whether the vendor's mails for this event carry the link.
     in_mails: Mapped[bool] = mapped_column(default=False)
+    # For a link in mails: the token is HMAC(app key, nonce), so the outbox can rebuild it as it sends; the
+    # nonce alone (a copy of the database) opens nothing (core/portal_links.py).
+    mail_nonce: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]

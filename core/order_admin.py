@@ -1,4 +1,5 @@
-"""Orders for organisers: finding them (search, filters, pages), reading one (answers, disclosures, history).
+"""Orders for organisers: finding them (search, filters, pages), reading one (answers, disclosures, history),
+sending one to its per-order vendors again (batch vendors' lists are core/vendor_batches.py's).
 
 Status changes are core/fulfilment.py's; placing an order is core/orders.py's.
 """
@@ -18,11 +19,13 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from core import audit
 from core.auth import Actor, Permission, require
-from core.errors import NotFound, SchemaError
+from core.errors import DomainError, NotFound, SchemaError
 from core.forms import FieldType, FormSpec, format_answer, parse_form_spec
 from core.fulfilment import StatusStep, organiser_history
-from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus
+from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus, Vendor
+from core.order_mail import resend_to_vendors
 from core.vendors import DisclosureView, disclosure_register
 
 MAX_PAGE_SIZE = 500
@@ -199,6 +202,41 @@ def order_detail(session: Session, actor: Actor, event_id: int, reference: str) 
         disclosures=disclosure_register(session, order.id, spec),
         history=organiser_history(session, order.id),
     )
+
+
+def resend_order_to_vendors(session: Session, actor: Actor, event_id: int, reference: str) -> tuple[str, ...]:
+    """Send the order again to its per-order vendors (the vendor lost the mail); returns their names.
+
+    Each mail holds what the vendor may see of the order as it is now, goes into the disclosure register and
+    is audited as `order.resent_to_vendors`. Raises PermissionDenied, NotFound, or DomainError for a cancelled
+    order, one whose personal details were deleted, or one without items of a per-order vendor.
+    """
+    require(session, actor, Permission.ORDERS_UPDATE, event_id)
+    event = _get_event(session, event_id)
+    order = session.scalars(
+        select(Order).where(Order.event_id == event.id, Order.reference == _normalise_reference(reference))
+        .options(selectinload(Order.lines), selectinload(Order.personal))
+    ).first()
+    if order is None:
+        raise NotFound(f"There is no order {reference.strip()} in this event.")
+    if order.status == OrderStatus.CANCELLED:
+        raise DomainError(f"Order {order.reference} is cancelled; there is nothing to send.")
+    if event.purged_at is not None:
+        raise DomainError(f"The personal details of order {order.reference} were deleted; it cannot be sent again.")
+    spec = _parse_or_none(session.get_one(FormVersion, order.form_version_id).schema)
+    if spec is None:
+        raise DomainError("This order's form can no longer be read; it cannot be sent again.")
+    answers = {**order.answers, **(order.personal.answers if order.personal is not None else {})}
+    messages = resend_to_vendors(session, event, order, spec, answers)
+    if not messages:
+        raise DomainError(f"No item of order {order.reference} goes to a per-order vendor. Batch vendors get "
+                          "their lists on the Exports page.")
+    vendor_ids = sorted({message.vendor_id for message in messages if message.vendor_id is not None})
+    audit.record(session, actor, "order.resent_to_vendors", event=event.id, subject=f"order:{order.reference}",
+                 details={"reference": order.reference, "vendor_ids": vendor_ids,
+                          "message_ids": [message.id for message in messages]})
+    return tuple(session.get_one(Vendor, vendor_id).name for vendor_id in dict.fromkeys(
+        message.vendor_id for message in messages) if vendor_id is not None)
 
 
 def _get_event(session: Session, event_id: int) -> Event:

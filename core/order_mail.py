@@ -49,6 +49,7 @@ from core.models import (
     VendorMode,
 )
 from core.outbox import enqueue_message
+from core.portal_links import portal_link_paragraph
 from core.sms import sms_configured
 from core.vendors import disclosed_fields, record_disclosure
 
@@ -159,15 +160,26 @@ def notify_order_changed(
     return messages
 
 
+def resend_to_vendors(session: Session, event: Event, order: Order, form: FormSpec,
+                      answers: Mapping[str, object]) -> list[OutboxMessage]:
+    """Queue the new-order mail again to each per-order vendor with lines in `order`, as the order is now, and
+    record the disclosures; returns the queued mails (none when no per-order vendor has its items)."""
+    return [_queue_vendor_order(session, event, order, share)
+            for share in per_order_shares(session, order, form, answers).values()]
+
+
 def _queue_vendor_order(session: Session, event: Event, order: Order, share: VendorShare) -> OutboxMessage:
     template = template_for(session, event.id, MessageKind.VENDOR_ORDER)
     mail = render_mail(MessageKind.VENDOR_ORDER, template.subject, template.body, {
         **order_values(event, order.reference), "name": share.name, "items": share.items,
         "vendor_name": share.vendor.name, "fields": share.details,
     })
+    text, marked_up = mail.text, mail.html
+    if portal := portal_link_paragraph(session, event.id, share.vendor.id):
+        text, marked_up = f"{text.rstrip()}\n\n{portal}\n", f"{marked_up}\n<p>{html.escape(portal)}</p>"
     message = enqueue_message(
         session, kind=MessageKind.VENDOR_ORDER, recipients=list(share.vendor.emails), subject=mail.subject,
-        body_text=mail.text, body_html=mail.html, event_id=event.id, order_id=order.id, vendor_id=share.vendor.id)
+        body_text=text, body_html=marked_up, event_id=event.id, order_id=order.id, vendor_id=share.vendor.id)
     record_disclosure(session, share.vendor, [order.id], share.fields, message)
     return message
 
@@ -188,6 +200,8 @@ def _queue_vendor_change(
         subject = f"Order {order.reference} for {event.title} changed"
         body = (f"Hello {vendor.name},\n\norder {order.reference} for {event.title} was changed by the attendee. "
                 f"It replaces what you had; your part of it now is:\n\n{new.items}\n\n{new.details}\n")
+    if portal := portal_link_paragraph(session, event.id, vendor.id):
+        body += f"\n{portal}\n"
     subject = " ".join(subject.split())[:RENDERED_SUBJECT_MAX_LENGTH]
     marked_up = html.escape(body).replace("\n", "<br>\n")
     message = enqueue_message(

@@ -45,6 +45,7 @@ from core.models import (
     User,
     utcnow,
 )
+from core.portal_links import fill_portal_links
 from core.sms import SmsMailer, sms_configured, sms_sender
 
 MESSAGE_ID_DOMAIN = "event-orders.invalid"
@@ -167,7 +168,8 @@ def drain_outbox(engine: Engine, settings: Settings, *, now: datetime | None = N
         transports.append((MessageChannel.SMS, SmsMailer(texts)))
     for channel, transport in transports:
         for _ in range(max_batches):
-            batch = dispatch(engine, transport, now=now, limit=limit, alarm_to=alarm_to, channel=channel)
+            batch = dispatch(engine, transport, now=now, limit=limit, alarm_to=alarm_to, channel=channel,
+                             settings=settings)
             report.add(batch)
             if batch.claimed < limit or batch.released:
                 break
@@ -184,6 +186,7 @@ def dispatch(
     alarm_to: Sequence[str] = (),
     group_commit: timedelta = timedelta(0),
     channel: MessageChannel = MessageChannel.EMAIL,
+    settings: Settings | None = None,
 ) -> DispatchReport:
     """Claim up to `limit` due messages, send them through `mailer`, and record each outcome in its own commit.
 
@@ -195,7 +198,8 @@ def dispatch(
     `now` fixes the clock for tests; the lease also bounds real time: past half of it, the rest is handed back.
     `group_commit` > 0 records deliveries made within that time in one commit: faster against a fast relay, but
     a dispatcher killed in that window sends those messages again (with their Message-IDs) once the lease ends.
-    Only rows of `channel` are claimed: SMS rows go through an `sms.SmsMailer`.
+    Only rows of `channel` are claimed: SMS rows go through an `sms.SmsMailer`. A vendor mail's portal link is
+    put in here, from `settings`' key (core/portal_links.py); without settings it says there is none.
     """
     clock = (lambda: now) if now is not None else utcnow
     started = time.monotonic()
@@ -204,6 +208,8 @@ def dispatch(
     report = DispatchReport()
     with unit_of_work(engine) as session:
         batch, gave_up = _claim(session, claimed_at, token, limit, channel)
+        if filled := fill_portal_links(session, settings, [(claimed.id, claimed.mail) for claimed in batch]):
+            batch = [_Claimed(claimed.id, filled.get(claimed.id, claimed.mail)) for claimed in batch]
         for row in gave_up:
             report.failed += 1
             report.alarms += _fail_and_alarm(session, row, claimed_at, alarm_to)

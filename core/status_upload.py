@@ -168,6 +168,13 @@ def apply_status_import(
 _RawRow = tuple[int, str, str, str]
 
 
+def read_status_file(data: bytes) -> list[tuple[int, str, OrderStatus | None, str]]:
+    """The rows of a status CSV as (row number, reference, status or None if unknown, tracking text); for the
+    vendor portal's upload of the same format. Raises FormValidationError under "file" as the preview does."""
+    return [(number, reference, parse_status(status), tracking)
+            for number, reference, status, tracking in _read_rows(data)]
+
+
 def _file_error(message: str) -> FormValidationError:
     return FormValidationError({FILE_FIELD: message})
 

@@ -1,13 +1,15 @@
 """Batch vendors: their spreadsheet of line items at the cutoff, then only what changed, and what was sent.
 
 Each send freezes a snapshot of the vendor's lines (VendorSnapshot); the next one compares against it and sends
-a Changes sheet of lines added, changed or cancelled since. The sheets are built by core/exports.py, as the
+a Changes sheet of lines added, changed or cancelled since. After the cutoff the tick (core/lifecycle.py) calls
+`send_batch` for every batch vendor that was sent a list, so changes reach the vendor by themselves. The sheets are built by core/exports.py, as the
 organiser's own downloads are, and written by core/spreadsheets.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -55,6 +57,7 @@ from core.models import (
     VendorSnapshot,
 )
 from core.outbox import enqueue_message
+from core.portal_links import portal_link_paragraph
 from core.spreadsheets import write_xlsx
 from core.vendors import record_disclosure
 
@@ -141,14 +144,17 @@ def exports_overview(session: Session, actor: Actor, event_id: int) -> ExportsOv
                            history=export_history(session, actor, event.id))
 
 
-def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: int, now: datetime) -> BatchResult:
+def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: int, now: datetime, *,
+               full: bool = False) -> BatchResult:
     """Queue a batch vendor's spreadsheet: all its line items the first time, then only what changed.
 
     Freezes a snapshot of the vendor's lines, queues a VENDOR_BATCH mail with the XLSX attached (only the
     fields the vendor may see), records the disclosures and audits `vendor.batch_sent`. A later call sends a
     Changes sheet of lines added, changed (variant or quantity) or cancelled since the last snapshot; when
     nothing changed it sends nothing and records nothing. Moves along the fulfilment steps are not news to
-    the vendor and are not sent. A None actor is the system (the cutoff timer). Raises PermissionDenied,
+    the vendor and are not sent; cancelling is. `full` sends the whole current list again (the organiser's
+    "send the full list again", audited with `resend`), and later deltas compare against it.
+    A None actor is the system (the cutoff timer). Raises PermissionDenied,
     NotFound, or DomainError for a vendor that is not a batch vendor or has no email address.
     """
     if actor is not None:
@@ -170,12 +176,11 @@ def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: 
     if not recipients:
         raise DomainError(f"{vendor.name} has no email address; add one before sending.")
     conditions, vendor_lines = [Order.event_id == event.id], vendor_line_condition(event, vendor.id)
-    lines = line_frame(session, event, conditions, vendor_lines)
+    lines, current = _current_lines(session, event, vendor.id)
     orders = order_rows(session, conditions, vendor_lines)
-    current = {str(row.line_id): _fingerprint(row) for row in lines.itertuples()}
     active = {line_id: sent for line_id, sent in current.items() if sent["status"] != OrderStatus.CANCELLED}
     summary = summary_sheet(session, event, lines)
-    if previous is None:
+    if previous is None or full:
         kind = BatchKind.FULL
         shown = lines[lines["status"] != OrderStatus.CANCELLED.value]
         sheet, disclosed = vendor_line_items(session, event, vendor, lines, shown["line_id"].tolist(), orders)
@@ -183,12 +188,12 @@ def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: 
         counts = {LineChange.ADDED: len(sheet), LineChange.CHANGED: 0, LineChange.CANCELLED: 0}
         rows = len(sheet)
     else:
-        changes = _changes(previous.lines, current)
+        changes, was = _changes(previous.lines, current, _updated_line_ids(session, lines, previous, vendor))
         if not changes:
             return BatchResult(kind=BatchKind.NO_CHANGES, vendor_name=vendor.name, rows=0, added=0, changed=0,
                                cancelled=0, orders=0, message_id=None, snapshot_id=None)
         kind = BatchKind.DELTA
-        sheet, disclosed = _delta_sheet(session, event, vendor, lines, orders, previous.lines, changes)
+        sheet, disclosed = _delta_sheet(session, event, vendor, lines, orders, previous.lines, was, changes)
         sheets = {SHEET_CHANGES: sheet, SHEET_SUMMARY: summary}
         counts = {change: sum(1 for c in changes.values() if c == change) for change in LineChange}
         rows = len(sheet)
@@ -197,7 +202,8 @@ def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: 
                             "xlsx", now), write_xlsx(sheets))
     message = enqueue_message(
         session, kind=MessageKind.VENDOR_BATCH, recipients=recipients,
-        subject=_subject(event, vendor, kind), body_text=_body(event, vendor, kind, rows, counts, previous),
+        subject=_subject(event, vendor, kind),
+        body_text=_body(event, vendor, kind, rows, counts, previous, portal_link_paragraph(session, event.id, vendor.id)),
         event_id=event.id, vendor_id=vendor.id, attachment=attachment)
     for fields, order_ids in disclosed.items():
         ordered = sorted(order_ids)
@@ -213,7 +219,7 @@ def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: 
                  details={"vendor_id": vendor.id, "kind": kind.value, "rows": rows, "orders": told,
                           "added": counts[LineChange.ADDED], "changed": counts[LineChange.CHANGED],
                           "cancelled": counts[LineChange.CANCELLED], "message_id": message.id,
-                          "snapshot_id": snapshot.id})
+                          "snapshot_id": snapshot.id, **({"resend": True} if full and previous else {})})
     return BatchResult(kind=kind, vendor_name=vendor.name, rows=rows, added=counts[LineChange.ADDED],
                        changed=counts[LineChange.CHANGED], cancelled=counts[LineChange.CANCELLED], orders=told,
                        message_id=message.id, snapshot_id=snapshot.id)
@@ -233,6 +239,83 @@ def due_batches(session: Session, now: datetime) -> list[DueBatch]:
                Event.purged_at.is_(None),
                Vendor.mode == VendorMode.BATCH, ~sent)
         .order_by(Event.id, Vendor.id)
+    ).all()
+    return [DueBatch(event_id, vendor_id) for event_id, vendor_id in pairs]
+
+
+@dataclass(frozen=True)
+class VendorSendState:
+    """A batch vendor of an event on the dashboard: what it was last sent, when, and how many lines changed since.
+
+    `waiting` counts the lines the next send would carry (the whole list when none was sent yet); `last_sent_at`
+    is in the event's time zone.
+    """
+
+    vendor_id: int
+    name: str
+    last_sent_at: datetime | None
+    last_kind: BatchKind | None
+    last_rows: int
+    mail_status: str | None
+    waiting: int
+    cutoff_passed: bool
+
+    @property
+    def message(self) -> str:
+        if self.last_sent_at is None:
+            when = "at the vendor cutoff" if not self.cutoff_passed else "by the timer's next run"
+            return f"{self.name}: not sent a list yet; {_plural(self.waiting, 'line item')} go out {when}."
+        what = "the full list" if self.last_kind == BatchKind.FULL else "changes"
+        sent = (f"{self.name}: last sent {what} ({_plural(self.last_rows, 'row')}) on "
+                f"{self.last_sent_at:%a %d %b %Y, %H:%M}, mail {self.mail_status or 'deleted'}.")
+        if not self.waiting:
+            return f"{sent} No changes waiting."
+        then = "the timer's next run sends them" if self.cutoff_passed else "they go out after the vendor cutoff"
+        return f"{sent} {_plural(self.waiting, 'changed line')} waiting; {then}."
+
+
+def vendor_send_states(session: Session, actor: Actor, event_id: int, now: datetime) -> tuple[VendorSendState, ...]:
+    """Per batch vendor of the event (routed to now, or sent a list before): the last send and changes waiting.
+
+    Reads order lines and when orders changed, never their answers. Raises PermissionDenied or NotFound.
+    """
+    event = get_event_for(session, actor, event_id, Permission.ORDERS_VIEW)
+    routed = select(Item.vendor_id).where(Item.event_id == event.id)
+    sent = select(VendorSnapshot.vendor_id).where(VendorSnapshot.event_id == event.id)
+    vendors = session.scalars(select(Vendor).where(Vendor.mode == VendorMode.BATCH,
+                                                   Vendor.id.in_(routed.union(sent)))
+                              .order_by(Vendor.name, Vendor.id)).all()
+    states = []
+    cutoff_passed = event.vendor_cutoff_at is not None and event.vendor_cutoff_at <= now
+    for vendor in vendors:
+        previous = _last_snapshot(session, event, vendor.id)
+        lines, current = _current_lines(session, event, vendor.id)
+        if previous is None:
+            waiting = sum(1 for line in current.values() if line["status"] != OrderStatus.CANCELLED)
+            states.append(VendorSendState(vendor.id, vendor.name, None, None, 0, None, waiting, cutoff_passed))
+            continue
+        changes, _ = _changes(previous.lines, current, _updated_line_ids(session, lines, previous, vendor))
+        mail = session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == previous.message_id)) \
+            if previous.message_id is not None else None
+        states.append(VendorSendState(
+            vendor.id, vendor.name, previous.frozen_at.astimezone(ZoneInfo(event.timezone)),
+            BatchKind.DELTA if previous.is_delta else BatchKind.FULL, previous.rows,
+            mail.value if mail is not None else None, len(changes), cutoff_passed))
+    return tuple(states)
+
+
+def batches_after_cutoff(session: Session, now: datetime) -> list[DueBatch]:
+    """(event, batch vendor) pairs whose cutoff has passed and that were sent a list: the timer calls `send_batch`
+    for each on every run, which sends what changed since and nothing when nothing did.
+
+    A vendor whose items all went elsewhere is still listed: its lines go out as cancelled.
+    """
+    pairs = session.execute(
+        select(VendorSnapshot.event_id, VendorSnapshot.vendor_id).distinct()
+        .join(Event, Event.id == VendorSnapshot.event_id).join(Vendor, Vendor.id == VendorSnapshot.vendor_id)
+        .where(Event.vendor_cutoff_at.is_not(None), Event.vendor_cutoff_at <= now, Event.archived_at.is_(None),
+               Event.purged_at.is_(None), Vendor.mode == VendorMode.BATCH)
+        .order_by(VendorSnapshot.event_id, VendorSnapshot.vendor_id)
     ).all()
     return [DueBatch(event_id, vendor_id) for event_id, vendor_id in pairs]
 
@@ -260,6 +343,12 @@ def export_history(session: Session, actor: Actor, event_id: int) -> pd.DataFram
     })
 
 
+def _current_lines(session: Session, event: Event, vendor_id: int) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """The vendor's lines in the event (no personal data), and their fingerprints by line id."""
+    lines = line_frame(session, event, [Order.event_id == event.id], vendor_line_condition(event, vendor_id))
+    return lines, {str(row.line_id): _fingerprint(row) for row in lines.itertuples()}
+
+
 def _last_snapshot(session: Session, event: Event, vendor_id: int) -> VendorSnapshot | None:
     return session.scalars(
         select(VendorSnapshot).where(VendorSnapshot.event_id == event.id, VendorSnapshot.vendor_id == vendor_id)
@@ -269,46 +358,81 @@ def _last_snapshot(session: Session, event: Event, vendor_id: int) -> VendorSnap
 
 def _fingerprint(row: Any) -> dict[str, Any]:
     # What decides a change (variant, quantity, status), plus the labels to describe the line if it disappears.
-    return {"reference": row.reference, "item": row.item_name, "variant": row.variant_label,
-            "variant_key": row.variant_key, "quantity": int(row.quantity), "status": row.status}
+    return {"reference": row.reference, "item": row.item_name, "item_key": row.item_key,
+            "variant": row.variant_label, "variant_key": row.variant_key, "quantity": int(row.quantity),
+            "status": row.status}
 
 
-def _changes(before: Mapping[str, Any], current: Mapping[str, Mapping[str, Any]]) -> dict[str, LineChange]:
-    """Line id -> what happened to it since `before` (which holds only lines that were not cancelled)."""
+def _updated_line_ids(session: Session, lines: pd.DataFrame, previous: VendorSnapshot, vendor: Vendor) -> set[str]:
+    """Lines of orders their attendee changed since `previous` was sent, for a vendor that sees some of their
+    answers: the snapshot holds no personal data to compare, so such a line is sent again with what it shows now.
+    """
+    if not vendor.visible_fields or lines.empty:
+        return set()
+    changed_orders = set(session.scalars(select(Order.id).where(
+        Order.id.in_(sorted({int(i) for i in lines["order_id"]})), Order.changed_at.is_not(None),
+        Order.changed_at > previous.frozen_at)))
+    return {str(line_id) for line_id, order_id in zip(lines["line_id"], lines["order_id"], strict=True)
+            if int(order_id) in changed_orders}
+
+
+def _changes(
+    before: Mapping[str, Any], current: Mapping[str, Mapping[str, Any]], updated: AbstractSet[str] = frozenset(),
+) -> tuple[dict[str, LineChange], dict[str, Mapping[str, Any]]]:
+    """Line id -> what happened to it since `before` (which holds only lines that were not cancelled), and for
+    changed lines what they were (`updated`: lines whose order's answers changed since).
+
+    An attendee who changes a size replaces the line (core/lookup.py keeps only lines whose variant stays): a
+    line gone and a line added of the same order and item is one line changed, with its old variant as Before.
+    """
     changes: dict[str, LineChange] = {}
+    was: dict[str, Mapping[str, Any]] = {}
     for line_id, now in current.items():
-        was = before.get(line_id)
+        old = before.get(line_id)
         cancelled = now["status"] == OrderStatus.CANCELLED
-        if was is None:
+        if old is None:
             if not cancelled:
                 changes[line_id] = LineChange.ADDED
         elif cancelled:
             changes[line_id] = LineChange.CANCELLED
-        elif (now["variant_key"], now["quantity"]) != (was.get("variant_key"), was.get("quantity")):
-            changes[line_id] = LineChange.CHANGED
+        elif (now["variant_key"], now["quantity"]) != (old.get("variant_key"), old.get("quantity")) \
+                or line_id in updated:
+            changes[line_id], was[line_id] = LineChange.CHANGED, old
     # Gone altogether (deleted, or its item now goes to another vendor): the vendor should not make it.
-    for line_id in before:
-        if line_id not in current:
+    added = {(current[i]["reference"], _item_of(current[i])): i for i, c in changes.items() if c == LineChange.ADDED}
+    for line_id, old in before.items():
+        if line_id in current:
+            continue
+        replacement = added.pop((old.get("reference"), _item_of(old)), None)
+        if replacement is not None:
+            changes[replacement], was[replacement] = LineChange.CHANGED, old
+        else:
             changes[line_id] = LineChange.CANCELLED
-    return changes
+    return changes, was
+
+
+def _item_of(fingerprint: Mapping[str, Any]) -> str:
+    # Snapshots from before item keys were kept name the item only.
+    return str(fingerprint.get("item_key") or fingerprint.get("item"))
 
 
 def _delta_sheet(
     session: Session, event: Event, vendor: Vendor, lines: pd.DataFrame, orders: Mapping[int, Any],
-    before: Mapping[str, Any], changes: Mapping[str, LineChange],
+    before: Mapping[str, Any], was: Mapping[str, Mapping[str, Any]], changes: Mapping[str, LineChange],
 ) -> tuple[pd.DataFrame, dict[tuple[str, ...], set[int]]]:
     """The Changes sheet: Change, the vendor's line columns and fields, and Before for changed lines.
 
     A cancelled line shows no personal fields: the vendor needs only to know what not to make.
     """
     present = [line_id for line_id in lines["line_id"].tolist() if str(line_id) in changes]
+    lines_now = {int(row.line_id): (row.variant_key, int(row.quantity)) for row in lines.itertuples()}
     told = [line_id for line_id in present if changes[str(line_id)] != LineChange.CANCELLED]
     sheet, disclosed = vendor_line_items(session, event, vendor, lines, present, orders, disclose=told)
     sheet.insert(0, CHANGE, pd.Series([changes[str(i)].value for i in present], dtype="str"))
-    sheet[BEFORE] = pd.Series([_before(before[str(i)]) if changes[str(i)] == LineChange.CHANGED else None
-                               for i in present], dtype="object")
+    sheet[BEFORE] = pd.Series([_before(was[str(i)], lines_now.get(i)) if changes[str(i)] == LineChange.CHANGED
+                               else None for i in present], dtype="object")
     listed = {str(i) for i in present}
-    gone = [line_id for line_id in changes if line_id not in listed]
+    gone = [line_id for line_id, change in changes.items() if line_id not in listed and change == LineChange.CANCELLED]
     if gone:
         rows = pd.DataFrame({CHANGE: [LineChange.CANCELLED.value] * len(gone),
                              REFERENCE: [before[i]["reference"] for i in gone],
@@ -320,7 +444,9 @@ def _delta_sheet(
     return sheet, disclosed
 
 
-def _before(was: Mapping[str, Any]) -> str:
+def _before(was: Mapping[str, Any], now: tuple[str, int] | None) -> str:
+    if now is not None and now == (was.get("variant_key"), was.get("quantity")):
+        return "Same line; the order's details were updated"
     variant = was.get("variant") or ""
     return f"{was.get('quantity')} × {was.get('item')}" + (f" ({variant})" if variant else "")
 
@@ -332,7 +458,7 @@ def _subject(event: Event, vendor: Vendor, kind: BatchKind) -> str:
 
 
 def _body(event: Event, vendor: Vendor, kind: BatchKind, rows: int, counts: Mapping[LineChange, int],
-          previous: VendorSnapshot | None) -> str:
+          previous: VendorSnapshot | None, portal: str = "") -> str:
     if kind == BatchKind.FULL:
         what = (f"Attached is the full list of line items for {event.title}: {_plural(rows, 'line item')}. "
                 "The Summary sheet counts them per item and variant.")
@@ -343,7 +469,7 @@ def _body(event: Event, vendor: Vendor, kind: BatchKind, rows: int, counts: Mapp
                 f"{when:%d %B %Y, %H:%M} ({event.timezone}): {counts[LineChange.ADDED]} added, "
                 f"{counts[LineChange.CHANGED]} changed and {counts[LineChange.CANCELLED]} cancelled. "
                 "The Summary sheet counts all current line items per item and variant.")
-    return f"Hello {vendor.name},\n\n{what}\n\nThank you.\n"
+    return f"Hello {vendor.name},\n\n{what}\n\n" + (f"{portal}\n\n" if portal else "") + "Thank you.\n"
 
 
 def _plural(count: int, noun: str) -> str:

@@ -42,13 +42,15 @@ def disclosed_fields(vendor: Vendor, form: FormSpec) -> list[str]:
 
 
 def record_disclosure(
-    session: Session, vendor: Vendor, order_ids: Iterable[int], fields: Sequence[str], message: OutboxMessage | None
+    session: Session, vendor: Vendor, order_ids: Iterable[int], fields: Sequence[str], message: OutboxMessage | None,
+    *, channel: str = "mail", at: datetime | None = None,
 ) -> None:
-    """Record that `vendor` received `fields` of these orders in `message` (the order's disclosure register)."""
-    now = utcnow()
+    """Record that `vendor` received `fields` of these orders in `message` (the order's disclosure register);
+    `channel` "portal" for what its portal showed or let it download."""
+    now = at or utcnow()
     session.add_all(
         Disclosure(vendor_id=vendor.id, vendor_name=vendor.name, order_id=order_id, fields=list(fields),
-                   message_id=message.id if message else None, at=now)
+                   message_id=message.id if message else None, channel=channel, at=now)
         for order_id in order_ids
     )
 
@@ -87,15 +89,17 @@ class VendorOverview:
 
 @dataclass(frozen=True)
 class DisclosureView:
-    """One line of an order's disclosure register: who received which fields, when, and the mail's state.
+    """One line of an order's disclosure register: who received which fields, when, how, and the mail's state.
 
-    `message_status` is None when no mail is linked (it was deleted, or the disclosure went out another way).
+    `message_status` is None when no mail is linked (it was deleted, or the disclosure went out another way);
+    `channel` is "mail", or "portal" for what the vendor's portal showed or let it download.
     """
 
     vendor_name: str
     fields: tuple[str, ...]
     at: datetime
     message_status: MessageStatus | None
+    channel: str = "mail"
 
 
 # --- Vendors of an organiser -------------------------------------------------------------------------------------
@@ -338,12 +342,12 @@ def disclosure_register(session: Session, order_id: int, form: FormSpec | None) 
     """
     labels = {spec.key: spec.label for spec in form.fields} if form else {}
     rows = session.execute(
-        select(Disclosure.vendor_name, Disclosure.fields, Disclosure.at, OutboxMessage.status)
+        select(Disclosure.vendor_name, Disclosure.fields, Disclosure.at, OutboxMessage.status, Disclosure.channel)
         .outerjoin(OutboxMessage, OutboxMessage.id == Disclosure.message_id)
         .where(Disclosure.order_id == order_id).order_by(Disclosure.at, Disclosure.id)
     )
-    return tuple(DisclosureView(vendor_name, tuple(labels.get(key, key) for key in fields), at, status)
-                 for vendor_name, fields, at, status in rows)
+    return tuple(DisclosureView(vendor_name, tuple(labels.get(key, key) for key in fields), at, status, channel)
+                 for vendor_name, fields, at, status, channel in rows)
 
 
 def _event(session: Session, event_id: int) -> Event:

@@ -49,6 +49,11 @@ def render() -> None:
         st.caption("No orders yet.")
     else:
         st.bar_chart(board.orders_per_day, x="Day", y="Orders")
+    if board.vendor_sends:
+        st.subheader("Batch vendors")
+        # Vendor names are organisers' text: plain text, never Markdown.
+        for state in board.vendor_sends:
+            st.text(state.message)
     _timeline(board)
 
 

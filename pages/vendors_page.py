@@ -15,6 +15,7 @@ from core.event_admin import EventSummary
 from core.models import VendorMode
 from core.vendors import VendorOverview, VendorView
 from ui import feedback, fresh, runtime
+from ui.vendor_links import show_portal_links
 
 # Every successful change starts a new generation of the forms, drawn afresh from the database.
 SCOPE = "vendors"
@@ -44,6 +45,7 @@ def render() -> None:
     _add(actor, overview, generation)
     if event is not None:
         _routes(actor, event, overview, generation)
+        show_portal_links(actor, event, overview)
 
 
 class _Inputs(NamedTuple):

@@ -29,6 +29,10 @@ def draw_send_section(actor: Actor, event: EventSummary, prefix: str, overview: 
     else:
         st.button("Send to vendor now…", key=f"{prefix}.send", icon=":material/send:", on_click=_ask_to_send,
                   args=(prefix, vendor_id))
+        st.button("Send the full list again", key=f"{prefix}.send_full", icon=":material/restart_alt:",
+                  on_click=_send, args=(actor, event.id, prefix, vendor_id, True),
+                  help="Every current line item again, for a vendor that lost its list; later changes compare "
+                       "with this list.")
     feedback.show(prefix, "send")
     if sent := st.session_state.pop(f"{prefix}.sent", None):
         kind, message = sent
@@ -46,10 +50,10 @@ def _forget(key: str) -> None:
     st.session_state.pop(key, None)
 
 
-def _send(actor: Actor, event_id: int, prefix: str, vendor_id: int) -> None:
+def _send(actor: Actor, event_id: int, prefix: str, vendor_id: int, full: bool = False) -> None:
     """Queue the vendor's list in its own unit of work; runs before the rerun, which then shows the history."""
     st.session_state.pop(f"{prefix}.confirm_send", None)
-    result = feedback.apply(lambda session: send_batch(session, actor, event_id, vendor_id, utcnow()),
+    result = feedback.apply(lambda session: send_batch(session, actor, event_id, vendor_id, utcnow(), full=full),
                             feedback.Kept(prefix, "send"))
     if result is not None:
         st.session_state[f"{prefix}.sent"] = (result.kind, result.message)

@@ -8,8 +8,10 @@ import streamlit as st
 
 from core.auth import Actor
 from core.fulfilment import STATUS_LABELS
-from core.order_admin import OrderDetail, order_detail
+from core.order_admin import OrderDetail, order_detail, resend_order_to_vendors
 from core.outbox import MESSAGE_STATUS_LABELS
+from core.vendor_portal import PORTAL_CHANNEL
+from core.vendors import DisclosureView
 from ui import feedback
 from ui.order_lines import show_order_lines
 
@@ -29,6 +31,7 @@ def show_order_detail(actor: Actor, event_id: int, reference: str) -> None:
         st.info("The personal details of this order have been deleted.", icon=":material/delete:")
     _history(detail)
     _disclosures(detail)
+    _resend_section(actor, event_id, detail.reference)
 
 
 def _history(detail: OrderDetail) -> None:
@@ -51,7 +54,28 @@ def _disclosures(detail: OrderDetail) -> None:
     zone = ZoneInfo(detail.timezone)
     st.dataframe([{"Vendor": shared.vendor_name, "Fields": ", ".join(shared.fields) or "Items only",
                    "When": shared.at.astimezone(zone).replace(tzinfo=None),
-                   "Mail": MESSAGE_STATUS_LABELS[shared.message_status] if shared.message_status else "Not linked"}
+                   "Mail": _shared_how(shared)}
                   for shared in detail.disclosures],
                  hide_index=True, width="stretch", column_config={"When": st.column_config.DatetimeColumn(
                      format="D MMM YYYY, HH:mm", help=f"In the event's timezone, {detail.timezone}")})
+
+
+def _shared_how(shared: DisclosureView) -> str:
+    """The Mail column: the mail's state, or that the vendor saw it in its portal."""
+    if shared.channel == PORTAL_CHANNEL:
+        return "Vendor portal"
+    return MESSAGE_STATUS_LABELS[shared.message_status] if shared.message_status else "Not linked"
+
+
+def _resend_section(actor: Actor, event_id: int, reference: str) -> None:
+    """The organiser's "the vendor lost it" button: the order's per-order vendors get their mail again."""
+    st.button("Send this order to its vendors again", key=f"resend.{reference}", icon=":material/forward_to_inbox:",
+              on_click=_resend, args=(actor, event_id, reference))
+    feedback.show(f"resend.{reference}")
+
+
+def _resend(actor: Actor, event_id: int, reference: str) -> None:
+    kept = feedback.Kept(f"resend.{reference}")
+    names = feedback.apply(lambda session: resend_order_to_vendors(session, actor, event_id, reference), kept)
+    if isinstance(names, tuple):
+        feedback.note(kept, f"Queued again for {', '.join(names)}.")

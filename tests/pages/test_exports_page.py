@@ -139,3 +139,14 @@ def _batch_mails(engine: Engine) -> int:
     with read_only(engine) as session:
         return len(session.scalars(select(OutboxMessage.id).where(OutboxMessage.kind == MessageKind.VENDOR_BATCH))
                    .all())
+
+
+def test_the_full_list_can_be_sent_again_after_a_first_list(shop: Shop, engine: Engine) -> None:
+    at = _page(shop.alice)
+    button(at, "Send to vendor now…").click().run()
+    button(at, "Yes, send").click().run()
+    button(at, "Send the full list again").click().run()
+    assert not at.exception
+    assert "full list (1 line item in 1 order)" in at.success[0].value
+    assert _batch_mails(engine) == 2
+    assert list(at.dataframe[0].value["Kind"]) == ["full", "full"]

@@ -12,10 +12,13 @@ from streamlit.testing.v1 import AppTest
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.fulfilment import TRACKING_HINT
-from core.models import AuditEntry, Event, MessageKind, Order, OrderStatus, OutboxMessage, UserRole
+from core.models import AuditEntry, Event, MessageKind, Order, OrderStatus, OutboxMessage, UserRole, Vendor
+from core.vendor_portal import PORTAL_CHANNEL
+from core.vendors import record_disclosure
 from pages.orders_page import PAGE_SIZE, table_key
 from tests.factories import make_shop, make_user
 from tests.factories.orders import hoodie, place, tshirts
+from tests.factories.vendors import make_vendor
 from tests.pages.conftest import click, render_page
 
 
@@ -161,6 +164,28 @@ def test_an_organiser_sees_no_orders_of_events_they_are_not_a_member_of(shop: Sh
     assert not at.exception
     assert not at.dataframe
     assert [i.value for i in at.info] == ["There are no events yet. Create one on the Events page."]
+
+
+def test_an_order_without_per_order_vendors_is_not_sent_again_and_says_why(shop: Shop) -> None:
+    at = _select(_page(shop.organiser, event_id=shop.event_id), shop, shop.ada)
+    click(at, "Send this order to its vendors again")
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"No item of order {shop.ada} goes to a per-order vendor. Batch vendors "
+                                           "get their lists on the Exports page."]
+
+
+def test_a_portal_view_of_the_order_reads_as_vendor_portal_in_its_disclosure_register(shop: Shop) -> None:
+    with unit_of_work(shop.engine) as session:
+        vendor = session.get(Vendor, make_vendor(session, "Print Shop", owner=shop.organiser).id)
+        order_id = session.scalars(select(Order.id).where(Order.reference == shop.ada)).one()
+        assert vendor is not None
+        record_disclosure(session, vendor, [order_id], ["name"], None, channel=PORTAL_CHANNEL)
+        record_disclosure(session, vendor, [order_id], ["name"], None)  # a mail since deleted from the outbox
+    at = _select(_page(shop.organiser, event_id=shop.event_id), shop, shop.ada)
+    assert not at.exception
+    [register] = [frame.value for frame in at.dataframe if "Mail" in frame.value.columns]
+    assert list(zip(register["Vendor"], register["Mail"], strict=True)) == [("Print Shop", "Vendor portal"),
+                                                                           ("Print Shop", "Not linked")]
 
 
 # --- Status tracking: a bulk change with tracking, a message to the attendees, the status history ---------------------
