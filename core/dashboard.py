@@ -73,6 +73,7 @@ class Dashboard:
     cancelled: int
     items_ordered: int
     order_value: Decimal  # of priced lines in orders that are not cancelled
+    currency: str  # ISO 4217, of order_value
     items: pd.DataFrame
     orders_per_day: pd.DataFrame
     notices: tuple[Notice, ...]
@@ -95,7 +96,7 @@ def event_dashboard(session: Session, actor: Actor, event_id: int, *, now: datet
     return Dashboard(
         event_id=event.id, slug=event.slug, title=event.title, state=state, next_step=_next_step(event, state, now),
         timeline=timeline(event, now), timezone=event.timezone, orders=orders, cancelled=cancelled, items_ordered=int(items["Quantity"].sum()),
-        order_value=_order_value(session, event), items=items,
+        order_value=_order_value(session, event), currency=event.currency, items=items,
         orders_per_day=orders_per_day(session, event),
         notices=(*_mail_notices(session, actor, event.id, now), *_vendor_list_notices(session, event),
                  *_notices(session, event, state, orders, now)),

@@ -9,6 +9,7 @@ from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.db import read_only
 from core.errors import DomainError
 from core.event_admin import EventState
+from core.money import format_money
 from pages import runtime
 
 STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",
@@ -41,7 +42,7 @@ def render() -> None:
     orders.metric("Orders", board.orders, border=True)
     cancelled.metric("Cancelled", board.cancelled, border=True)
     items.metric("Items ordered", board.items_ordered, border=True)
-    value.metric("Order value", f"{board.order_value:,.2f}", border=True)
+    value.metric("Order value", format_money(board.order_value, board.currency), border=True)
 
     st.subheader("Items ordered")
     if board.items.empty:

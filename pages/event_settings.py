@@ -36,6 +36,7 @@ from core.event_admin import (
 from core.events import local_moment, timezone_names
 from core.images import MAX_IMAGE_BYTES
 from core.markup import safe_markdown
+from core.money import currency_codes, currency_label
 from pages import runtime
 
 NEW = "events.new"
@@ -203,6 +204,10 @@ def _details(actor: Actor, event: EventSettings, scope: str) -> None:
         st.selectbox("Phone numbers from", regions, index=_index(regions, event.phone_region),
                      key=f"{key}.phone_region", help="Numbers without a country code are read as from here.")
         _feedback(scope, "phone_region")
+    codes = currency_codes()
+    st.selectbox("Currency", codes, index=_index(codes, event.currency), key=f"{key}.currency",
+                 format_func=currency_label, help="Of every price, total and export. Fixed once orders exist.")
+    _feedback(scope, "currency")
     st.caption(f"Dates and times below are in {timezone}.")
     for name, label in MOMENTS.items():
         _moment_inputs(scope, name, label, event.local(getattr(event, name)))
@@ -249,6 +254,7 @@ def _save(actor: Actor, event_id: int, scope: str) -> None:
     changes = EventChanges(
         title=state[f"{key}.title"], slug=state[f"{key}.slug"], description=state[f"{key}.description"],
         accent_colour=state[f"{key}.accent_colour"], timezone=timezone, phone_region=state[f"{key}.phone_region"],
+        currency=state[f"{key}.currency"],
         closed_message=state[f"{key}.closed_message"], retention_days=int(state[f"{key}.retention_days"]),
         close_when_sold_out=bool(state[f"{key}.close_when_sold_out"]),
         one_order_per_email=bool(state[f"{key}.one_order_per_email"]),

@@ -13,7 +13,9 @@ from core.db import read_only, unit_of_work
 from core.errors import DomainError, FormValidationError
 from core.event_admin import EventSummary
 from core.fulfilment import MAX_TRACKING_LENGTH, STATUS_LABELS, change_status
+from core.markup import escape_markdown
 from core.models import MessageStatus, OrderStatus
+from core.money import column_format, format_money
 from core.order_admin import MAX_SEARCH_LENGTH, OrderDetail, OrderFilters, OrderPage, order_detail, search_orders
 from pages import runtime
 
@@ -97,7 +99,7 @@ def _table(prefix: str, result: OrderPage) -> list[str]:
             "status": st.column_config.SelectboxColumn("Status", options=[s.value for s in OrderStatus],
                                                        format_func=lambda value: STATUS_LABELS[OrderStatus(value)]),
             "items": st.column_config.TextColumn("Items", width="large"),
-            "total": st.column_config.NumberColumn("Total", format="%.2f"),
+            "total": st.column_config.NumberColumn("Total", format=column_format(result.currency)),
             "name": st.column_config.TextColumn("Name"),
             "email": st.column_config.TextColumn("Email"),
         },
@@ -158,9 +160,9 @@ def _detail(actor: Actor, event: EventSummary, reference: str) -> None:
     st.dataframe([{"Item": line.item_name, "Choice": line.variant_label, "Quantity": line.quantity,
                    "Price each": line.unit_price} for line in detail.lines],
                  hide_index=True, width="stretch", column_config={"Price each": st.column_config.NumberColumn(
-                     format="%.2f")})
+                     format=column_format(detail.currency))})
     if detail.total is not None:
-        st.markdown(f"**Total: {detail.total:.2f}**")
+        st.markdown(f"**Total: {escape_markdown(format_money(detail.total, detail.currency))}**")
     st.dataframe([{"Question": answer.label, "Answer": answer.value, "Personal": answer.personal}
                   for answer in detail.answers], hide_index=True, width="stretch")
     if not detail.personal_data_kept:

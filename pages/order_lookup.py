@@ -30,7 +30,9 @@ from core.lookup import (
     tracking_link,
 )
 from core.mail_templates import DELETE_AFTER_UNKNOWN
+from core.markup import escape_markdown
 from core.models import utcnow
+from core.money import column_format, format_money
 from core.orders import ReceiptLine
 from core.purge import forget_order
 from pages import runtime
@@ -130,7 +132,7 @@ def _show(order: OwnOrder) -> None:
                 f"Status: **{order.status_label}**.")
     if order.changed_at is not None:
         st.caption(f"Last changed by you on {order.local(order.changed_at):%d %B %Y at %H:%M}.")
-    show_lines(order.lines, order.total)
+    show_lines(order.lines, order.total, order.currency)
     st.markdown("**What happened so far**")
     for step in order.history:
         st.text(f"{order.local(step.at):%d %b %Y %H:%M}  {step.label}")
@@ -146,16 +148,16 @@ def _show(order: OwnOrder) -> None:
                 "nothing about you.", icon=":material/delete:")
 
 
-def show_lines(lines: Sequence[ReceiptLine], total: Decimal | None) -> None:
+def show_lines(lines: Sequence[ReceiptLine], total: Decimal | None, currency: str) -> None:
     """An order's lines as a table, and the total when every item has a price (also the confirmation screen's)."""
     st.dataframe(
         [{"Item": line.item_name, "Choice": line.variant_label, "Quantity": line.quantity,
           "Price each": line.unit_price} for line in lines],
         hide_index=True, width="stretch",
-        column_config={"Price each": st.column_config.NumberColumn(format="%.2f")},
+        column_config={"Price each": st.column_config.NumberColumn(format=column_format(currency))},
     )
     if total is not None:
-        st.markdown(f"**Total: {total:.2f}**")
+        st.markdown(f"**Total: {escape_markdown(format_money(total, currency))}**")
 
 
 def _actions(order: OwnOrder) -> None:
@@ -210,7 +212,7 @@ def _change(order_id: int) -> None:
     st.markdown("**Change your order**")
     for line in draft.unavailable:
         st.warning(f"{line} is no longer offered; saving a change removes it from your order.")
-    render_form(draft.form, draft.catalogue, FORM_PREFIX, st.session_state.get(ERRORS_KEY) or {})
+    render_form(draft.form, draft.catalogue, FORM_PREFIX, st.session_state.get(ERRORS_KEY) or {}, draft.currency)
     if problem := st.session_state.get(PROBLEM_KEY):
         st.error(problem, icon=":material/error:")
     elif st.session_state.get(ERRORS_KEY):

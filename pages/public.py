@@ -118,7 +118,7 @@ def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
     errors = st.session_state.get(f"{prefix}.errors", {})
     if rules.mode == CodeMode.FORM:
         _accepted_code(prefix, errors)
-    render_form(event.form, event.catalogue, prefix, errors)
+    render_form(event.form, event.catalogue, prefix, errors, event.currency)
     if rules.mode == CodeMode.ITEMS and rules.items_needing_code:
         st.text_input("Redemption code", key=f"{prefix}.code_input", max_chars=codes.MAX_CODE_LENGTH,
                       help="Case, spaces and hyphens don't matter.")
@@ -209,7 +209,7 @@ def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
                 icon=":material/check_circle:")
     st.markdown(f"Your order reference is **`{receipt.reference}`**. Please keep it: you will need it if you "
                 "contact the organiser about your order.")
-    order_lookup.show_lines(receipt.lines, receipt.total)
+    order_lookup.show_lines(receipt.lines, receipt.total, receipt.currency)
     # The secret is known only in the run that placed the order; the mail carries the same link.
     link = f"/lookup?t={receipt.lookup_token}" if receipt.lookup_token else "/lookup"
     st.markdown(f"You can see, change or cancel your order on [Find my order]({link}), also linked in your "

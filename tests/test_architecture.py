@@ -17,7 +17,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 CORE = PROJECT / "core"
 
 # Every core module in one layer (README, "Architecture"). A new module must be placed here, which is the point.
-FOUNDATION = frozenset({"config", "db", "models", "errors", "throttle", "auth", "audit", "tokens", "spreadsheets",
+FOUNDATION = frozenset({"config", "db", "models", "errors", "throttle", "auth", "audit", "tokens", "spreadsheets", "money",
                         "images", "mailer", "sms", "markup", "login_throttle", "proxies"})
 FORM_LANGUAGE = frozenset({"forms", "form_versions"})
 ATTENDEE_SIDE = frozenset({"events", "catalogue", "codes", "orders", "submissions", "lookup"})
