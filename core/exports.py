@@ -32,6 +32,7 @@ from core.models import (
     OrderLine,
     OrderPersonalData,
     OrderStatus,
+    OrderStatusChange,
     Variant,
     Vendor,
     utcnow,
@@ -59,6 +60,8 @@ ITEM, VARIANT, QUANTITY = "Item", "Variant", "Quantity"
 CHANGE, BEFORE = "Change", "Before"
 # The event's ISO 4217 code, beside every column of amounts.
 CURRENCY = "Currency"
+# The tracking number or link of the order's latest shipped step.
+TRACKING = "Tracking"
 LINE_COLUMNS = (REFERENCE, ITEM, VARIANT, QUANTITY, UNIT_PRICE, CURRENCY, STATUS)
 # A vendor sees neither placing times nor prices (what attendees paid is the organiser's business).
 VENDOR_LINE_COLUMNS = (REFERENCE, ITEM, VARIANT, QUANTITY, STATUS)
@@ -97,6 +100,7 @@ def order_sheets(session: Session, actor: Actor, event_id: int, filters: ExportF
     # adds a row to Orders, and never leaves a line without its order.
     lines = line_frame(session, event, conditions, line_condition)
     orders = list(order_rows(session, conditions, line_condition).values())
+    tracking = _tracking(session, conditions)
     forms = _form_specs(session, event.id)
     columns = _answer_columns(forms, {key for spec in forms.values() if spec for key in _answer_keys(spec)})
     totals = (lines["quantity"] * lines["unit_price"]).groupby(lines["order_id"]).sum(min_count=1)
@@ -109,6 +113,7 @@ def order_sheets(session: Session, actor: Actor, event_id: int, filters: ExportF
         TOTAL: pd.Series([math.nan if o.id in unpriced else round(float(totals.get(o.id, 0.0)), 2) for o in orders],
                          dtype="float64"),
         CURRENCY: pd.Series([event.currency] * len(orders), dtype="str"),
+        TRACKING: pd.Series([tracking.get(o.id) for o in orders], dtype="object"),
     }
     for key, header in columns:
         frame[header] = pd.Series([_answer(o, key) for o in orders], dtype="object")
@@ -277,6 +282,15 @@ def order_rows(session: Session, conditions: Sequence[ColumnElement[bool]],
     return {row.id: row for row in session.execute(query)}
 
 
+def _tracking(session: Session, conditions: Sequence[ColumnElement[bool]]) -> dict[int, str]:
+    """The tracking number or link of each matching order's latest shipped step that has one, by order id."""
+    found = session.execute(
+        select(OrderStatusChange.order_id, OrderStatusChange.tracking).join(Order, Order.id == OrderStatusChange.order_id)
+        .where(*conditions, OrderStatusChange.status == OrderStatus.SHIPPED, OrderStatusChange.tracking.is_not(None))
+        .order_by(OrderStatusChange.at, OrderStatusChange.id))
+    return {order_id: tracking for order_id, tracking in found}  # the latest step wins
+
+
 def vendor_line_items(
     session: Session, event: Event, vendor: Vendor, lines: pd.DataFrame, line_ids: Sequence[int],
     orders: Mapping[int, Any], *, disclose: Sequence[int] | None = None,
@@ -359,7 +373,7 @@ def _answer_columns(forms: Mapping[int, FormSpec | None], keys: set[str]) -> lis
     """(key, header) for each answer column among `keys`: the newest form's fields first, labelled as it labels
     them; a label that is already a header gets its key added."""
     columns: list[tuple[str, str]] = []
-    taken = {REFERENCE, PLACED_AT, STATUS, TOTAL, CURRENCY, ITEM, VARIANT, QUANTITY, UNIT_PRICE, CHANGE, BEFORE}
+    taken = {REFERENCE, PLACED_AT, STATUS, TOTAL, CURRENCY, TRACKING, ITEM, VARIANT, QUANTITY, UNIT_PRICE, CHANGE, BEFORE}
     seen: set[str] = set()
     for spec in forms.values():
         for field in spec.fields if spec else ():

@@ -4,6 +4,8 @@ their stock, and stock shared by several items."""
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 from collections.abc import Callable, Mapping
 
 import streamlit as st
@@ -22,6 +24,8 @@ SAVED_KEY = "catalogue.saved"
 GENERATION_KEY = "catalogue.generation"
 DIMENSIONS_PLACEHOLDER = "Size: S, M, L, XL\nColour: Black, Forest green"
 NO_POOL = "Only its own stock"
+# What an empty Stock or Left cell means.
+UNLIMITED = "Unlimited"
 
 
 def render() -> None:
@@ -128,18 +132,19 @@ def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None
         [{"Variant": variant.label or item.name, "Offered": variant.active, "Stock": variant.stock,
           "Sold": variant.sold, "Left": variant.remaining} for variant in item.variants],
         key=f"catalogue.variants.{item.key}.{state}", hide_index=True, disabled=["Variant", "Sold", "Left"],
+        placeholder=UNLIMITED,  # an empty Stock or Left cell, which would read "None"
         column_config={
             "Offered": st.column_config.CheckboxColumn("Offered", help="Untick to stop offering it."),
             "Stock": st.column_config.NumberColumn("Stock", min_value=0, max_value=catalogue_admin.MAX_STOCK, step=1,
                                                    help="How many can be sold in all; empty means no limit."),
-            "Left": st.column_config.NumberColumn("Left", help="Empty: no limit of its own."),
+            "Left": st.column_config.NumberColumn("Left", help="Unlimited: no limit of its own."),
         },
     )
     toggled, restocked = [], []
     for variant, row in zip(item.variants, edited, strict=True):
         if bool(row["Offered"]) != variant.active:
             toggled.append((variant, bool(row["Offered"])))
-        stock = None if row["Stock"] is None or row["Stock"] != row["Stock"] else int(row["Stock"])  # NaN: empty
+        stock = typed_stock(row["Stock"])
         if stock != variant.stock:
             restocked.append((variant, stock))
     if not toggled and not restocked:
@@ -161,6 +166,21 @@ def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None
         [f"{_named(item, v)} is {'offered' if offered else 'switched off'}" for v, offered in toggled]
         + [f"{_named(item, v)}: {'no limit' if stock is None else f'stock {stock}'}" for v, stock in restocked]) + "."
     st.rerun()
+
+
+def typed_stock(cell: object) -> object:
+    """The stock typed into a cell as core checks it: None for an empty cell, else the number as typed.
+
+    Never rounded here (int(19.6) would save 19): core refuses what is not a whole number, beside the table.
+    """
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return None
+    if isinstance(cell, str):  # a column that held no number yet hands over what was typed
+        text = cell.strip()
+        return None if not text else int(text) if text.isdigit() else text
+    if isinstance(cell, numbers.Integral) and not isinstance(cell, bool):
+        return int(cell)
+    return float(cell) if isinstance(cell, numbers.Real) and not isinstance(cell, bool) else cell
 
 
 def _named(item: ItemForEdit, variant: VariantForEdit) -> str:

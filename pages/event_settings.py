@@ -234,7 +234,7 @@ def _moment_inputs(scope: str, name: str, label: str, local: datetime | None) ->
     day, at = st.columns(2)
     day.date_input(label, value=local.date() if local else None, key=f"{scope}.input.{name}.date",
                    format="YYYY-MM-DD")
-    at.time_input("Time", value=local.time() if local else None, key=f"{scope}.input.{name}.time",
+    at.time_input(f"{label} (time)", value=local.time() if local else None, key=f"{scope}.input.{name}.time",
                   help="Empty means midnight.")
     _feedback(scope, name)
 

@@ -67,10 +67,10 @@ def test_the_spreadsheet_has_orders_line_items_and_summary_sheets(world: World) 
     assert list(sheets) == ["Orders", "Line items", "Summary"]
     assert records(sheets["Orders"]) == [
         {"Reference": ada, "Placed at": datetime(2027, 3, 1, 13, 0), "Status": "Received", "Total": 55,
-         "Currency": "EUR", "Name": "Ada Lovelace", "Email": "ada@example.com", "Phone": None, "Delivery address": None,
+         "Currency": "EUR", "Tracking": None, "Name": "Ada Lovelace", "Email": "ada@example.com", "Phone": None, "Delivery address": None,
          "Anything about sizes?": "Roomy, please"},
         {"Reference": grace, "Placed at": datetime(2027, 3, 1, 14, 0), "Status": "Received", "Total": 9.5,
-         "Currency": "EUR",
+         "Currency": "EUR", "Tracking": None,
          # A phone number in E.164 starts with "+", so it is quoted like any other such text (DESIGN.md, 6).
          "Name": "Grace Hopper", "Email": "grace@example.com", "Phone": "'" + PHONE_E164,
          "Delivery address": ADDRESS_TEXT,
@@ -204,7 +204,7 @@ def test_answer_columns_never_share_a_header(engine: Engine) -> None:
         orders = order_sheets(session, alice, event.id, ExportFilters())["Orders"]
     assert orders.iloc[0].to_dict() | {"Placed at": None} == {
         "Reference": orders.iloc[0]["Reference"], "Placed at": None, "Status": "Received", "Total": 12.5,
-        "Currency": "EUR", "Status (status)": "late", "Note": "one", "Note (b)": "two"}
+        "Currency": "EUR", "Tracking": None, "Status (status)": "late", "Note": "one", "Note (b)": "two"}
 
 
 # --- what a vendor sees ----------------------------------------------------------------------------------------
