@@ -137,7 +137,7 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
             if item.description:
                 text.caption(safe_markdown(item.description))
             if picture is not None:
-                picture.image(item.image, caption=None, width="stretch")
+                picture.image(item.image, caption=None, width="stretch", alt=f"Picture of {item.name}")
             offered = [variant for variant in item.variants if variant.available]
             if offered and all(variant.sold_out for variant in offered):
                 text.markdown(":red-badge[Sold out]")

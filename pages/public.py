@@ -64,7 +64,7 @@ def render() -> None:
         return
     _apply_accent(event.accent_colour)
     if image is not None:
-        st.image(image[0], width="stretch")
+        st.image(image[0], width="stretch", alt="")  # a banner: decorative, the title below says what it is
     st.title(event.title)
     st.markdown(safe_markdown(event.description))
     if event.phase == EventPhase.NOT_OPEN_YET:
