@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from enum import Enum, StrEnum
 from typing import Final
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.auth import Actor, Permission, require, visible_events
 from core.errors import DomainError, EventValidationError, NotFound, SchemaError
-from core.events import ACCENT_COLOUR, SLUG, EventPhase, event_phase, timezone_names, utc_to_local
+from core.events import ACCENT_COLOUR, SLUG, EventPhase, event_phase, local_moment, timezone_names, utc_to_local
 from core.images import prepare_image
 from core.models import Event, EventMember, Order, User, utcnow
 from core.money import DEFAULT_CURRENCY, currency_problem
@@ -214,6 +214,22 @@ def create_event_for(session: Session, actor: Actor, *, slug: str, title: str) -
         raise EventValidationError({"slug": _slug_taken(slug)}) from None
     audit.record(session, actor, "event.created", event=event, subject=f"event:{slug}")
     return event
+
+
+def moments_from_local(picked: Mapping[str, tuple[date | None, time | None]], timezone: str,
+                       ) -> dict[str, datetime | None]:
+    """The UTC instants of the dates and times picked in `timezone` for the date settings (`opens_at`, ...);
+    no date means no moment, no time means midnight. Raises EventValidationError naming each bad one."""
+    moments: dict[str, datetime | None] = {}
+    errors: dict[str, str] = {}
+    for name, (day, at) in picked.items():
+        try:
+            moments[name] = local_moment(day, at, timezone)
+        except DomainError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise EventValidationError(errors)
+    return moments
 
 
 def update_event(session: Session, actor: Actor, event_id: int, changes: EventChanges) -> tuple[str, ...]:

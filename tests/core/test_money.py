@@ -25,8 +25,8 @@ from core.order_admin import order_detail
 from core.orders import place_order
 from core.outbox import dispatch
 from tests.factories import answers, make_shop, make_user
+from tests.factories.vendors import EVERYTHING, make_vendor_shop, place_everything
 from tests.mail_server import MailServer, running_mail_server
-from tests.vendor_factories import EVERYTHING, make_vendor_shop, place_everything
 
 # Two fitted M t-shirts at 12.50, a hoodie at 30 (and, in EVERYTHING, a breakfast box at 9.50).
 CLOTHES = EVERYTHING[:2]

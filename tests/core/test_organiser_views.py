@@ -15,9 +15,9 @@ from core.db import unit_of_work
 from core.exports import ExportFilters, export_orders
 from core.fulfilment import change_status
 from core.models import OrderStatus
-from tests.exports_factories import read_sheets, records
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.exports import read_sheets, records
+from tests.factories.orders import place
 
 NOON = datetime(2027, 3, 1, 11, 0, tzinfo=UTC)  # 12:00 in Berlin
 

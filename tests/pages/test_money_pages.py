@@ -11,12 +11,12 @@ from streamlit.testing.v1 import AppTest
 from core.db import read_only, unit_of_work
 from core.demo import seed_demo
 from core.models import Event
-from tests.event_admin_factories import make_member
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.events import make_member
+from tests.factories.orders import place
 from tests.pages.conftest import AppFactory, click, render_page
 
-_events_page = partial(render_page, "event_settings")
+_events_page = partial(render_page, "events_page")
 
 
 def _markdown(at: AppTest) -> list[str]:

@@ -17,12 +17,12 @@ from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import Event, Item, MessageKind, Variant, utcnow
 from core.outbox import enqueue_message
-from tests.event_admin_factories import make_member
 from tests.factories import make_event, make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.events import make_member
+from tests.factories.orders import place
 from tests.pages.conftest import render_page
 
-_items_page = partial(render_page, "catalogue")
+_items_page = partial(render_page, "items_page")
 
 
 def _organiser_of_shop(engine: Engine, **event_attributes: Any) -> tuple[Actor, int]:
@@ -78,7 +78,7 @@ def test_a_stock_that_is_not_a_whole_number_is_refused_not_rounded(engine: Engin
 
 def test_the_four_time_inputs_have_labels_of_their_own(engine: Engine) -> None:
     alice, _ = _organiser_of_shop(engine, published=False)
-    at = render_page("event_settings", alice)
+    at = render_page("events_page", alice)
     labels = [t.label for t in at.time_input]
     assert labels == ["Orders open (time)", "Orders close (time)", "Attendees may change orders until (time)",
                       "The event ends (time)"]
@@ -94,7 +94,7 @@ def _vendors_text(at: AppTest) -> str:
 def test_the_vendors_page_says_the_fields_come_from_the_saved_form_and_shows_the_cutoff(engine: Engine) -> None:
     cutoff = datetime(2027, 6, 10, 17, 0, tzinfo=UTC)
     alice, _ = _organiser_of_shop(engine, timezone="Europe/Berlin", vendor_cutoff_at=cutoff)
-    text = _vendors_text(render_page("vendor_list", alice))
+    text = _vendors_text(render_page("vendors_page", alice))
     assert "come from this event's saved form" in text
     assert "at the cutoff: Thu 10 Jun 2027, 19:00 (Europe/Berlin)" in text  # Berlin's summer time
 
@@ -103,7 +103,7 @@ def test_the_vendors_page_says_why_may_see_is_empty_before_a_form_is_saved(engin
     with unit_of_work(engine) as session:
         alice = make_user(session, "alice")
         make_member(session, make_event(session, form=None), alice)
-    text = _vendors_text(render_page("vendor_list", alice))
+    text = _vendors_text(render_page("vendors_page", alice))
     assert "no saved form yet" in text
     assert "no cutoff is set" in text
 
@@ -118,7 +118,7 @@ def test_audit_details_are_key_value_text_and_expand_in_full(engine: Engine) -> 
         alice = make_user(session, "alice", member_of=[event])
         audit.record(session, alice, "event.updated", event=event, subject="event:test-event",
                      details={"fields": long_list, "old_stock": None, "new_stock": 20})
-    at = render_page("audit_log", alice)
+    at = render_page("audit_page", alice)
     [table] = at.dataframe
     details = table.value["details"].tolist()[0]
     assert details.startswith("fields: field_0, field_1")
@@ -141,7 +141,7 @@ def test_the_outbox_shows_when_each_message_was_queued_first(engine: Engine) -> 
         alice = make_user(session, "alice", member_of=[event])
         enqueue_message(session, kind=MessageKind.CONFIRMATION, recipients=["ada@example.org"], subject="Hi",
                         body_text="Hello", event_id=event.id)
-    at = render_page("mail_outbox", alice, event_id=event.id)
+    at = render_page("outbox_page", alice, event_id=event.id)
     [table] = at.dataframe
     assert list(table.proto.column_order)[0] == "created_at"
     columns = json.loads(table.proto.columns)
@@ -162,7 +162,7 @@ def test_one_day_of_orders_is_charted_per_hour_not_as_one_bar(engine: Engine) ->
         morning = utcnow().replace(hour=9, minute=0, second=0, microsecond=0)
         place(session, event, "a", now=morning)
         place(session, event, "b", now=morning + timedelta(hours=3))
-    at = render_page("event_dashboard", alice)
+    at = render_page("dashboard_page", alice)
     assert "Orders per hour (UTC)" in [h.value for h in at.subheader]
     per_hour = _charts(at)[1]
     assert per_hour["encoding"]["x"]["field"] == "Hour"
@@ -175,7 +175,7 @@ def test_variants_are_charted_in_neutral_colours_never_red(engine: Engine) -> No
         for number, (cut, size) in enumerate((("Fitted", "S"), ("Fitted", "M"), ("Fitted", "L"), ("Straight", "M"))):
             place(session, event, f"k{number}",
                   items=[{"item": "tshirt", "options": {"type": cut, "size": size}, "quantity": 1}])
-    at = render_page("event_dashboard", alice)
+    at = render_page("dashboard_page", alice)
     items_chart = _charts(at)[0]
     swatches = items_chart["encoding"]["color"]["scale"]["range"]
     assert len(swatches) >= 4
