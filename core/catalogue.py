@@ -10,9 +10,10 @@ import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, select
@@ -138,15 +139,15 @@ def parse_dimensions(dimensions: Sequence[Mapping[str, Any]]) -> tuple[Dimension
 
 # Built once (it runs for every order placed and every form drawn): every active item of an event with each of
 # its variants and what its pool has left, in display order, as plain rows. Core tables rather than ORM classes:
-# the ORM's compile and result layers cost more than SQLite takes to run the query. The item's dimensions come
-# as their stored JSON text, the key of the parsed-dimensions cache.
+# the ORM's compile and result layers cost more than SQLite takes to run the query. Dimensions and options come
+# as their stored JSON text: hashable, so that every column but the stock ones is the catalogue's fingerprint.
 _ITEMS, _VARIANTS, _POOLS = Item.__table__, Variant.__table__, StockPool.__table__
 _CATALOGUE_ROWS = (
     select(_ITEMS.c.id, _ITEMS.c.key, _ITEMS.c.name, _ITEMS.c.description, _ITEMS.c.price,
            cast(_ITEMS.c.dimensions, Text).label("dimensions"), _ITEMS.c.max_per_order, _ITEMS.c.pool_id,
            _ITEMS.c.requires_code, _VARIANTS.c.id.label("variant_id"), _VARIANTS.c.key.label("variant_key"),
-           _VARIANTS.c.options, _VARIANTS.c.active.label("variant_active"), _VARIANTS.c.stock, _VARIANTS.c.sold,
-           (_POOLS.c.capacity - _POOLS.c.sold).label("pool_left"))
+           cast(_VARIANTS.c.options, Text).label("options"), _VARIANTS.c.active.label("variant_active"),
+           _VARIANTS.c.stock, _VARIANTS.c.sold, (_POOLS.c.capacity - _POOLS.c.sold).label("pool_left"))
     .join(_VARIANTS, _VARIANTS.c.item_id == _ITEMS.c.id)
     .outerjoin(_POOLS, _POOLS.c.id == _ITEMS.c.pool_id)
     .where(_ITEMS.c.event_id == bindparam("event_id"), _ITEMS.c.active)
@@ -156,31 +157,83 @@ _ITEM_IMAGES = select(_ITEMS.c.id, _ITEMS.c.image).where(_ITEMS.c.event_id == bi
                                                          _ITEMS.c.image_type.is_not(None))
 
 
+# A catalogue row's columns that describe what is offered (everything but stock), in the query's order.
+_STATIC_COLUMNS = ("id", "key", "name", "description", "price", "dimensions", "max_per_order", "pool_id",
+                   "requires_code", "variant_id", "variant_key", "options", "variant_active")
+_STATIC_COUNT = len(_STATIC_COLUMNS)
+assert tuple(column.name for column in _CATALOGUE_ROWS.selected_columns[:_STATIC_COUNT]) == _STATIC_COLUMNS
+CatalogueFingerprint = tuple[tuple[Any, ...], ...]
+
+
 def load_catalogue(session: Session, event: Event, *, images: bool = True) -> tuple[CatalogueItem, ...]:
     """The event's active items with their variants and the units left of each, in display order.
 
-    `images=False` leaves the items' pictures unread (for callers that only check choices or stock).
+    `images=False` leaves the items' pictures unread (for callers that only check choices or stock). One query;
+    the items are built once per catalogue content (`catalogue_fingerprint`, cached by `_offered`) and only the
+    units left are applied on each call, so an organiser's edit shows at once and stock is always read anew.
     """
-    by_item: dict[int, list[Any]] = {}
-    for row in session.execute(_CATALOGUE_ROWS, {"event_id": event.id}):
-        by_item.setdefault(row.id, []).append(row)
-    pictures = dict(session.execute(_ITEM_IMAGES, {"event_id": event.id}).all()) if images and by_item else {}
+    rows = session.execute(_CATALOGUE_ROWS, {"event_id": event.id}).all()
+    offered = _offered(catalogue_fingerprint(rows))
+    remaining = tuple(remaining_units(row.stock, row.sold, row.pool_left) for row in rows)
+    catalogue = offered if not any(left is not None for left in remaining) else _with_remaining(offered, rows,
+                                                                                                remaining)
+    if not images or not catalogue:
+        return catalogue
+    pictures = dict(session.execute(_ITEM_IMAGES, {"event_id": event.id}).all())
+    return tuple(replace(item, image=pictures[item.id]) if item.id in pictures else item for item in catalogue)
+
+
+def catalogue_fingerprint(rows: Sequence[Any]) -> CatalogueFingerprint:
+    """What the catalogue rows offer, without their stock: equal fingerprints give equal catalogues but for stock."""
+    return tuple(row[:_STATIC_COUNT] for row in rows)  # the static columns come first in _CATALOGUE_ROWS
+
+
+@lru_cache(maxsize=64)
+def _offered(fingerprint: CatalogueFingerprint) -> tuple[CatalogueItem, ...]:
+    """The catalogue described by `fingerprint`, every variant unlimited; cached by that content.
+
+    Safe to share: items and variants are frozen and their parts immutable (tuples; a variant's options are a
+    mapping proxy). Any edit of an item or variant changes the fingerprint, so it is built anew; the cache only
+    spares rebuilding the same objects on every script run and every order.
+    """
+    by_item: dict[int, list[dict[str, Any]]] = {}
+    for values in fingerprint:
+        row = dict(zip(_STATIC_COLUMNS, values, strict=True))
+        by_item.setdefault(row["id"], []).append(row)
     catalogue = []
     for item_id, rows in by_item.items():
         item = rows[0]
         # Variants of options an organiser removed stay in the database for the orders that name them.
-        dimensions, current = _stored_dimensions(item.dimensions)
-        choices = tuple(
-            VariantChoice(key=v.variant_key, options=dict(v.options), label=variant_label(dimensions, v.options),
-                          available=v.variant_active, remaining=remaining_units(v.stock, v.sold, v.pool_left),
-                          id=v.variant_id)
-            for v in rows if v.variant_key in current
-        )
-        catalogue.append(CatalogueItem(key=item.key, name=item.name, description=item.description, price=item.price,
-                                       dimensions=dimensions, variants=choices, max_per_order=item.max_per_order,
-                                       image=pictures.get(item_id), id=item_id, pool_id=item.pool_id,
-                                       requires_code=item.requires_code))
+        dimensions, current = _stored_dimensions(item["dimensions"])
+        choices = []
+        for v in rows:
+            if v["variant_key"] in current:
+                options = _stored_options(v["options"])
+                choices.append(VariantChoice(key=v["variant_key"], options=options,
+                                             label=variant_label(dimensions, options), available=v["variant_active"],
+                                             id=v["variant_id"]))
+        catalogue.append(CatalogueItem(key=item["key"], name=item["name"], description=item["description"],
+                                       price=item["price"], dimensions=dimensions, variants=tuple(choices),
+                                       max_per_order=item["max_per_order"], id=item_id, pool_id=item["pool_id"],
+                                       requires_code=item["requires_code"]))
     return tuple(catalogue)
+
+
+def _with_remaining(offered: tuple[CatalogueItem, ...], rows: Sequence[Any],
+                    remaining: tuple[int | None, ...]) -> tuple[CatalogueItem, ...]:
+    """`offered` with each variant's units left (`remaining`, in the order of `rows`)."""
+    left_by_variant = {row.variant_id: left for row, left in zip(rows, remaining, strict=True)}
+    return tuple(
+        replace(item, variants=tuple(
+            VariantChoice(key=v.key, options=v.options, label=v.label, available=v.available,
+                          remaining=left_by_variant[v.id], id=v.id) for v in item.variants))
+        for item in offered)
+
+
+@lru_cache(maxsize=1024)
+def _stored_options(text: str) -> Mapping[str, str]:
+    """A variant's stored options (JSON text), read-only; cached by the text."""
+    return MappingProxyType(json.loads(text))
 
 
 @lru_cache(maxsize=256)

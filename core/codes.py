@@ -239,7 +239,13 @@ def admit_submit(session: Session, client: str, now: datetime, *, code_entered: 
     key = client_key("submit", client)
     if wait := seconds_blocked(session, key, now):
         raise SubmitThrottled(wait)
-    record_hit(session, key, now, free=SUBMITS_FREE, cap=SUBMITS_MAX_DELAY)
+    count_submit(session, client, now)
+
+
+def count_submit(session: Session, client: str, now: datetime) -> None:
+    """Count one submission by `client` without checking: for a submission `admit_submit` admitted in a
+    transaction that was then rolled back (the order failed), so that failing orders count too."""
+    record_hit(session, client_key("submit", client), now, free=SUBMITS_FREE, cap=SUBMITS_MAX_DELAY)
 
 
 @dataclass(frozen=True)

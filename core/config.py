@@ -9,6 +9,7 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 
 from core.proxies import parse_trusted_proxies
@@ -67,11 +68,37 @@ class Settings:
         parse_trusted_proxies(self.trusted_proxies)  # a bad entry fails at start, naming the setting
 
 
+_NAMES = tuple(field.name.upper() for field in fields(Settings))
+
+
 def load_settings(secrets: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings; `secrets` defaults to the project's secrets.toml and `environ` to os.environ.
 
     Raises ValueError naming the setting when a value has the wrong shape, so a bad deployment fails at start.
+    Without arguments the result is cached by the settings' environment variables and the secrets file's
+    stamp (pages read settings several times per script run, and the order path once per order), so a changed
+    variable or an edited file is seen at the next call.
     """
+    if secrets is None and environ is None:
+        return _current_settings(tuple(os.environ.get(name) for name in _NAMES), _secrets_stamp())
+    return _build_settings(secrets, environ)
+
+
+def _secrets_stamp() -> tuple[int, int, int] | None:
+    try:
+        stat = SECRETS_FILE.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+@lru_cache(maxsize=8)
+def _current_settings(_environment: tuple[str | None, ...], _stamp: tuple[int, int, int] | None) -> Settings:
+    """Settings read afresh; the arguments are only the cache key (Settings is frozen, so sharing is safe)."""
+    return _build_settings(None, None)
+
+
+def _build_settings(secrets: Mapping[str, object] | None, environ: Mapping[str, str] | None) -> Settings:
     if secrets is None:
         secrets = tomllib.loads(SECRETS_FILE.read_text()) if SECRETS_FILE.exists() else {}
     environ = os.environ if environ is None else environ

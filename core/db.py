@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from core.config import PROJECT_DIR
 
@@ -25,6 +28,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # machine, a few percent of placing an order (bench/README.md, "Placing orders").
 SQLITE_SYNCHRONOUS = "FULL"
 _READ_ONLY = "event_orders_read_only"
+_HOLDS_WRITER = "event_orders_holds_writer_lock"
+_WRITERS: weakref.WeakKeyDictionary[Pool, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -35,9 +40,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs)
+    # By pool: engines made by .execution_options() share it; dispose() makes a new pool, which keeps the lock.
+    _WRITERS[engine.pool] = writer = threading.Lock()
+    event.listen(engine, "engine_disposed", lambda disposed: _WRITERS.__setitem__(disposed.pool, writer))
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
+    for ended in ("commit", "rollback"):
+        event.listen(engine, ended, _release_writer)
+    # A connection invalidated mid-transaction, or handed back to the pool without either, lets go too.
+    event.listen(engine.pool, "invalidate", lambda _dbapi, record, _exception: _let_go(record.info))
+    event.listen(engine.pool, "checkin", lambda _dbapi, record: _let_go(record.info) if record is not None else None)
     return engine
+
+
+def writer_lock(engine: Engine) -> threading.Lock | None:
+    """The lock this process's write transactions on the SQLite `engine` queue on (held from BEGIN to their
+    commit or rollback); None for other databases."""
+    return _WRITERS.get(engine.pool)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -58,7 +77,30 @@ def _begin_sqlite_transaction(connection: Any) -> None:
     # Writers take the write lock up front so they queue on busy_timeout instead of failing mid-transaction;
     # readers stay deferred so they never wait for a writer (WAL lets them read the last commit).
     read_only = connection.get_execution_options().get(_READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    writer = _WRITERS.get(connection.engine.pool)
+    if not read_only and writer is not None and writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        # Writers of this process queue on a lock of its own first. SQLite's busy handler polls, sleeping up to
+        # 100 ms between tries, so with many sessions submitting at once the file's lock sat free between one
+        # writer's commit and the next one's wake-up; a waiter here starts the moment the lock is let go. Taken
+        # at BEGIN, as SQLite's own lock is, and let go at commit or rollback. Other processes still meet at
+        # SQLite's lock. After the busy timeout it goes on without this lock (and SQLite decides).
+        connection.info[_HOLDS_WRITER] = writer
+    try:
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    except BaseException:
+        _release_writer(connection)
+        raise
+
+
+def _release_writer(connection: Any) -> None:
+    if not connection.invalidated:  # then the pool's "invalidate" event let go (and .info would reconnect)
+        _let_go(connection.info)
+
+
+def _let_go(info: dict[Any, Any]) -> None:
+    writer = info.pop(_HOLDS_WRITER, None)
+    if writer is not None:
+        writer.release()
 
 
 @contextmanager

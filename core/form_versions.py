@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Text, bindparam, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
-from core.forms import FormSpec, parse_form_spec
+from core.forms import FormSpec, parse_form_spec, parse_stored_form
 from core.models import Event, FormVersion, Order
+
+_FORM_VERSIONS = FormVersion.__table__
+# Built once (it runs for every order and every script run of the public form). The schema comes as its stored
+# JSON text, the key of `forms.parse_stored_form`'s cache.
+_CURRENT_FORM = (
+    select(_FORM_VERSIONS.c.id, cast(_FORM_VERSIONS.c.schema, Text).label("schema"))
+    .where(_FORM_VERSIONS.c.event_id == bindparam("event_id"))
+    .order_by(_FORM_VERSIONS.c.number.desc()).limit(1))
 
 
 def current_form_version(session: Session, event: Event) -> FormVersion:
@@ -20,6 +28,18 @@ def current_form_version(session: Session, event: Event) -> FormVersion:
     if version is None:
         raise NotFound("This event has no order form yet.")
     return version
+
+
+def current_form(session: Session, event_id: int) -> tuple[int, FormSpec]:
+    """The id and the parsed form of the event's newest version; raises NotFound when it has none.
+
+    `current_form_version` without loading a FormVersion, parsed once per version and content: the parse is
+    cached by the stored text, so a new version, or an unused one edited in place, is parsed anew.
+    """
+    found = session.execute(_CURRENT_FORM, {"event_id": event_id}).first()
+    if found is None:
+        raise NotFound("This event has no order form yet.")
+    return found.id, parse_stored_form(found.schema)
 
 
 def save_form(session: Session, event: Event, document: dict[str, Any]) -> tuple[FormVersion, FormSpec]:

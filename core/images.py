@@ -27,6 +27,19 @@ _BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 _TOO_MANY_PIXELS = f"The image has too many pixels; at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels are accepted."
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def stored_format(data: bytes) -> str:
+    """"PNG" or "JPEG": the format of an image `prepare_image` stored, for `st.image(output_format=...)`.
+
+    Streamlit's default ("auto") turns every opaque PNG into a JPEG, decoding and encoding it again on every
+    script run (4 ms for the demo's header: bench/README.md); told the format the bytes are in, it sends them
+    as they are.
+    """
+    return "PNG" if data.startswith(PNG_SIGNATURE) else "JPEG"
+
+
 def prepare_image(data: bytes, max_side: int = MAX_IMAGE_SIDE) -> tuple[bytes, str]:
     """Check an uploaded image and return `(bytes, mime_type)` of a clean PNG or JPEG copy of it.
 

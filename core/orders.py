@@ -14,30 +14,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, Text, bindparam, cast, insert, select
+from sqlalchemy import Engine, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
 from core.catalogue import load_catalogue
-from core.codes import admit_submit, items_needing_code, normalise_code, record_wrong_code, redeem_code
+from core.codes import admit_submit, count_submit, items_needing_code, normalise_code, record_wrong_code, redeem_code
 from core.db import unit_of_work
 from core.errors import (
     CodeRefused,
     CodeThrottled,
+    DomainError,
     EventNotOpen,
     FormValidationError,
-    NotFound,
     OrderNotSaved,
     SoldOut,
+    SubmitThrottled,
 )
 from core.events import EventPhase, event_phase, get_published_event
-from core.forms import FieldType, FormSpec, parse_stored_form, validate_answers
+from core.form_versions import current_form
+from core.forms import FieldType, FormSpec, validate_answers
 from core.fulfilment import record_status
 from core.models import (
     EmailClaim,
     Event,
-    FormVersion,
     Order,
     OrderLine,
     OrderPersonalData,
@@ -62,12 +63,6 @@ _ORDERS = Order.__table__
 _ORDER_ID_BY_KEY = select(_ORDERS.c.id).where(_ORDERS.c.event_id == bindparam("event_id"),
                                               _ORDERS.c.idempotency_key == bindparam("key"))
 _ORDER_ID_BY_REFERENCE = select(_ORDERS.c.id).where(_ORDERS.c.reference == bindparam("reference"))
-_FORM_VERSIONS = FormVersion.__table__
-# The schema as its stored JSON text: the key of the parsed-form cache, and decoded only when not cached.
-_CURRENT_FORM = (
-    select(_FORM_VERSIONS.c.id, cast(_FORM_VERSIONS.c.schema, Text).label("schema"))
-    .where(_FORM_VERSIONS.c.event_id == bindparam("event_id"))
-    .order_by(_FORM_VERSIONS.c.number.desc()).limit(1))
 _INSERT_ORDER = insert(_ORDERS)
 _INSERT_STATUS_CHANGE = insert(OrderStatusChange.__table__)
 _INSERT_PERSONAL_DATA = insert(OrderPersonalData.__table__)
@@ -139,7 +134,7 @@ def place_order(
     if event_phase(event, now) != EventPhase.OPEN:
         raise EventNotOpen("This event is not taking orders right now.")
 
-    version_id, form = _current_form(session, event)
+    version_id, form = current_form(session, event.id)
     catalogue = load_catalogue(session, event, images=False)
     clean = validate_answers(form, answers, catalogue, phone_region=event.phone_region,
                              check_deliverability=check_deliverability)
@@ -223,35 +218,40 @@ def submit_public_order(
     check_deliverability: bool = False,
     now: datetime | None = None,
 ) -> OrderReceipt:
-    """The public form's submit: count it against `client`, then `place_order` in a unit of work of its own; the
-    receipt is returned only once that has committed.
+    """The public form's submit: count it against `client` and `place_order`, in one unit of work; the receipt is
+    returned only once that has committed.
 
-    Owns its transactions, unlike other core functions: a submission counts against the client even when the
-    order is refused, and a wrong code is counted after the order's transaction was rolled back. Raises
-    SubmitThrottled; FormValidationError as `place_order` does, with a wrong `code`'s throttling wait added to its
-    message and a client throttled for wrong codes refused under "code"; EventNotOpen, NotFound; OrderNotSaved
-    when the commit fails (nothing was ordered).
+    Owns its transactions, unlike other core functions. The count shares the order's transaction, so that in a
+    rush each order costs one write transaction (and one WAL sync), not two; when the order is refused, its
+    rollback takes the count along and the submission is counted again in a transaction of its own (with a
+    wrong code's count), so refused submissions slow a client too. Raises SubmitThrottled; FormValidationError
+    as `place_order` does, with a wrong `code`'s throttling wait added to its message and a client throttled for
+    wrong codes refused under "code"; EventNotOpen, NotFound; OrderNotSaved when the commit fails (nothing was
+    ordered).
     """
     now = now or utcnow()
     entered = bool(normalise_code(code))
     try:
         with unit_of_work(engine) as session:
             admit_submit(session, client, now, code_entered=entered)
-    except CodeThrottled as exc:
-        raise FormValidationError({"code": str(exc)}) from None
-    try:
-        with unit_of_work(engine) as session:
             receipt = place_order(session, get_published_event(session, slug), answers,
                                   idempotency_key=idempotency_key, code=code, code_key=code_key,
                                   check_deliverability=check_deliverability, now=now)
+    except CodeThrottled as exc:
+        raise FormValidationError({"code": str(exc)}) from None
+    except SubmitThrottled:
+        raise
     except FormValidationError as exc:
-        if "code" not in exc.errors or not entered:
-            raise
         errors = dict(exc.errors)
-        with unit_of_work(engine) as session:  # the order's transaction was rolled back, this count is not
-            if wait := record_wrong_code(session, client, now):
+        with unit_of_work(engine) as session:  # the order's transaction was rolled back, these counts are not
+            count_submit(session, client, now)
+            if "code" in errors and entered and (wait := record_wrong_code(session, client, now)):
                 errors["code"] += " " + str(CodeThrottled(wait))
         raise FormValidationError(errors) from None
+    except DomainError:
+        with unit_of_work(engine) as session:
+            count_submit(session, client, now)
+        raise
     except SQLAlchemyError:
         # No personal data in the log: the event and the exception only.
         logger.exception("an order for event %s was not saved", slug)
@@ -289,18 +289,6 @@ def _find_by_idempotency_key(session: Session, event: Event, key: str) -> Order 
         select(Order).where(Order.event_id == event.id, Order.idempotency_key == key)
         .options(selectinload(Order.lines))
     ).first()
-
-
-def _current_form(session: Session, event: Event) -> tuple[int, FormSpec]:
-    """The id and the parsed form of the event's newest form version; raises NotFound when it has none.
-
-    `form_versions.current_form_version` without loading a FormVersion, parsed from the stored text through
-    `forms.parse_stored_form`'s cache (a form is parsed once per content, not once per order).
-    """
-    found = session.execute(_CURRENT_FORM, {"event_id": event.id}).first()
-    if found is None:
-        raise NotFound("This event has no order form yet.")
-    return found.id, parse_stored_form(found.schema)
 
 
 def _insert_order(session: Session, order: Order) -> None:

@@ -24,6 +24,7 @@ from core.events import (
     get_published_event,
     load_public_event,
 )
+from core.images import stored_format
 from core.markup import safe_markdown
 from core.models import CodeMode, utcnow
 from core.orders import OrderReceipt, submit_public_order
@@ -37,6 +38,11 @@ def render() -> None:
     slug = st.query_params.get("event")
     if not slug:
         _landing()
+        return
+    if (receipt := st.session_state.get(f"order.{slug}.receipt")) is not None:
+        # Placed in this session: the confirmation needs nothing from the database, so no form is loaded.
+        st.title(st.session_state.get(f"order.{slug}.title", ""))
+        _confirmation(receipt, f"order.{slug}")
         return
     try:  # not feedback.read: an unknown event and a broken form each get a page of their own
         with read_only(runtime.engine()) as session:
@@ -54,7 +60,8 @@ def render() -> None:
         return
     apply_accent(event.accent_colour)
     if image is not None:
-        st.image(image[0], width="stretch", alt="")  # a banner: decorative, the title below says what it is
+        # A banner: decorative (alt=""), the title below says what it is.
+        st.image(image[0], width="stretch", output_format=stored_format(image[0]), alt="")
     st.title(event.title)
     st.markdown(safe_markdown(event.description))
     if event.phase == EventPhase.NOT_OPEN_YET:
@@ -91,10 +98,6 @@ def _not_open_yet(event: PublicEvent) -> None:
 def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
     assert event.form is not None
     prefix = f"order.{event.slug}"
-    receipt: OrderReceipt | None = st.session_state.get(f"{prefix}.receipt")
-    if receipt is not None:
-        _confirmation(receipt, prefix)
-        return
     if rules.mode == CodeMode.FORM and f"{prefix}.code" not in st.session_state:
         _code_gate(event, prefix)
         return
@@ -169,7 +172,7 @@ def _submit(event: PublicEvent, prefix: str, mode: CodeMode) -> None:
         idempotency_key=state[f"{prefix}.idempotency_key"], code_key=code_key(settings),
         check_deliverability=settings.email_check_deliverability, now=utcnow()), feedback.Kept(prefix))
     if receipt is not None:  # returned once the order is committed: never a reference for an order not stored
-        state[f"{prefix}.receipt"] = receipt
+        state[f"{prefix}.receipt"], state[f"{prefix}.title"] = receipt, event.title
 
 
 def _confirmation(receipt: OrderReceipt, prefix: str) -> None:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from core.catalogue import CatalogueItem, chosen_total
 from core.forms import ADDRESS_PARTS, FieldSpec, FieldType, FormSpec, visible_fields
+from core.images import stored_format
 from core.markup import escape_markdown, safe_markdown
 from core.money import DEFAULT_CURRENCY, format_money
 
@@ -174,7 +175,8 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
             if item.description:
                 text.caption(safe_markdown(item.description))
             if picture is not None:
-                picture.image(item.image, caption=None, width="stretch", alt=f"Picture of {item.name}")
+                picture.image(item.image, caption=None, width="stretch", output_format=stored_format(item.image),
+                              alt=f"Picture of {item.name}")
             offered = [variant for variant in item.variants if variant.available]
             if offered and all(variant.sold_out for variant in offered):
                 text.markdown(":red-badge[Sold out]")

@@ -3,8 +3,9 @@ run, forgotten on logout; the streamlit-authenticator object both the login and 
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
-import streamlit_authenticator as stauth
 
 from core.config import cookie_key
 from core.db import read_only
@@ -40,7 +41,10 @@ def forget_login() -> None:
         st.session_state.pop(key, None)
 
 
-def authenticator(credentials: dict | None = None) -> stauth.Authenticate:
+def authenticator(credentials: dict | None = None) -> Any:  # a streamlit_authenticator.Authenticate
+    # deferred: importing it takes ~0.3 s of a worker's first page, and only the login form needs it
+    import streamlit_authenticator as stauth
+
     settings = runtime.settings()
     return stauth.Authenticate(
         credentials or {"usernames": {}}, cookie_name=settings.cookie_name, cookie_key=cookie_key(settings),

@@ -13,6 +13,7 @@ from core.codes import (
     admit_submit,
     check_code,
     code_hash,
+    count_submit,
     enter_code,
     items_needing_code,
     normalise_code,
@@ -235,6 +236,15 @@ def test_submissions_are_throttled_generously_per_client(world: World) -> None:
             admit_submit(session, "10.0.0.1", NOW)
         admit_submit(session, "10.0.0.2", NOW)
         admit_submit(session, "10.0.0.1", NOW + timedelta(seconds=3))
+
+
+def test_a_submission_counted_after_its_rollback_throttles_like_an_admitted_one(world: World) -> None:
+    """The page counts a submit in the order's transaction, and again with count_submit when that rolled back."""
+    with unit_of_work(world.engine) as session:
+        for _ in range(20):
+            count_submit(session, "10.0.0.1", NOW)
+        with pytest.raises(SubmitThrottled, match="Please wait 2 seconds"):
+            admit_submit(session, "10.0.0.1", NOW)
 
 
 def test_a_client_waiting_after_wrong_codes_cannot_submit_one_instead(world: World) -> None:

@@ -25,3 +25,14 @@ def test_environment_overrides_secrets() -> None:
 def test_malformed_boolean_names_the_setting() -> None:
     with pytest.raises(ValueError, match="EMAIL_CHECK_DELIVERABILITY"):
         load_settings(secrets={}, environ={"EMAIL_CHECK_DELIVERABILITY": "maybe"})
+
+
+def test_settings_of_the_process_follow_a_changed_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://one.example.org")
+    first = load_settings()
+    assert load_settings() is first  # read once while nothing changed
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://two.example.org")
+    assert load_settings().public_base_url == "https://two.example.org"
+    monkeypatch.setenv("TICK_SECONDS", "not a number")
+    with pytest.raises(ValueError, match="TICK_SECONDS"):
+        load_settings()

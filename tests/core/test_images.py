@@ -12,7 +12,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from core.errors import SchemaError
-from core.images import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, prepare_image
+from core.images import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, prepare_image, stored_format
 from tests.factories.events import image_bytes
 
 PAYLOAD = b"<script>alert('polyglot')</script>"
@@ -154,3 +154,14 @@ def test_transparent_images_stay_png_and_photos_stay_jpeg(image_format: str, mod
     assert (given_mime, stored.format, stored.mode) == (mime, mime.split("/")[1].upper(), stored_mode)
     if stored_mode == "RGBA":
         assert stored.getextrema()[3][0] == 0  # still see-through
+
+
+@pytest.mark.parametrize("mode, source_format, mime", [("RGB", "PNG", "image/png"), ("RGBA", "PNG", "image/png"),
+                                                       ("RGB", "JPEG", "image/jpeg"), ("RGB", "WEBP", "image/jpeg")])
+def test_stored_format_names_the_format_a_prepared_image_is_stored_in(mode: str, source_format: str,
+                                                                       mime: str) -> None:
+    buffer = io.BytesIO()
+    Image.new(mode, (40, 20), "red").save(buffer, format=source_format)
+    stored, stored_mime = prepare_image(buffer.getvalue())
+    assert stored_mime == mime
+    assert stored_format(stored) == Image.open(io.BytesIO(stored)).format == mime.removeprefix("image/").upper()

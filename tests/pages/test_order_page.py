@@ -115,6 +115,21 @@ def test_valid_order_is_stored_and_the_reference_shown(app: AppFactory, engine: 
         assert session.get(OrderPersonalData, order.id).answers["email"] == "ada@example.com"
 
 
+def test_the_confirmation_stays_without_the_form_even_when_the_event_closes_meanwhile(
+        app: AppFactory, engine: Engine) -> None:
+    _demo(engine)
+    at = app("demo")
+    _fill_valid_demo_order(at)
+    at = _submit(at)
+    [order] = _orders(engine)
+    assert at.title[0].value == "Summer Meetup 2027"
+    assert not at.text_input and not [b for b in at.button if b.label == "Place order"]
+    with unit_of_work(engine) as session:
+        session.scalars(select(Event)).one().closes_at = utcnow() - timedelta(minutes=1)
+    at.run()
+    assert order.reference in _texts(at) and "closed" not in _texts(at)
+
+
 def test_second_click_and_rerun_do_not_create_a_second_order(app: AppFactory, engine: Engine) -> None:
     _demo(engine)
     at = app("demo")
