@@ -86,7 +86,7 @@ def test_the_public_pages_have_no_serious_accessibility_violations(server: Serve
 
 def test_the_organiser_pages_have_no_serious_accessibility_violations(server: Server, page) -> None:  # noqa: ANN001
     log_in(page, server)
-    for path, ready in (("dashboard", "Orders per"), ("form", "Preview"), ("orders", "Orders")):
+    for path, ready in (("dashboard", "Orders per"), ("form-builder", "Preview"), ("orders", "Orders")):
         page.goto(f"{server.url}/{path}")
         page.get_by_role("heading", name=ready).first.wait_for()
         _settled(page)
