@@ -91,6 +91,28 @@ def list_audit_entries(
     return frame, total
 
 
+def readable_details(details: Mapping[str, Any] | str | None) -> list[str]:
+    """An entry's details (a mapping, or the JSON text of `list_audit_entries`) as "key: value" lines.
+
+    Lists read "a, b", mappings "key value, ...", nothing reads "none"; no value is cut short.
+    """
+    if isinstance(details, str):
+        details = json.loads(details) if details else {}
+    return [f"{key.replace('_', ' ')}: {_readable(value)}" for key, value in (details or {}).items()]
+
+
+def _readable(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key.replace('_', ' ')} {_readable(inner)}" for key, inner in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_readable(inner) for inner in value) or "none"
+    return str(value)
+
+
 def _audit_conditions(actor: Actor, filters: AuditFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if not actor.is_admin:

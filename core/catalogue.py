@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import SchemaError
 from core.models import Event, Item, StockPool, Variant
+from core.money import lines_total
 
 # How summaries show an item without dimensions (a breakfast box) in the variant column.
 NO_VARIANT = "—"
@@ -77,6 +78,18 @@ class CatalogueItem:
         """The variant matching `options` (one value per dimension), or None."""
         wanted = variant_key(self.dimensions, options)
         return next((v for v in self.variants if v.key == wanted), None)
+
+
+def chosen_total(catalogue: Sequence[CatalogueItem], lines: Sequence[Mapping[str, Any]]) -> Decimal | None:
+    """What the chosen lines ({"item", "options", "quantity"}, as the form reads them) cost, before submitting.
+
+    `money.lines_total` of each line's price and quantity, as the stored order's total will be; lines of items
+    not on offer or without a whole positive quantity count for nothing (validation speaks of them). None when a
+    chosen item has no price.
+    """
+    prices = {item.key: item.price for item in catalogue}
+    return lines_total((prices[line["item"]], line["quantity"]) for line in lines
+                       if line.get("item") in prices and type(line.get("quantity")) is int and line["quantity"] > 0)
 
 
 def variant_key(dimensions: tuple[Dimension, ...], options: Mapping[str, object]) -> str | None:

@@ -23,7 +23,8 @@ from core.auth import Actor, Permission, require, visible_events
 from core.errors import DomainError, EventValidationError, NotFound, SchemaError
 from core.events import ACCENT_COLOUR, SLUG, EventPhase, event_phase, local_moment, timezone_names, utc_to_local
 from core.images import prepare_image
-from core.models import Event, EventMember, User, utcnow
+from core.models import Event, EventMember, Order, User, utcnow
+from core.money import DEFAULT_CURRENCY, currency_problem
 
 TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 20_000
@@ -110,6 +111,7 @@ class EventChanges:
     accent_colour: str | _Unset = UNSET
     timezone: str | _Unset = UNSET
     phone_region: str | _Unset = UNSET
+    currency: str | _Unset = UNSET
     opens_at: datetime | None | _Unset = UNSET
     closes_at: datetime | None | _Unset = UNSET
     closed_message: str | _Unset = UNSET
@@ -154,6 +156,7 @@ class EventSettings:
     members: tuple[Member, ...]
     close_when_sold_out: bool = False
     one_order_per_email: bool = False
+    currency: str = DEFAULT_CURRENCY
 
     def local(self, moment: datetime | None) -> datetime | None:
         return _local_or_none(moment, self.timezone)
@@ -267,7 +270,7 @@ def _clean_changes(session: Session, event: Event, given: Mapping[str, object]) 
             clean[name] = value
 
     for name, value in given.items():
-        if name in ("slug", "title", "description", "accent_colour", "timezone", "phone_region",
+        if name in ("slug", "title", "description", "accent_colour", "timezone", "phone_region", "currency",
                     "closed_message") and not isinstance(value, str):
             errors[name] = "Enter some text."
         elif name == "slug":
@@ -288,6 +291,8 @@ def _clean_changes(session: Session, event: Event, given: Mapping[str, object]) 
         elif name == "phone_region":
             ok = value in phonenumbers.SUPPORTED_REGIONS
             check(name, None if ok else "Choose a region code such as GB.", value)
+        elif name == "currency":
+            check(name, currency_problem(value) or _currency_locked(session, event, value), value)
         elif name in ("close_when_sold_out", "one_order_per_email"):
             check(name, None if isinstance(value, bool) else "Either on or off.", value)
         elif name == "retention_days":
@@ -322,6 +327,13 @@ def _date_order_problems(event: Event, clean: Mapping[str, object], given: Mappi
     ]
     return {name: message for name, involved, broken, message in reversed(rules)
             if broken and any(n in given for n in involved)}
+
+
+def _currency_locked(session: Session, event: Event, currency: object) -> str | None:
+    """Why the currency may not change: stored orders keep their prices, not the currency they were paid in."""
+    if currency == event.currency or session.scalar(select(Order.id).where(Order.event_id == event.id).limit(1)) is None:
+        return None
+    return f"The currency stays {event.currency}: this event has orders, and their prices were in {event.currency}."
 
 
 def _slug_problem(session: Session, slug: str, event_id: int | None) -> str | None:
@@ -420,6 +432,7 @@ def get_event_for_edit(session: Session, actor: Actor, event_id: int, *,
         header_image_type=event.header_image_type,
         members=tuple(Member(username, display_name) for username, display_name in members),
         close_when_sold_out=event.close_when_sold_out, one_order_per_email=event.one_order_per_email,
+        currency=event.currency,
     )
 
 

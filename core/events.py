@@ -21,6 +21,7 @@ from core.errors import NotFound, SchemaError
 from core.form_versions import current_form
 from core.forms import FormSpec
 from core.models import Event
+from core.money import DEFAULT_CURRENCY
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
@@ -48,6 +49,8 @@ class PublicEvent:
     catalogue: tuple[CatalogueItem, ...] = ()
     # Closed because everything sold out (the event asked for that), rather than by its dates.
     sold_out: bool = False
+    # ISO 4217 code of every price and total on the page.
+    currency: str = DEFAULT_CURRENCY
 
     def local_time(self, moment: datetime) -> datetime:
         return moment.astimezone(ZoneInfo(self.timezone))
@@ -96,7 +99,7 @@ def load_public_event(session: Session, slug: object, now: datetime) -> PublicEv
     public = PublicEvent(
         slug=event.slug, title=event.title, description=event.description, accent_colour=event.accent_colour,
         has_header_image=event.header_image_type is not None, phase=phase, opens_at=event.opens_at,
-        timezone=event.timezone, closed_message=event.closed_message,
+        timezone=event.timezone, closed_message=event.closed_message, currency=event.currency,
         sold_out=phase == EventPhase.CLOSED and event.close_when_sold_out and event.sold_out_at is not None
         and (event.closes_at is None or now < event.closes_at),
     )

@@ -32,6 +32,7 @@ from core.models import (
     OrderLine,
     OrderPersonalData,
     OrderStatus,
+    OrderStatusChange,
     Variant,
     Vendor,
     utcnow,
@@ -57,7 +58,11 @@ SHEET_CHANGES = "Changes"
 REFERENCE, PLACED_AT, STATUS = "Reference", "Placed at", "Status"
 ITEM, VARIANT, QUANTITY = "Item", "Variant", "Quantity"
 CHANGE, BEFORE = "Change", "Before"
-LINE_COLUMNS = (REFERENCE, ITEM, VARIANT, QUANTITY, UNIT_PRICE, STATUS)
+# The event's ISO 4217 code, beside every column of amounts.
+CURRENCY = "Currency"
+# The tracking number or link of the order's latest shipped step.
+TRACKING = "Tracking"
+LINE_COLUMNS = (REFERENCE, ITEM, VARIANT, QUANTITY, UNIT_PRICE, CURRENCY, STATUS)
 # A vendor sees neither placing times nor prices (what attendees paid is the organiser's business).
 VENDOR_LINE_COLUMNS = (REFERENCE, ITEM, VARIANT, QUANTITY, STATUS)
 LINE_CHUNK = 10_000
@@ -95,6 +100,7 @@ def order_sheets(session: Session, actor: Actor, event_id: int, filters: ExportF
     # adds a row to Orders, and never leaves a line without its order.
     lines = line_frame(session, event, conditions, line_condition)
     orders = list(order_rows(session, conditions, line_condition).values())
+    tracking = _tracking(session, conditions)
     forms = _form_specs(session, event.id)
     columns = _answer_columns(forms, {key for spec in forms.values() if spec for key in _answer_keys(spec)})
     totals = (lines["quantity"] * lines["unit_price"]).groupby(lines["order_id"]).sum(min_count=1)
@@ -106,12 +112,14 @@ def order_sheets(session: Session, actor: Actor, event_id: int, filters: ExportF
         # An order with an unpriced line has no total, rather than a misleadingly low one.
         TOTAL: pd.Series([math.nan if o.id in unpriced else round(float(totals.get(o.id, 0.0)), 2) for o in orders],
                          dtype="float64"),
+        CURRENCY: pd.Series([event.currency] * len(orders), dtype="str"),
+        TRACKING: pd.Series([tracking.get(o.id) for o in orders], dtype="object"),
     }
     for key, header in columns:
         frame[header] = pd.Series([_answer(o, key) for o in orders], dtype="object")
     return {
         SHEET_ORDERS: pd.DataFrame(frame, columns=list(frame)),
-        SHEET_LINES: _line_items(lines, LINE_COLUMNS),
+        SHEET_LINES: _line_items(lines, LINE_COLUMNS, event.currency),
         SHEET_SUMMARY: summary_sheet(session, event, lines),
     }
 
@@ -260,10 +268,11 @@ def _line_chunk(found: Sequence[Any]) -> pd.DataFrame:
     })
 
 
-def _line_items(lines: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+def _line_items(lines: pd.DataFrame, columns: Sequence[str], currency: str = "") -> pd.DataFrame:
     every = {
         REFERENCE: lines["reference"], ITEM: lines["item_name"], VARIANT: lines["variant_label"],
         QUANTITY: lines["quantity"], UNIT_PRICE: lines["unit_price"],
+        CURRENCY: pd.Series([currency] * len(lines), dtype="str"),
         STATUS: lines["status"].map({status.value: label for status, label in STATUS_LABELS.items()}).astype("str"),
     }
     return pd.DataFrame({column: every[column].reset_index(drop=True) for column in columns})
@@ -279,6 +288,15 @@ def order_rows(session: Session, conditions: Sequence[ColumnElement[bool]],
     if line_condition is not None:
         query = query.where(exists().where(OrderLine.order_id == Order.id, line_condition))
     return {row.id: row for row in session.execute(query)}
+
+
+def _tracking(session: Session, conditions: Sequence[ColumnElement[bool]]) -> dict[int, str]:
+    """The tracking number or link of each matching order's latest shipped step that has one, by order id."""
+    found = session.execute(
+        select(OrderStatusChange.order_id, OrderStatusChange.tracking).join(Order, Order.id == OrderStatusChange.order_id)
+        .where(*conditions, OrderStatusChange.status == OrderStatus.SHIPPED, OrderStatusChange.tracking.is_not(None))
+        .order_by(OrderStatusChange.at, OrderStatusChange.id))
+    return {order_id: tracking for order_id, tracking in found}  # the latest step wins
 
 
 def vendor_line_items(
@@ -363,7 +381,7 @@ def _answer_columns(forms: Mapping[int, FormSpec | None], keys: set[str]) -> lis
     """(key, header) for each answer column among `keys`: the newest form's fields first, labelled as it labels
     them; a label that is already a header gets its key added."""
     columns: list[tuple[str, str]] = []
-    taken = {REFERENCE, PLACED_AT, STATUS, TOTAL, ITEM, VARIANT, QUANTITY, UNIT_PRICE, CHANGE, BEFORE}
+    taken = {REFERENCE, PLACED_AT, STATUS, TOTAL, CURRENCY, TRACKING, ITEM, VARIANT, QUANTITY, UNIT_PRICE, CHANGE, BEFORE}
     seen: set[str] = set()
     for spec in forms.values():
         for field in spec.fields if spec else ():

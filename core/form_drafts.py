@@ -45,6 +45,7 @@ from core.form_builder import (
 from core.form_versions import is_in_use, save_form
 from core.forms import FieldType, FormSpec, parse_form_spec
 from core.models import AuditEntry, Event, FormDraft, FormVersion, utcnow
+from core.money import DEFAULT_CURRENCY
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Draft:
     newer_version: int | None  # a version saved since the draft started, which saving would replace
     focus: str | None = None  # the field the operation that returned this draft added, changed or moved
     removed: RemovedField | None = None  # what delete_field took away, for undo
+    currency: str = DEFAULT_CURRENCY  # the event's, for the preview's prices and total
 
     def field(self, key: str) -> Field:
         """The draft's field `key`; raises NotFound when it is gone."""
@@ -278,7 +280,8 @@ def _view(session: Session, event: Event, row: FormDraft | None, catalogue: Sequ
     spec = parse_form_spec({"fields": fields}) if not problem else None
     newer = _newer_version(row, current) if row else None
     return Draft(
-        event_id=event.id, slug=event.slug, timezone=event.timezone, fields=tuple(copy.deepcopy(fields)),
+        event_id=event.id, slug=event.slug, timezone=event.timezone, currency=event.currency,
+        fields=tuple(copy.deepcopy(fields)),
         rows=field_rows(fields, catalogue), spec=spec, problem=problem, catalogue=tuple(catalogue),
         saved_number=current.number if current else None,
         saved_in_use=current is not None and is_in_use(session, current), saved_keys=_saved_keys(current),

@@ -55,6 +55,7 @@ from core.models import (
     RedemptionCode,
     utcnow,
 )
+from core.money import DEFAULT_CURRENCY, lines_total
 from core.order_mail import notify_order_changed, per_order_shares, queue_confirmation
 from core.orders import ReceiptLine
 from core.stock import change_stock
@@ -150,6 +151,7 @@ class OwnOrder:
     personal_data_kept: bool
     change_until: datetime | None
     locked_reason: str
+    currency: str = DEFAULT_CURRENCY
 
     @property
     def can_change(self) -> bool:
@@ -161,9 +163,7 @@ class OwnOrder:
 
     @property
     def total(self) -> Decimal | None:
-        if any(line.unit_price is None for line in self.lines):
-            return None
-        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))  # type: ignore[operator]
+        return lines_total((line.unit_price, line.quantity) for line in self.lines)
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(ZoneInfo(self.timezone))
@@ -182,6 +182,7 @@ def own_order(session: Session, order_id: int, *, now: datetime | None = None) -
         history=status_history(session, order.id),
         delete_after=delete_after(event), personal_data_kept=order.personal is not None,
         change_until=change_deadline(event), locked_reason=_locked_reason(order, event, now),
+        currency=event.currency,
     )
 
 
@@ -223,6 +224,7 @@ class ChangeForm:
     answers: dict[str, Any]
     # Lines whose item or choice is no longer offered: the form cannot show them, so a change drops them.
     unavailable: tuple[str, ...] = ()
+    currency: str = DEFAULT_CURRENCY
 
 
 def change_form(session: Session, order_id: int, *, now: datetime | None = None) -> ChangeForm:
@@ -240,7 +242,7 @@ def change_form(session: Session, order_id: int, *, now: datetime | None = None)
             for line in order.lines if (line.item_key, line.variant_key) in variants]
     unavailable = tuple(f"{line.item_name} ({line.variant_label})" if line.variant_label else line.item_name
                         for line in order.lines if (line.item_key, line.variant_key) not in variants)
-    return ChangeForm(form, catalogue, answers, unavailable)
+    return ChangeForm(form, catalogue, answers, unavailable, event.currency)
 
 
 def change_order(

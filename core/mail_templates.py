@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 from string import Formatter
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from core.errors import NotFound, SchemaError, TemplateValidationError
 from core.form_versions import current_form_version
 from core.forms import FieldSpec, FieldType, FormSpec, parse_form_spec
 from core.models import Event, MailTemplate, MessageKind
+from core.money import format_money, lines_total
 
 # The kinds of mail an organiser can word; batch and alarm mails are written by the system.
 TEMPLATE_KINDS = (MessageKind.CONFIRMATION, MessageKind.VENDOR_ORDER, MessageKind.STATUS_UPDATE)
@@ -37,6 +39,8 @@ PLACEHOLDERS: dict[str, str] = {
     "items": "what was ordered, one line per item (in a vendor mail only that vendor's items)",
     "delete_after": "the date the attendee's personal data will be deleted",
     "event_title": "the event's title",
+    "total": "'Total: ' and what the order costs in the event's currency, e.g. Total: €42.00 (in a vendor mail "
+             "only that vendor's items); empty when an item has no price",
 }
 # Only in the attendee's own mail: the link is a secret that opens, changes and cancels the order.
 ATTENDEE_PLACEHOLDERS: dict[str, str] = {
@@ -58,7 +62,8 @@ DEFAULT_TEMPLATES: dict[MessageKind, tuple[str, str]] = {
         "Your order {order_ref} for {event_title}",
         "Hello {name},\n\n"
         "thank you for your order for {event_title}. Your order reference is {order_ref}.\n\n"
-        "{items}\n\n"
+        "{items}\n"
+        "{total}\n\n"
         "See, change or cancel your order: {lookup_link}\n\n"
         "We use your details only to get your order to you, and delete them once the event is over "
         "(deletion date: {delete_after}).\n",
@@ -341,7 +346,7 @@ def sample_values(session: Session, event: Event, *, public_base_url: str | None
     lines = [(1, item.name, item.variants[0].label if item.variants else "") for item in catalogue[:2]]
     fields = [spec for spec in form.fields if spec.type != FieldType.ITEMS] if form else []
     name_key = attendee_name_key(form) if form else None
-    values = order_values(event, SAMPLE_REFERENCE)
+    values = order_values(event, SAMPLE_REFERENCE, [(item.price, 1) for item in catalogue[:2]])
     values.update(
         lookup_link=lookup_link(SAMPLE_LOOKUP_TOKEN, public_base_url),
         name=SAMPLE_NAME,
@@ -364,13 +369,22 @@ def _sample_answer(spec: FieldSpec) -> str:
 # --- Values of a real order --------------------------------------------------------------------------------------
 
 
-def order_values(event: Event, reference: str) -> dict[str, str]:
-    """The placeholders that are the same for every mail about one order (the attendee's and the vendors')."""
+def order_values(event: Event, reference: str, priced_lines: Iterable[tuple[Decimal | None, int]]) -> dict[str, str]:
+    """The placeholders that are the same for every mail about one order (the attendee's and the vendors').
+
+    `priced_lines` are the (unit price, quantity) of the lines the mail is about, for {total}.
+    """
     return {
         "order_ref": reference,
         "event_title": event.title,
         "delete_after": delete_after(event),
+        "total": total_text(lines_total(priced_lines), event.currency),
     }
+
+
+def total_text(total: Decimal | None, currency: str) -> str:
+    """ "Total: €42.00", or empty when there is no total (an item without a price)."""
+    return f"Total: {format_money(total, currency)}" if total is not None else ""
 
 
 def lookup_link(token: str | None, public_base_url: str | None = None) -> str:

@@ -25,6 +25,7 @@ from core.errors import DomainError, NotFound, SchemaError
 from core.forms import FieldType, FormSpec, format_answer, parse_form_spec
 from core.fulfilment import StatusStep, organiser_history
 from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus, Vendor
+from core.money import DEFAULT_CURRENCY, lines_total
 from core.order_mail import resend_to_vendors
 from core.vendors import DisclosureView, disclosure_register
 
@@ -62,6 +63,7 @@ class OrderPage:
     page_size: int
     timezone: str
     item_choices: dict[str, str]
+    currency: str = DEFAULT_CURRENCY
 
     @property
     def pages(self) -> int:
@@ -103,6 +105,7 @@ class OrderDetail:
     disclosures: tuple[DisclosureView, ...] = ()
     # Every status the order went through, oldest first, with who set it and any tracking number or link.
     history: tuple[StatusStep, ...] = ()
+    currency: str = DEFAULT_CURRENCY
 
     @property
     def total(self) -> Decimal | None:
@@ -167,7 +170,7 @@ def search_orders(
     item_choices = {key: name for key, name in session.execute(
         select(Item.key, Item.name).where(Item.event_id == event.id).order_by(Item.position, Item.id))}
     return OrderPage(rows=rows, total=total, page=page, page_size=page_size, timezone=event.timezone,
-                     item_choices=item_choices)
+                     item_choices=item_choices, currency=event.currency)
 
 
 def summarise_lines(lines: Sequence[OrderLineView]) -> str:
@@ -194,7 +197,7 @@ def order_detail(session: Session, actor: Actor, event_id: int, reference: str) 
     personal = order.personal.answers if order.personal is not None else {}
     return OrderDetail(
         reference=order.reference, status=order.status, placed_at=order.created_at, timezone=event.timezone,
-        form_version=version.number,
+        form_version=version.number, currency=event.currency,
         lines=tuple(OrderLineView(line.item_key, line.item_name, line.variant_label, line.quantity, line.unit_price)
                     for line in order.lines),
         answers=_answer_views(spec, order.answers, personal),
@@ -341,6 +344,4 @@ def _text_or_none(value: object) -> str | None:
 
 
 def _total(lines: Sequence[OrderLineView]) -> Decimal | None:
-    if any(line.unit_price is None for line in lines):
-        return None
-    return sum((line.unit_price * line.quantity for line in lines), Decimal("0"))  # type: ignore[operator]
+    return lines_total((line.unit_price, line.quantity) for line in lines)

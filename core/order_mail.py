@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -33,6 +34,7 @@ from core.mail_templates import (
     order_values,
     render_mail,
     template_for,
+    total_text,
 )
 from core.models import (
     Disclosure,
@@ -48,6 +50,7 @@ from core.models import (
     Vendor,
     VendorMode,
 )
+from core.money import lines_total
 from core.outbox import enqueue_message
 from core.portal_links import portal_link_paragraph
 from core.sms import sms_configured
@@ -67,6 +70,8 @@ class VendorShare:
 
     vendor: Vendor
     items: str
+    # {total} of the vendor's own lines (empty when one has no price).
+    total: str
     name: str
     fields: tuple[str, ...]
     details: str
@@ -106,7 +111,7 @@ def queue_confirmation(
     name_key = attendee_name_key(form)
     template = template_for(session, event.id, MessageKind.CONFIRMATION)
     mail = render_mail(MessageKind.CONFIRMATION, template.subject, template.body, {
-        **order_values(event, order.reference),
+        **order_values(event, order.reference, _priced(order.lines)),
         "lookup_link": lookup_link(lookup_token, public_base_url),
         "name": str(answers.get(name_key, "")) if name_key else "",
         "items": _lines_text(order.lines),
@@ -121,12 +126,13 @@ def per_order_shares(
 ) -> dict[int, VendorShare]:
     """What each per-order vendor with lines in `order` gets of it, by vendor id, in the order of their lines."""
     name_key = attendee_name_key(form)
+    order_currency = session.get_one(Event, order.event_id).currency  # loaded already: from the identity map
     shares: dict[int, VendorShare] = {}
     for vendor, lines in _per_order_vendor_lines(session, order):
         shown = tuple(key for key in disclosed_fields(vendor, form)
                       if form.field(key).type != FieldType.ITEMS and answers.get(key) not in (None, "", []))
         shares[vendor.id] = VendorShare(
-            vendor=vendor, items=_lines_text(lines),
+            vendor=vendor, items=_lines_text(lines), total=total_text(lines_total(_priced(lines)), order_currency),
             name=str(answers.get(name_key, "")) if name_key in shown else "",
             fields=shown,
             # The Orders page's wording (format_answer), so that organiser and vendor read the same.
@@ -171,7 +177,7 @@ def resend_to_vendors(session: Session, event: Event, order: Order, form: FormSp
 def _queue_vendor_order(session: Session, event: Event, order: Order, share: VendorShare) -> OutboxMessage:
     template = template_for(session, event.id, MessageKind.VENDOR_ORDER)
     mail = render_mail(MessageKind.VENDOR_ORDER, template.subject, template.body, {
-        **order_values(event, order.reference), "name": share.name, "items": share.items,
+        **order_values(event, order.reference, ()), "total": share.total, "name": share.name, "items": share.items,
         "vendor_name": share.vendor.name, "fields": share.details,
     })
     text, marked_up = mail.text, mail.html
@@ -246,6 +252,10 @@ def _per_order_vendor_lines(session: Session, order: Order) -> list[tuple[Vendor
     return list(grouped.values())
 
 
+def _priced(lines: Sequence[OrderLine]) -> list[tuple[Decimal | None, int]]:
+    return [(line.unit_price, line.quantity) for line in lines]
+
+
 def _lines_text(lines: Sequence[OrderLine]) -> str:
     return item_lines([(line.quantity, line.item_name, line.variant_label) for line in lines])
 
@@ -298,7 +308,7 @@ class StatusNotifier:
             self._template = template_for(self._session, self._event.id, MessageKind.STATUS_UPDATE)
         name_key = attendee_name_key(form)
         mail = render_mail(MessageKind.STATUS_UPDATE, self._template.subject, self._template.body, {
-            **order_values(self._event, order.reference),
+            **order_values(self._event, order.reference, _priced(order.lines)),
             "name": str(personal.get(name_key, "")) if name_key else "",
             "items": item_lines([(line.quantity, line.item_name, line.variant_label) for line in order.lines]),
             # The secret link is known only when the order is placed; this one opens the lookup page.

@@ -46,6 +46,7 @@ from core.models import (
     OrderStatusChange,
     utcnow,
 )
+from core.money import DEFAULT_CURRENCY, lines_total
 from core.order_mail import notify_order_placed
 from core.stock import everything_sold_out, take_stock
 from core.submissions import find_repeated_submission, submission_hash
@@ -86,12 +87,12 @@ class OrderReceipt:
     created: bool
     # The secret of the order's lookup link; only known when this call created the order (only its hash is kept).
     lookup_token: str | None = None
+    # The event's ISO 4217 code, for the total and the prices.
+    currency: str = DEFAULT_CURRENCY
 
     @property
     def total(self) -> Decimal | None:
-        if any(line.unit_price is None for line in self.lines):
-            return None
-        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))  # type: ignore[operator]
+        return lines_total((line.unit_price, line.quantity) for line in self.lines)
 
 
 def new_reference() -> str:
@@ -129,7 +130,7 @@ def place_order(
     if session.scalar(_ORDER_ID_BY_KEY, {"event_id": event.id, "key": idempotency_key}) is not None:
         existing = _find_by_idempotency_key(session, event, idempotency_key)
         if existing is not None:
-            return _receipt(existing, created=False)
+            return _receipt(existing, event.currency, created=False)
     if event_phase(event, now) != EventPhase.OPEN:
         raise EventNotOpen("This event is not taking orders right now.")
 
@@ -143,7 +144,7 @@ def place_order(
     if fingerprint is not None:
         first = find_repeated_submission(session, event.id, fingerprint, now)
         if first is not None:
-            return _receipt(_load_order(session, first), created=False)
+            return _receipt(_load_order(session, first), event.currency, created=False)
 
     personal_keys = {spec.key for spec in form.personal_fields}
     lookup_token = new_lookup_token()
@@ -186,7 +187,7 @@ def place_order(
         except IntegrityError:
             existing = _find_by_idempotency_key(session, event, idempotency_key)
             if existing is not None:
-                return _receipt(existing, created=False)
+                return _receipt(existing, event.currency, created=False)
             if session.scalar(_ORDER_ID_BY_REFERENCE, {"reference": order.reference}) is None:
                 raise
             # Another order has this reference (about one order in a million, with a million orders stored):
@@ -202,7 +203,7 @@ def place_order(
                      details={"order": order.reference})
     # In this same transaction: the order and its mails are committed together or not at all.
     notify_order_placed(session, event, order, form, clean, lookup_token=lookup_token)
-    return _receipt(order, created=True, lookup_token=lookup_token)
+    return _receipt(order, event.currency, created=True, lookup_token=lookup_token)
 
 
 def submit_public_order(
@@ -315,7 +316,7 @@ def _insert_order(session: Session, order: Order) -> None:
              "quantity": line.quantity, "unit_price": line.unit_price} for line in order.lines])
 
 
-def _receipt(order: Order, *, created: bool, lookup_token: str | None = None) -> OrderReceipt:
+def _receipt(order: Order, currency: str, *, created: bool, lookup_token: str | None = None) -> OrderReceipt:
     return OrderReceipt(
         reference=order.reference,
         placed_at=order.created_at,
@@ -323,4 +324,5 @@ def _receipt(order: Order, *, created: bool, lookup_token: str | None = None) ->
                     for line in order.lines),
         created=created,
         lookup_token=lookup_token,
+        currency=currency,
     )

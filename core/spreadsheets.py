@@ -56,7 +56,8 @@ def neutralise(text: str) -> str:
 
 
 def write_xlsx(sheets: Mapping[str, pd.DataFrame]) -> bytes:
-    """An XLSX workbook of `sheets` (name -> frame) with a bold header row; every string is neutralised.
+    """An XLSX workbook of `sheets` (name -> frame) with a bold, frozen, filterable header row; every string is
+    neutralised.
 
     Written with XlsxWriter directly, cell by cell with an explicit type, so no string can become a formula
     or a link; in constant-memory mode, rows go to a temporary file as they are written (pandas' to_excel
@@ -81,7 +82,9 @@ def write_xlsx(sheets: Mapping[str, pd.DataFrame]) -> bytes:
             width = min(max([len(header), *sample], default=8) + 2, 60)
             sheet.set_column(index, index, width, money if header in MONEY_COLUMNS else None)
             sheet.write_string(0, index, header, bold)
-        sheet.freeze_panes(1, 0)
+        sheet.freeze_panes(1, 0)  # the header row stays in view while scrolling
+        if headers:  # a filter button on every header, over all rows
+            sheet.autofilter(0, 0, len(frame), len(headers) - 1)
         write_string, write_number, write_datetime = sheet.write_string, sheet.write_number, sheet.write_datetime
         formats = [money if header in MONEY_COLUMNS else None for header in headers]
         for row, values in enumerate(zip(*columns, strict=True), start=1):

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, update
@@ -85,6 +86,8 @@ class VendorOverview:
     vendors: tuple[VendorView, ...]
     routes: tuple[ItemRoute, ...]
     form_fields: dict[str, str]
+    # When batch vendors get their list: "Fri 11 Jun 2027, 19:00 (Europe/Berlin)", or "" while no cutoff is set.
+    batch_cutoff: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,8 +126,12 @@ def vendor_overview(session: Session, actor: Actor, event_id: int | None) -> Ven
     vendors = tuple(list_vendors(session, actor))
     if event_id is None:
         return VendorOverview(vendors, (), {})
-    return VendorOverview(vendors, tuple(list_item_routes(session, actor, event_id)),
-                          form_field_labels(session, actor, event_id))
+    routes = tuple(list_item_routes(session, actor, event_id))  # checks the actor may see the event first
+    event = session.get_one(Event, event_id)
+    cutoff = event.vendor_cutoff_at
+    return VendorOverview(vendors, routes, form_field_labels(session, actor, event_id),
+                          batch_cutoff=f"{cutoff.astimezone(ZoneInfo(event.timezone)):%a %d %b %Y, %H:%M} "
+                                       f"({event.timezone})" if cutoff else "")
 
 
 def create_vendor(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.audit import AuditFilters, list_audit_entries
+from core.audit import AuditFilters, list_audit_entries, readable_details
 from ui import feedback, runtime
 from ui.paging import pager
 
@@ -37,16 +37,30 @@ def render() -> None:
     if total == 0:
         st.info("No entries match.", icon=":material/search_off:")
         return
-    st.dataframe(entries, hide_index=True, width="stretch", column_config={
+    details = entries["details"].tolist()
+    entries = entries.assign(details=["; ".join(readable_details(text)) for text in details])
+    shown = st.dataframe(entries, hide_index=True, width="stretch", key=f"audit.table.{page}", on_select="rerun",
+                         selection_mode="single-row", column_config={
         "at": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm:ss"),
         "actor": st.column_config.TextColumn("By"),
         "action": st.column_config.TextColumn("Action"),
         "event": st.column_config.TextColumn("Event"),
         "subject": st.column_config.TextColumn("Subject"),
-        "details": st.column_config.TextColumn("Details", width="large"),
+        "details": st.column_config.TextColumn("Details", width="large", help="Select a row to read them in full."),
     })
+    _expanded(entries, details, shown.selection.rows)
     pages = max(1, -(-total // PAGE_SIZE))
     pager("audit", page, pages, f"{total} entr{'ies' if total != 1 else 'y'} · page {page} of {pages}", _turn_to)
+
+
+def _expanded(entries: object, details: list[str], rows: list[int]) -> None:
+    """The selected entry's details in full, one "key: value" per line."""
+    if not rows or rows[0] >= len(details):  # the Details column's help says to select one
+        return
+    row = entries.iloc[rows[0]]  # type: ignore[attr-defined]
+    with st.expander(f"Details of {row['action']} on {row['at']:%d %b %Y, %H:%M:%S}", expanded=True):
+        lines = readable_details(details[rows[0]])
+        st.text("\n".join(lines) if lines else "No details.")
 
 
 def _restart() -> None:

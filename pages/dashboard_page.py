@@ -7,7 +7,12 @@ import streamlit as st
 
 from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.event_admin import EventState
+from core.money import format_money
 from ui import feedback, runtime
+
+# Blues, greys and grey-greens only: no red, orange or yellow that could read as a warning on the dashboard.
+NEUTRAL_SWATCHES = ("#4c6a92", "#8aa1c1", "#5f7f6f", "#a7b8a8", "#7a7a8c", "#b5b5c3", "#4f7c8a", "#9fc1c9",
+                    "#6b6b6b", "#c4c4c4")
 
 STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",
                  EventState.CLOSED: "orange", EventState.FULFILMENT: "blue", EventState.PURGED: "gray",
@@ -36,25 +41,43 @@ def render() -> None:
     orders.metric("Orders", board.orders, border=True)
     cancelled.metric("Cancelled", board.cancelled, border=True)
     items.metric("Items ordered", board.items_ordered, border=True)
-    value.metric("Order value", f"{board.order_value:,.2f}", border=True)
+    value.metric("Order value", format_money(board.order_value, board.currency), border=True)
 
     st.subheader("Items ordered")
     if board.items.empty:
         st.caption("Nothing ordered yet.")
     else:
-        st.bar_chart(board.items, x="Item", y="Quantity", color="Variant", horizontal=True)
+        st.vega_lite_chart(board.items, _items_chart(), width="stretch")
         st.dataframe(board.items, hide_index=True, width="stretch")
-    st.subheader(f"Orders per day ({board.timezone})")
-    if board.orders_per_day.empty:
-        st.caption("No orders yet.")
+    if board.orders_per_hour is not None:  # one or two days of orders: per day would be one or two huge bars
+        st.subheader(f"Orders per hour ({board.timezone})")
+        st.bar_chart(board.orders_per_hour, x="Hour", y="Orders")
     else:
-        st.bar_chart(board.orders_per_day, x="Day", y="Orders")
+        st.subheader(f"Orders per day ({board.timezone})")
+        if board.orders_per_day.empty:
+            st.caption("No orders yet.")
+        else:
+            st.bar_chart(board.orders_per_day, x="Day", y="Orders")
     if board.vendor_sends:
         st.subheader("Batch vendors")
         # Vendor names are organisers' text: plain text, never Markdown.
         for state in board.vendor_sends:
             st.text(state.message)
     _timeline(board)
+
+
+def _items_chart() -> dict[str, object]:
+    """Quantities per item as horizontal bars stacked by variant, in neutral colours: the default palette's red
+    for the third variant reads as a warning, and a variant named "Red" drawn blue would be no better."""
+    return {
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "y": {"field": "Item", "type": "nominal", "sort": None, "title": None},
+            "x": {"field": "Quantity", "type": "quantitative", "title": "Quantity"},
+            "color": {"field": "Variant", "type": "nominal", "scale": {"range": list(NEUTRAL_SWATCHES)},
+                      "legend": {"title": "Variant"}},
+        },
+    }
 
 
 def _timeline(board: Dashboard) -> None:

@@ -158,7 +158,7 @@ def _save(actor: Actor, event_id: int, scope: str) -> None:
 def _header_image(actor: Actor, event: EventSettings, scope: str) -> None:
     st.subheader("Header image")
     if event.header_image is not None:
-        st.image(event.header_image, width="stretch")
+        st.image(event.header_image, width="stretch", alt="The event's current header image")
         st.button("Remove image", icon=":material/delete:", key=f"{scope}.image.remove", on_click=_act,
                   args=(scope, "image", lambda s: set_header_image(s, actor, event.id, None), "Image removed."))
     # A new key after each upload empties the uploader, whose value cannot be set.

@@ -169,6 +169,7 @@ def _preview(draft: Draft) -> None:
             st.info("Add a field to see the preview.", icon=":material/visibility:")
         return
     with st.container(border=True):
-        form_renderer.render_form(draft.spec, draft.catalogue, prefix=PREVIEW_PREFIX, errors={})
+        form_renderer.render_form(draft.spec, draft.catalogue, prefix=PREVIEW_PREFIX, errors={},
+                                  currency=draft.currency)
 
 

@@ -13,6 +13,7 @@ from core.auth import Actor
 from core.catalogue_admin import ItemForEdit, PoolForEdit, VariantEdit
 from core.event_admin import EventSummary
 from ui import feedback, fresh, runtime
+from ui.stock_cells import UNLIMITED, typed_stock
 
 # Every successful change starts a new generation of the forms and tables, drawn afresh from the database.
 SCOPE = "catalogue"
@@ -135,15 +136,15 @@ def _variant_table(actor: Actor, event: EventSummary, item: ItemForEdit) -> None
         [{"Variant": variant.label or item.name, "Offered": variant.active, "Stock": variant.stock,
           "Sold": variant.sold, "Left": variant.remaining} for variant in item.variants],
         key=f"catalogue.variants.{item.key}.{state}", hide_index=True, disabled=["Variant", "Sold", "Left"],
+        placeholder=UNLIMITED,  # an empty Stock or Left cell, which would read "None"
         column_config={
             "Offered": st.column_config.CheckboxColumn("Offered", help="Untick to stop offering it."),
             "Stock": st.column_config.NumberColumn("Stock", min_value=0, max_value=catalogue_admin.MAX_STOCK, step=1,
                                                    help="How many can be sold in all; empty means no limit."),
-            "Left": st.column_config.NumberColumn("Left", help="Empty: no limit of its own."),
+            "Left": st.column_config.NumberColumn("Left", help="Unlimited: no limit of its own."),
         },
     )
-    wanted = [VariantEdit(variant.key, bool(row["Offered"]),
-                          None if row["Stock"] is None or row["Stock"] != row["Stock"] else int(row["Stock"]))  # NaN
+    wanted = [VariantEdit(variant.key, bool(row["Offered"]), typed_stock(row["Stock"]))
               for variant, row in zip(item.variants, edited, strict=True)]
     if wanted == [VariantEdit(v.key, v.active, v.stock) for v in item.variants]:
         return

@@ -154,7 +154,7 @@ def _change(order_id: int) -> None:
         st.warning(f"{line} is no longer offered; saving a change removes it from your order.")
     errors = feedback.kept_errors(SCOPE)
     problem = errors.pop("", None)
-    render_form(draft.form, draft.catalogue, FORM_PREFIX, errors)
+    render_form(draft.form, draft.catalogue, FORM_PREFIX, errors, draft.currency)
     if problem:
         st.error(problem, icon=":material/error:")
     elif errors:

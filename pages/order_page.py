@@ -60,7 +60,8 @@ def render() -> None:
         return
     apply_accent(event.accent_colour)
     if image is not None:
-        st.image(image[0], width="stretch", output_format=stored_format(image[0]))
+        # A banner: decorative (alt=""), the title below says what it is.
+        st.image(image[0], width="stretch", output_format=stored_format(image[0]), alt="")
     st.title(event.title)
     st.markdown(safe_markdown(event.description))
     if event.phase == EventPhase.NOT_OPEN_YET:
@@ -105,7 +106,7 @@ def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
     problem = errors.pop("", None)
     if rules.mode == CodeMode.FORM:
         _accepted_code(prefix, errors)
-    render_form(event.form, event.catalogue, prefix, errors)
+    render_form(event.form, event.catalogue, prefix, errors, event.currency)
     if rules.mode == CodeMode.ITEMS and rules.items_needing_code:
         st.text_input("Redemption code", key=f"{prefix}.code_input", max_chars=codes.MAX_CODE_LENGTH,
                       help="Case, spaces and hyphens don't matter.")
@@ -183,7 +184,7 @@ def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
                 icon=":material/check_circle:")
     st.markdown(f"Your order reference is **`{receipt.reference}`**. Please keep it: you will need it if you "
                 "contact the organiser about your order.")
-    show_order_lines(receipt.lines, receipt.total)
+    show_order_lines(receipt.lines, receipt.total, receipt.currency)
     # The secret is known only in the run that placed the order; the mail carries the same link.
     link = f"/lookup?t={receipt.lookup_token}" if receipt.lookup_token else "/lookup"
     st.markdown(f"You can see, change or cancel your order on [Find my order]({link}), also linked in your "

@@ -11,6 +11,7 @@ from core.auth import Actor
 from core.event_admin import EventSummary
 from core.fulfilment import FULFILMENT_STEPS, MAX_TRACKING_LENGTH, STATUS_LABELS, change_status
 from core.models import OrderStatus
+from core.money import column_format
 from core.order_admin import MAX_SEARCH_LENGTH, OrderFilters, OrderPage, search_orders
 from ui import feedback, fresh, runtime
 from ui.confirm import confirm
@@ -89,7 +90,7 @@ def _table(prefix: str, result: OrderPage) -> list[str]:
             "status": st.column_config.SelectboxColumn("Status", options=[s.value for s in OrderStatus],
                                                        format_func=lambda value: STATUS_LABELS[OrderStatus(value)]),
             "items": st.column_config.TextColumn("Items", width="large"),
-            "total": st.column_config.NumberColumn("Total", format="%.2f"),
+            "total": st.column_config.NumberColumn("Total", format=column_format(result.currency)),
             "name": st.column_config.TextColumn("Name"),
             "email": st.column_config.TextColumn("Email"),
         },

@@ -16,6 +16,8 @@ from core.outbox import (
 from ui import feedback, fresh, runtime
 
 PREFIX = "outbox"
+OUTBOX_COLUMN_ORDER = ("created_at", "kind", "recipients", "subject", "status", "attempts", "last_error",
+                       "next_attempt_at", "sent_at")
 
 
 def render() -> None:
@@ -46,7 +48,8 @@ def render() -> None:
         st.info("No messages" + (" with this status." if status else " for this event yet."),
                 icon=":material/inbox:")
         return
-    st.dataframe(messages, hide_index=True, width="stretch", column_config={
+    # Queued at first: beside the wide subject it would sit off-screen.
+    st.dataframe(messages, hide_index=True, width="stretch", column_order=OUTBOX_COLUMN_ORDER, column_config={
         "id": None,
         "kind": st.column_config.TextColumn("Kind"),
         "recipients": st.column_config.TextColumn("To"),
@@ -54,7 +57,7 @@ def render() -> None:
         "status": st.column_config.TextColumn("Status"),
         "attempts": st.column_config.NumberColumn("Attempts"),
         "last_error": st.column_config.TextColumn("Last error", width="medium"),
-        "created_at": st.column_config.DatetimeColumn("Queued", format="D MMM YYYY, HH:mm"),
+        "created_at": st.column_config.DatetimeColumn("Queued at", format="D MMM YYYY, HH:mm", help="In UTC"),
         "next_attempt_at": st.column_config.DatetimeColumn("Next attempt", format="D MMM YYYY, HH:mm"),
         "sent_at": st.column_config.DatetimeColumn("Sent", format="D MMM YYYY, HH:mm"),
     })

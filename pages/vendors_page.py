@@ -35,6 +35,8 @@ def render() -> None:
         return
     fresh.show_notice(SCOPE)
     generation = fresh.generation(SCOPE)
+    if event is not None:
+        _where_fields_and_cutoff_come_from(overview)
     if overview.vendors:
         st.dataframe([{"Name": v.name, "Mode": MODE_SHORT[v.mode], "Emails": ", ".join(v.emails),
                        "May see": ", ".join(v.visible_fields), **({"Owner": v.owner} if actor.is_admin else {})}
@@ -46,6 +48,20 @@ def render() -> None:
     if event is not None:
         _routes(actor, event, overview, generation)
         show_portal_links(actor, event, overview)
+
+
+def _where_fields_and_cutoff_come_from(overview: VendorOverview) -> None:
+    if overview.form_fields:
+        st.caption("The fields a vendor may see come from this event's saved form: a field added in the Form "
+                   "builder appears here once the form is saved.")
+    else:
+        st.info("This event has no saved form yet, so there are no fields to let a vendor see. Save the form in "
+                "the Form builder first; its fields then appear under May see.", icon=":material/info:")
+    if overview.batch_cutoff:
+        st.caption(f"Batch vendors get one list of all their lines at the cutoff: {overview.batch_cutoff}.")
+    else:
+        st.caption("Batch vendors: no cutoff is set for this event, so they get their list when you send it "
+                   "from the Exports page.")
 
 
 class _Inputs(NamedTuple):

@@ -18,6 +18,7 @@ from core.event_admin import (
 )
 from core.events import timezone_names
 from core.markup import safe_markdown
+from core.money import currency_codes, currency_label
 from ui import feedback
 
 # The settings whose inputs are a date and a time in the event's time zone.
@@ -52,6 +53,10 @@ def draw_settings(event: EventSettings, scope: str) -> None:
         st.selectbox("Phone numbers from", regions, index=_index(regions, event.phone_region),
                      key=f"{key}.phone_region", help="Numbers without a country code are read as from here.")
         feedback.show(scope, "phone_region")
+    codes = currency_codes()
+    st.selectbox("Currency", codes, index=_index(codes, event.currency), key=f"{key}.currency",
+                 format_func=currency_label, help="Of every price, total and export. Fixed once orders exist.")
+    feedback.show(scope, "currency")
     st.caption(f"Dates and times below are in {timezone}.")
     for name, label in MOMENTS.items():
         _moment_inputs(scope, name, label, event.local(getattr(event, name)))
@@ -76,6 +81,7 @@ def read_settings(scope: str) -> EventChanges:
     return EventChanges(
         title=state[f"{key}.title"], slug=state[f"{key}.slug"], description=state[f"{key}.description"],
         accent_colour=state[f"{key}.accent_colour"], timezone=timezone, phone_region=state[f"{key}.phone_region"],
+        currency=state[f"{key}.currency"],
         closed_message=state[f"{key}.closed_message"], retention_days=int(state[f"{key}.retention_days"]),
         close_when_sold_out=bool(state[f"{key}.close_when_sold_out"]),
         one_order_per_email=bool(state[f"{key}.one_order_per_email"]), **moments_from_local(picked, timezone))
@@ -89,6 +95,6 @@ def _moment_inputs(scope: str, name: str, label: str, local: datetime | None) ->
     day, at = st.columns(2)
     day.date_input(label, value=local.date() if local else None, key=f"{scope}.input.{name}.date",
                    format="YYYY-MM-DD")
-    at.time_input("Time", value=local.time() if local else None, key=f"{scope}.input.{name}.time",
+    at.time_input(f"{label} (time)", value=local.time() if local else None, key=f"{scope}.input.{name}.time",
                   help="Empty means midnight.")
     feedback.show(scope, name)

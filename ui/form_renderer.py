@@ -12,10 +12,11 @@ from typing import Any
 
 import streamlit as st
 
-from core.catalogue import CatalogueItem
+from core.catalogue import CatalogueItem, chosen_total
 from core.forms import ADDRESS_PARTS, FieldSpec, FieldType, FormSpec, visible_fields
 from core.images import stored_format
 from core.markup import escape_markdown, safe_markdown
+from core.money import DEFAULT_CURRENCY, format_money
 
 _AUTOCOMPLETE = {FieldType.EMAIL: "email", FieldType.PHONE: "tel"}
 # Stock at or below this is shown to attendees ("Only 3 left").
@@ -75,15 +76,20 @@ def _prefill_lines(key: str, lines: list[dict[str, Any]]) -> None:
             state[f"{key}.{item_key}.lines"] = count
 
 
-def render_form(form: FormSpec, catalogue: Sequence[CatalogueItem], prefix: str, errors: Mapping[str, str]) -> None:
-    """Draw the visible fields with each error from `errors` right below the input it belongs to."""
+def render_form(form: FormSpec, catalogue: Sequence[CatalogueItem], prefix: str, errors: Mapping[str, str],
+                currency: str = DEFAULT_CURRENCY) -> None:
+    """Draw the visible fields with each error from `errors` right below the input it belongs to.
+
+    Prices are in `currency`, and the item picker ends with the running total of the lines chosen so far.
+    """
     answers = read_answers(form, catalogue, prefix)
     for spec in visible_fields(form, answers):
         key = f"{prefix}.{spec.key}"
         if spec.type == FieldType.ADDRESS:
             _address(spec, key, errors)
         elif spec.type == FieldType.ITEMS:
-            _items(spec, catalogue, key, errors)
+            _items(spec, catalogue, key, errors, currency)
+            _running_total(catalogue, answers[spec.key], currency)
         else:
             _simple_field(spec, key)
         _error(errors, spec.key)
@@ -155,20 +161,22 @@ def _address(spec: FieldSpec, key: str, errors: Mapping[str, str]) -> None:
         _error(errors, f"{spec.key}.{part}")
 
 
-def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors: Mapping[str, str]) -> None:
+def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors: Mapping[str, str],
+           currency: str) -> None:
     _group_heading(spec)
     if not catalogue:
         st.info("Nothing is on offer at the moment.")
     for item in catalogue:
         item_key = f"{key}.{item.key}"
         with st.container(border=True):
-            price = f" · {item.price:.2f}" if item.price is not None else ""
+            price = f" · {escape_markdown(format_money(item.price, currency))}" if item.price is not None else ""
             text, picture = st.columns([3, 1]) if item.image else (st.container(), None)
             text.markdown(f"**{escape_markdown(item.name)}**{price}")
             if item.description:
                 text.caption(safe_markdown(item.description))
             if picture is not None:
-                picture.image(item.image, caption=None, width="stretch", output_format=stored_format(item.image))
+                picture.image(item.image, caption=None, width="stretch", output_format=stored_format(item.image),
+                              alt=f"Picture of {item.name}")
             offered = [variant for variant in item.variants if variant.available]
             if offered and all(variant.sold_out for variant in offered):
                 text.markdown(":red-badge[Sold out]")
@@ -182,6 +190,13 @@ def _items(spec: FieldSpec, catalogue: Sequence[CatalogueItem], key: str, errors
                 st.button(f"Add another {escape_markdown(item.name)}", key=f"{item_key}.add", on_click=_add_line,
                           args=(item_key,), icon=":material/add:", type="tertiary")
             _error(errors, f"{spec.key}.{item.key}")
+
+
+def _running_total(catalogue: Sequence[CatalogueItem], lines: Sequence[Mapping[str, Any]], currency: str) -> None:
+    """The total of the lines chosen so far (core's, as the receipt's); nothing when an item has no price."""
+    total = chosen_total(catalogue, lines)
+    if total is not None and any(item.price is not None for item in catalogue):
+        st.markdown(f"**Total: {escape_markdown(format_money(total, currency))}**")
 
 
 def stock_note(item: CatalogueItem) -> str:

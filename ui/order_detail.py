@@ -24,7 +24,7 @@ def show_order_detail(actor: Actor, event_id: int, reference: str) -> None:
     st.subheader(f"Order {detail.reference}")
     st.caption(f"Placed {detail.local_placed_at:%d %b %Y, %H:%M} ({detail.timezone}) · "
                f"{STATUS_LABELS[detail.status]} · form version {detail.form_version}")
-    show_order_lines(detail.lines, detail.total)
+    show_order_lines(detail.lines, detail.total, detail.currency)
     st.dataframe([{"Question": answer.label, "Answer": answer.value, "Personal": answer.personal}
                   for answer in detail.answers], hide_index=True, width="stretch")
     if not detail.personal_data_kept:

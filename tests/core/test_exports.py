@@ -67,19 +67,20 @@ def test_the_spreadsheet_has_orders_line_items_and_summary_sheets(world: World) 
     assert list(sheets) == ["Orders", "Line items", "Summary"]
     assert records(sheets["Orders"]) == [
         {"Reference": ada, "Placed at": datetime(2027, 3, 1, 13, 0), "Status": "Received", "Total": 55,
-         "Name": "Ada Lovelace", "Email": "ada@example.com", "Phone": None, "Delivery address": None,
+         "Currency": "EUR", "Tracking": None, "Name": "Ada Lovelace", "Email": "ada@example.com", "Phone": None, "Delivery address": None,
          "Anything about sizes?": "Roomy, please"},
         {"Reference": grace, "Placed at": datetime(2027, 3, 1, 14, 0), "Status": "Received", "Total": 9.5,
+         "Currency": "EUR", "Tracking": None,
          # A phone number in E.164 starts with "+", so it is quoted like any other such text (DESIGN.md, 6).
          "Name": "Grace Hopper", "Email": "grace@example.com", "Phone": "'" + PHONE_E164,
          "Delivery address": ADDRESS_TEXT,
          "Anything about sizes?": None},
     ]
     assert sheets["Line items"] == [
-        ["Reference", "Item", "Variant", "Quantity", "Unit price", "Status"],
-        [ada, "T-shirt", "Fitted, M", 2, 12.5, "Received"],
-        [ada, "Hoodie", "L", 1, 30, "Received"],
-        [grace, "Breakfast box", None, 1, 9.5, "Received"],
+        ["Reference", "Item", "Variant", "Quantity", "Unit price", "Currency", "Status"],
+        [ada, "T-shirt", "Fitted, M", 2, 12.5, "EUR", "Received"],
+        [ada, "Hoodie", "L", 1, 30, "EUR", "Received"],
+        [grace, "Breakfast box", None, 1, 9.5, "EUR", "Received"],
     ]
 
 
@@ -137,7 +138,7 @@ def test_the_vendor_filter_keeps_only_lines_of_items_routed_to_that_vendor(world
     place_at(world, "hoodie", hoodie(1))
     sheets = _sheets(world, ExportFilters(vendor_id=world.printer_id))
     assert [(row["Reference"], row["Total"]) for row in records(sheets["Orders"])] == [(both, 25)]
-    assert sheets["Line items"][1:] == [[both, "T-shirt", "Fitted, M", 2, 12.5, "Received"]]
+    assert sheets["Line items"][1:] == [[both, "T-shirt", "Fitted, M", 2, 12.5, "EUR", "Received"]]
     assert sheets["Summary"] == [["Item", "Fitted, M", "Total"], ["T-shirt", 2, 2], ["Total", 2, 2]]
 
 
@@ -159,9 +160,9 @@ def test_the_csv_holds_the_line_items_only(world: World) -> None:
     assert exported.mimetype == "text/csv"
     assert "line-items" in exported.filename and exported.filename.endswith(".csv")
     assert read_csv(exported.data) == [
-        ["Reference", "Item", "Variant", "Quantity", "Unit price", "Status"],
-        [ada, "T-shirt", "Fitted, M", 2.0, 12.5, "Received"],
-        [ada, "Hoodie", "L", 1.0, 30.0, "Received"],
+        ["Reference", "Item", "Variant", "Quantity", "Unit price", "Currency", "Status"],
+        [ada, "T-shirt", "Fitted, M", 2.0, 12.5, "EUR", "Received"],
+        [ada, "Hoodie", "L", 1.0, 30.0, "EUR", "Received"],
     ]
 
 
@@ -203,7 +204,7 @@ def test_answer_columns_never_share_a_header(engine: Engine) -> None:
         orders = order_sheets(session, alice, event.id, ExportFilters())["Orders"]
     assert orders.iloc[0].to_dict() | {"Placed at": None} == {
         "Reference": orders.iloc[0]["Reference"], "Placed at": None, "Status": "Received", "Total": 12.5,
-        "Status (status)": "late", "Note": "one", "Note (b)": "two"}
+        "Currency": "EUR", "Tracking": None, "Status (status)": "late", "Note": "one", "Note (b)": "two"}
 
 
 # --- what a vendor sees ----------------------------------------------------------------------------------------

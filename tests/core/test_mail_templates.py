@@ -36,7 +36,8 @@ CONFIRMATION, VENDOR = MessageKind.CONFIRMATION, MessageKind.VENDOR_ORDER
 def _values(**overrides: str) -> dict[str, str]:
     values = {"name": "Ada Lovelace", "order_ref": "K7M2QX9P", "items": "2 × T-shirt (Fitted, M)\n1 × Hoodie (L)",
               "lookup_link": "https://orders.example/?event=summer", "delete_after": "30 September 2027",
-              "event_title": "Summer Meetup", "vendor_name": "Printer", "fields": "Name: Ada Lovelace"}
+              "event_title": "Summer Meetup", "vendor_name": "Printer", "fields": "Name: Ada Lovelace",
+              "total": "Total: €42.00"}
     values.update(overrides)
     return values
 

@@ -91,7 +91,7 @@ def test_formula_payloads_come_back_as_quoted_text_from_xlsx_and_csv_and_numbers
 
     sheets = read_sheets(xlsx.data)  # fails on any formula cell
     orders = records(sheets["Orders"])
-    assert list(orders[0]) == ["Reference", "Placed at", "Status", "Total", "Name", "'@label", "How many guests"]
+    assert list(orders[0]) == ["Reference", "Placed at", "Status", "Total", "Currency", "Tracking", "Name", "'@label", "How many guests"]
     assert [row["Name"] for row in orders] == quoted
     assert [row["'@label"] for row in orders] == quoted
     assert {row["How many guests"] for row in orders} == {-7}

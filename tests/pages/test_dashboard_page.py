@@ -51,7 +51,7 @@ def test_the_dashboard_shows_the_figures_charts_and_link_of_the_organisers_event
     assert at.title[0].value == "Alice's event"
     assert at.sidebar.selectbox(key="organiser.event_id").options == ["Alice's event"]
     assert {m.label: m.value for m in at.metric} == {
-        "Orders": "2", "Cancelled": "1", "Items ordered": "3", "Order value": "55.00"}
+        "Orders": "2", "Cancelled": "1", "Items ordered": "3", "Order value": "€55.00"}
     assert at.markdown[0].value.startswith(":green-badge[Open] · [Open the public page](/?event=alices-event)")
     assert at.markdown[1].value == "Orders are open."
     dates = at.markdown[2].value.splitlines()

@@ -116,7 +116,7 @@ def test_selecting_one_order_shows_its_lines_and_answers(shop: Shop) -> None:
     lines, answers = at.dataframe[1].value, at.dataframe[2].value
     assert list(lines["Item"]) == ["T-shirt", "Hoodie"]
     assert dict(zip(answers["Question"], answers["Answer"], strict=True))["Name"] == "Ada Lovelace"
-    assert "**Total: 55.00**" in [m.value for m in at.markdown]
+    assert "**Total: €55.00**" in [m.value for m in at.markdown]
 
 
 def test_a_status_change_through_the_page_is_stored_and_audited(shop: Shop) -> None:
