@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import outbox
 from core.auth import Actor
-from core.outbox import (
-    MESSAGE_STATUS_LABELS,
-    mail_configured,
-    outbox_overview,
-    read_message,
-    release_held,
-    retry_message,
-)
 from ui import feedback, fresh, runtime
 
 PREFIX = "outbox"
@@ -27,13 +20,13 @@ def render() -> None:
         return
     st.title("Outbox")
     st.caption(f"{event.title} · mail to attendees, vendors and organisers (times in UTC)")
-    configured = mail_configured(runtime.settings())
+    configured = outbox.mail_configured(runtime.settings())
     if not configured:
         st.info("Mail is held: set SMTP_HOST and MAIL_FROM (in .streamlit/secrets.toml or the environment) to "
                 "send it. Until then messages wait here and can be read.", icon=":material/pause_circle:")
-    status = st.selectbox("Status", [None, *MESSAGE_STATUS_LABELS], key=f"{PREFIX}.status",
-                          format_func=lambda s: "Any status" if s is None else MESSAGE_STATUS_LABELS[s])
-    overview = feedback.read(lambda session: outbox_overview(session, actor, event.id, status))
+    status = st.selectbox("Status", [None, *outbox.MESSAGE_STATUS_LABELS], key=f"{PREFIX}.status",
+                          format_func=lambda s: "Any status" if s is None else outbox.MESSAGE_STATUS_LABELS[s])
+    overview = feedback.read(lambda session: outbox.outbox_overview(session, actor, event.id, status))
     if overview is None:
         return
     fresh.show_notice(PREFIX)
@@ -68,12 +61,12 @@ def render() -> None:
 
 
 def _reader(actor: Actor, event_id: int, outbox_id: int) -> None:
-    message = feedback.read(lambda session: read_message(session, actor, event_id, outbox_id))
+    message = feedback.read(lambda session: outbox.read_message(session, actor, event_id, outbox_id))
     if message is None:
         return
     # st.text, not markdown: subjects and bodies carry attendees' input.
     st.text(f"Subject: {message.subject}\nTo: {', '.join(message.recipients)}\nMessage-ID: {message.message_id}\n"
-            f"Status: {MESSAGE_STATUS_LABELS[message.status]}, {message.attempts} attempt(s)"
+            f"Status: {outbox.MESSAGE_STATUS_LABELS[message.status]}, {message.attempts} attempt(s)"
             + (f"\nLast error: {message.last_error}" if message.last_error else "")
             + (f"\nAttachment: {message.attachment_name}" if message.attachment_name else ""))
     st.code(message.body_text, language=None, wrap_lines=True)
@@ -83,11 +76,11 @@ def _reader(actor: Actor, event_id: int, outbox_id: int) -> None:
 
 
 def _retry(actor: Actor, event_id: int, outbox_id: int) -> None:
-    if feedback.apply(lambda s: retry_message(s, actor, event_id, outbox_id), feedback.Kept(PREFIX)) is not None:
+    if feedback.apply(lambda s: outbox.retry_message(s, actor, event_id, outbox_id), feedback.Kept(PREFIX)) is not None:
         fresh.refresh(PREFIX, f"Message {outbox_id} will be sent again shortly.", rerun=False)
 
 
 def _release(actor: Actor, event_id: int) -> None:
-    count = feedback.apply(lambda session: release_held(session, actor, event_id), feedback.Kept(PREFIX))
+    count = feedback.apply(lambda session: outbox.release_held(session, actor, event_id), feedback.Kept(PREFIX))
     if count is not None:
         fresh.refresh(PREFIX, f"{count} held message{'s' if count != 1 else ''} will be sent shortly.", rerun=False)
