@@ -13,6 +13,7 @@ from pages import (
     form_builder,
     mail_outbox,
     my_account,
+    new_password_page,
     order_list,
     order_lookup,
     organiser_login,
@@ -41,14 +42,27 @@ def main() -> None:
     runtime.start_scheduler()
     organiser_login.restore_session()
     sections = _pages()
+    runtime.register_pages({p.url_path or "order": p for pages in sections.values() for p in pages})
     page = st.navigation(sections, position="hidden")
-    logged_in = runtime.current_actor() is not None
+    actor = runtime.current_actor()
+    logged_in = actor is not None
+    if logged_in:
+        _land(page.url_path, actor.must_change_password)
     # Tables and the builder's preview need the room. Called once per run, with the final layout: a "centered"
     # call followed by a "wide" one leaves the page narrow after a rerun (Streamlit 1.67).
     _page_config(wide=logged_in and page.url_path in WIDE_PAGES)
     if logged_in:
         _draw_navigation(sections)
     page.run()
+
+
+def _land(url_path: str, must_change_password: bool) -> None:
+    """Send a logged-in organiser from the login page, and from the bare landing page, to their Dashboard; one
+    whose password someone else knows to the screen that replaces it, from everywhere but the public pages."""
+    home = runtime.NEW_PASSWORD_PATH if must_change_password else "dashboard"
+    bare_landing = url_path == "" and not st.query_params.get("event")
+    if url_path != home and (bare_landing or url_path in ("login", runtime.NEW_PASSWORD_PATH)):
+        runtime.switch_to(home)
 
 
 def _page_config(*, wide: bool) -> None:
@@ -80,6 +94,10 @@ def _pages() -> dict[str, list[st.Page]]:
     ]
     if actor is None:
         return {"": public_pages}
+    new_password = st.Page(new_password_page.render, title="Set a new password", url_path=runtime.NEW_PASSWORD_PATH,
+                           icon=":material/password:", visibility="visible" if actor.must_change_password else "hidden")
+    if actor.must_change_password:  # nothing else until then; core refuses them too (auth.require_own_password)
+        return {"Account": [new_password], "Public": public_pages}
     organiser = [
         st.Page(event_dashboard.render, title="Dashboard", url_path="dashboard", icon=":material/dashboard:"),
         st.Page(order_list.render, title="Orders", url_path="orders", icon=":material/receipt_long:"),
@@ -95,7 +113,8 @@ def _pages() -> dict[str, list[st.Page]]:
         st.Page(audit_log.render, title="Audit log", url_path="audit", icon=":material/history:"),
         st.Page(data_purge.render, title="Purge data", url_path="purge", icon=":material/delete_forever:"),
     ]
-    account_pages = [st.Page(my_account.render, title="Account", url_path="account", icon=":material/person:")]
+    account_pages = [st.Page(my_account.render, title="Account", url_path="account", icon=":material/person:"),
+                     new_password]
     if actor.is_admin:
         account_pages.insert(0, st.Page(user_admin.render, title="Users", url_path="users", icon=":material/group:"))
     return {"Organiser": organiser, "Account": account_pages, "Public": public_pages}

@@ -167,7 +167,7 @@ def _announce_initial_admin(session: Session) -> None:
     if password is not None:
         print("\n  Created the first user: admin")
         print(f"  Password (shown only this once): {password}")
-        print("  Change it on the Account page after logging in.\n")
+        print("  The first login with it asks for a password of your own.\n")
 
 
 if __name__ == "__main__":

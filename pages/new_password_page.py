@@ -1,0 +1,57 @@
+"""Set a password of one's own: the only screen open to a user who logged in with one printed on the console or
+chosen by an admin (`users.must_change_password`). The login continues with the new password."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.db import read_only, unit_of_work
+from core.errors import DomainError
+from core.models import utcnow
+from core.users import change_password, session_actor
+from pages import runtime
+from pages.organiser_login import ISSUED_KEY, authenticator
+
+
+def render() -> None:
+    actor = runtime.current_actor()
+    if actor is None:
+        st.warning("Please log in to see this page.", icon=":material/lock:")
+        return
+    st.title("Set your own password")
+    if not actor.must_change_password:
+        st.success("Your password is your own.")
+        runtime.page_link("dashboard", "Continue to the Dashboard", icon=":material/dashboard:")
+        return
+    st.write("You logged in with a password that someone else has seen (printed on the console, or set by an "
+             "admin). Choose one that only you know before you go on.")
+    with st.form("new_password", clear_on_submit=True):
+        new = st.text_input("New password", type="password", autocomplete="new-password",
+                            help="At least 12 characters.")
+        repeated = st.text_input("New password again", type="password", autocomplete="new-password")
+        submitted = st.form_submit_button("Set password", type="primary")
+    if not submitted:
+        return
+    if new != repeated:
+        st.error("The two passwords differ.")
+        return
+    try:
+        with unit_of_work(runtime.engine()) as session:
+            change_password(session, actor, actor.username, new)
+    except DomainError as exc:
+        st.error(str(exc))
+        return
+    _continue_login(actor.username)
+    st.success("Your new password is set.")
+    # No switch here: the cookie component needs this run to finish to store the renewed cookie (DESIGN.md).
+    st.button("Continue to the Dashboard", type="primary", icon=":material/dashboard:")
+
+
+def _continue_login(username: str) -> None:
+    """The change revoked every login issued until now, this one too: issue this session and its cookie anew."""
+    issued = utcnow()
+    with read_only(runtime.engine()) as session:
+        st.session_state[runtime.ACTOR_KEY] = session_actor(session, username, issued)
+    st.session_state[ISSUED_KEY] = issued
+    st.session_state["username"] = username  # the library signs the cookie for this name
+    authenticator().cookie_controller.set_cookie()
