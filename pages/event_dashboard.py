@@ -9,6 +9,8 @@ from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.db import read_only
 from core.errors import DomainError
 from core.event_admin import EventState
+from core.markup import escape_markdown
+from core.setup_checklist import ChecklistStep, setup_checklist
 from pages import runtime
 
 STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",
@@ -24,6 +26,7 @@ def render() -> None:
     try:
         with read_only(runtime.engine()) as session:
             board = event_dashboard(session, actor, event.id)
+            checklist = setup_checklist(session, actor, event.id, runtime.settings())
     except DomainError as exc:
         st.error(str(exc))
         return
@@ -32,6 +35,7 @@ def render() -> None:
     st.markdown(f":{STATE_COLOURS[board.state]}-badge[{board.state.value.capitalize()}] · "
                 f"[Open the public page]({board.public_path}) (`{board.public_path}`)")
     st.markdown(board.next_step)  # built from dates and the time zone name only
+    _checklist(checklist)
     for notice in board.notices:
         if notice.level == NoticeLevel.WARNING:
             st.warning(notice.message, icon=":material/warning:")
@@ -65,3 +69,17 @@ def _timeline(board: Dashboard) -> None:
     st.markdown("\n".join(
         f"- {':material/check_circle:' if milestone.passed else ':material/schedule:'} {milestone.label}: "
         f"{milestone.at:%a %d %b %Y, %H:%M}" for milestone in board.timeline))
+
+
+def _checklist(steps: tuple[ChecklistStep, ...]) -> None:
+    """Open while something is missing; each missing step says what and links the screen that fixes it."""
+    done = sum(step.done for step in steps)
+    with st.expander(f"Setup checklist: {done} of {len(steps)} done", expanded=done < len(steps),
+                     icon=":material/checklist:"):
+        for step in steps:
+            if step.done:
+                st.markdown(f":material/check_circle: {step.label}")
+                continue
+            # Item and vendor names are the organisers' own text: shown as written, never as Markdown.
+            st.markdown(f":material/radio_button_unchecked: **{step.label}**: {escape_markdown(step.missing)}")
+            runtime.page_link(step.fix_path, step.fix_label, icon=":material/arrow_forward:")

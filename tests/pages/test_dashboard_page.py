@@ -54,7 +54,7 @@ def test_the_dashboard_shows_the_figures_charts_and_link_of_the_organisers_event
         "Orders": "2", "Cancelled": "1", "Items ordered": "3", "Order value": "55.00"}
     assert at.markdown[0].value.startswith(":green-badge[Open] · [Open the public page](/?event=alices-event)")
     assert at.markdown[1].value == "Orders are open."
-    dates = at.markdown[2].value.splitlines()
+    dates = at.markdown[-1].value.splitlines()  # the last: the setup checklist comes before it
     assert [line.rsplit(": ", 1)[0] for line in dates] == ["- :material/schedule: Event ends",
                                                        "- :material/schedule: Personal data to be deleted"]
     items_chart, per_day_chart = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
@@ -88,3 +88,17 @@ def test_an_organiser_without_events_is_pointed_to_the_events_page(engine: Engin
     assert not at.exception
     assert "Create one on the Events page" in at.info[0].value
     assert not at.metric
+
+
+def test_the_dashboard_shows_the_setup_checklist_with_what_is_missing(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        carol = make_user(session, "carol")
+        make_member(session, make_shop(session, slug="draft", published=False), carol)
+    at = _dashboard_page(carol)
+    checklist = at.expander[0]
+    assert checklist.label == "Setup checklist: 2 of 7 done"
+    lines = [m.value for m in checklist.markdown]
+    assert ":material/check_circle: Order form" in lines and ":material/check_circle: Items" in lines
+    assert ":material/radio_button_unchecked: **Published**: Attendees cannot see the form until it is published." \
+        in lines
+    assert "[Publish it](/events)" in lines  # a page run alone links by address; in app.py, st.page_link

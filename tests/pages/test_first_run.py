@@ -95,3 +95,5 @@ def test_a_logged_in_organiser_at_the_bare_address_lands_on_the_dashboard(engine
     assert not at.exception
     assert at.title[0].value == "Summer Meetup 2027"
     assert [m.label for m in at.metric][:1] == ["Orders"]
+    # The checklist's links are Streamlit page links within the app, e.g. to route the demo's items.
+    assert "vendors" in [link.proto.page for link in at.main.get("page_link")]
