@@ -7,6 +7,8 @@ use are core/events.py's.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 20_000
 CLOSED_MESSAGE_MAX_LENGTH = 2_000
 RETENTION_DAYS_MAX = 3650
+SLUG_MAX_LENGTH = 64
 _SLUG_RULE = "Use lower-case letters, digits and hyphens (not at either end), at most 64 characters."
 
 
@@ -195,6 +198,16 @@ def get_event_for(session: Session, actor: Actor, event_id: int, permission: Per
 
 def create_event_for(session: Session, actor: Actor, *, slug: str, title: str) -> Event:
     """Create a draft event with `actor` as its first organiser; raises EventValidationError naming the field."""
+    event = new_draft_event(session, actor, slug=slug, title=title)
+    audit.record(session, actor, "event.created", event=event, subject=f"event:{event.slug}")
+    return event
+
+
+def new_draft_event(session: Session, actor: Actor, *, slug: str, title: str) -> Event:
+    """A draft event with `actor` as its first organiser, not audited (the caller says how it came about).
+
+    Raises EventValidationError naming the field.
+    """
     require(session, actor, Permission.EVENTS_CREATE)
     slug, title = slug.strip(), title.strip()
     errors = {name: message for name, message in (("slug", _slug_problem(session, slug, None)),
@@ -209,8 +222,31 @@ def create_event_for(session: Session, actor: Actor, *, slug: str, title: str) -
             session.add(EventMember(event_id=event.id, user_id=actor.user_id))
     except IntegrityError:
         raise EventValidationError({"slug": _slug_taken(slug)}) from None
-    audit.record(session, actor, "event.created", event=event, subject=f"event:{slug}")
     return event
+
+
+def slugify(title: str) -> str:
+    """An address name made from a title: "Summer Meetup 2027!" -> "summer-meetup-2027" ("" if nothing is left)."""
+    # Apostrophes join their word ("Alice's" -> "alices"); accents fall off their letters ("Café" -> "cafe").
+    ascii_title = unicodedata.normalize("NFKD", re.sub("['\u2019]", "", title)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:SLUG_MAX_LENGTH].strip("-")
+
+
+def suggest_slug(session: Session, title: str) -> str:
+    """A free address name for `title`: its slug, or the slug with the next free "-2", "-3", ... ("" for a title
+    without a letter or digit)."""
+    base = slugify(title)
+    if not base:
+        return ""
+    taken = set(session.scalars(select(Event.slug).where(
+        (Event.slug == base) | Event.slug.startswith(base[:SLUG_MAX_LENGTH - 4] + "-", autoescape=True))))
+    number = 1
+    candidate = base
+    while candidate in taken:
+        number += 1
+        suffix = f"-{number}"
+        candidate = base[:SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
+    return candidate
 
 
 def update_event(session: Session, actor: Actor, event_id: int, changes: EventChanges) -> tuple[str, ...]:

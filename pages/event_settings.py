@@ -29,16 +29,19 @@ from core.event_admin import (
     publish_event,
     remove_member,
     set_header_image,
+    suggest_slug,
     unarchive_event,
     unpublish_event,
     update_event,
 )
+from core.event_copy import duplicate_event
 from core.events import local_moment, timezone_names
 from core.images import MAX_IMAGE_BYTES
 from core.markup import safe_markdown
 from pages import runtime
 
 NEW = "events.new"
+COPY = "events.copy"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
 STATES_HELP = ("draft: not published · scheduled: orders not open yet · open · closed: attendees may still "
                "change orders · fulfilment: orders are final · purged: personal data deleted · archived")
@@ -65,6 +68,7 @@ def render() -> None:
     st.header(settings.title, divider="gray")
     st.caption(f"{settings.state.value.capitalize()} · public page: `/?event={settings.slug}`")
     _publishing(actor, settings, scope)
+    _duplicate(actor, settings)
     _details(actor, settings, scope)
     _header_image(actor, settings, scope)
     _members(actor, settings, scope)
@@ -132,14 +136,29 @@ def _event_list(actor: Actor) -> bool:
 
 def _new_event(actor: Actor, *, first: bool) -> None:
     failed = st.session_state.get(f"{NEW}.errors", {}).keys() & {"slug", "title", "create"}
-    with st.expander("New event", icon=":material/add:", expanded=first or bool(failed)), st.form(NEW, border=False):
-        st.text_input("Address name", key=f"{NEW}.slug", max_chars=64, placeholder="summer-meetup",
-                      help="The public page will be /?event=<address name>. Lower-case letters, digits, hyphens.")
-        _feedback(NEW, "slug")
-        st.text_input("Title", key=f"{NEW}.title", max_chars=TITLE_MAX_LENGTH, placeholder="Summer Meetup 2027")
-        _feedback(NEW, "title")
-        st.form_submit_button("Create event", type="primary", on_click=_create, args=(actor,))
+    with st.expander("New event", icon=":material/add:", expanded=first or bool(failed)):
+        _title_and_slug(NEW)
+        st.button("Create event", type="primary", on_click=_create, args=(actor,))
         _feedback(NEW, "create")
+
+
+def _title_and_slug(scope: str, placeholder: str = "Summer Meetup 2027") -> None:
+    """Title first; the address name follows it (slugified, next free number) until the organiser changes it."""
+    st.text_input("Title", key=f"{scope}.title", max_chars=TITLE_MAX_LENGTH, placeholder=placeholder,
+                  on_change=_suggest_slug, args=(scope,))
+    _feedback(scope, "title")
+    st.text_input("Address name", key=f"{scope}.slug", max_chars=64, placeholder="summer-meetup",
+                  help="The public page will be /?event=<address name>. Lower-case letters, digits, hyphens. "
+                       "Suggested from the title.")
+    _feedback(scope, "slug")
+
+
+def _suggest_slug(scope: str) -> None:
+    state = st.session_state
+    if state.get(f"{scope}.slug", "") not in ("", state.get(f"{scope}.suggested")):
+        return  # typed by the organiser: theirs to keep
+    with read_only(runtime.engine()) as session:
+        state[f"{scope}.slug"] = state[f"{scope}.suggested"] = suggest_slug(session, state[f"{scope}.title"])
 
 
 def _create(actor: Actor) -> None:
@@ -149,10 +168,29 @@ def _create(actor: Actor) -> None:
             create_event_for(s, actor, slug=state[f"{NEW}.slug"], title=state[f"{NEW}.title"]).id),
             "Created. It is a draft until you publish it."):
         state[runtime.EVENT_KEY] = created[0]
-        state[f"{NEW}.slug"], state[f"{NEW}.title"] = "", ""
+        state[f"{NEW}.slug"], state[f"{NEW}.title"], state[f"{NEW}.suggested"] = "", "", ""
 
 
 # --- the chosen event ---
+
+def _duplicate(actor: Actor, event: EventSettings) -> None:
+    with st.expander("Duplicate this event", icon=":material/content_copy:",
+                     expanded=bool(st.session_state.get(f"{COPY}.errors"))):
+        st.caption("A new draft with this event's branding, form, items, stock settings, pictures, routing, mail "
+                   "templates and code mode; never its orders, codes or anyone's personal data, and no dates.")
+        _title_and_slug(COPY, placeholder=f"{event.title} (next time)")
+        st.button("Duplicate", icon=":material/content_copy:", on_click=_copy, args=(actor, event.id))
+    _feedback(COPY, "duplicate")
+
+
+def _copy(actor: Actor, event_id: int) -> None:
+    state = st.session_state
+    created: list[int] = []
+    if _act(COPY, "duplicate", lambda s: created.append(
+            duplicate_event(s, actor, event_id, slug=state[f"{COPY}.slug"], title=state[f"{COPY}.title"]).id),
+            "Duplicated. The copy is a draft, chosen in the sidebar; check its dates before publishing it."):
+        state[runtime.EVENT_KEY] = created[0]
+        state[f"{COPY}.slug"], state[f"{COPY}.title"], state[f"{COPY}.suggested"] = "", "", ""
 
 def _publishing(actor: Actor, event: EventSettings, scope: str) -> None:
     left, right = st.columns([3, 1], vertical_alignment="center")

@@ -23,7 +23,7 @@ FORM_LANGUAGE = frozenset({"forms", "form_versions"})
 ATTENDEE_SIDE = frozenset({"events", "catalogue", "codes", "orders", "submissions", "lookup"})
 BACK_OFFICE = frozenset({"event_admin", "catalogue_admin", "code_admin", "order_admin", "dashboard", "exports",
                          "vendor_batches", "status_upload", "form_builder", "form_drafts", "users",
-                         "backups", "setup_checklist"})
+                         "backups", "setup_checklist", "event_copy"})
 # Flows both sides (and the timer) use: each is one home for one thing that happens to an order or an event.
 FLOWS = frozenset({"stock", "fulfilment", "order_mail", "mail_templates", "outbox", "vendors", "purge", "lifecycle"})
 ENTRY_POINTS = frozenset({"cli", "demo", "__main__", "__init__"})
