@@ -22,8 +22,18 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.auth import Actor, Permission, require, visible_events
-from core.errors import DomainError, EventValidationError, NotFound, SchemaError
-from core.events import ACCENT_COLOUR, SLUG, EventPhase, event_phase, timezone_names, utc_to_local
+from core.codes import PublicCodeRules, public_code_rules
+from core.errors import DomainError, EventValidationError, NotFound, PermissionDenied, SchemaError
+from core.events import (
+    ACCENT_COLOUR,
+    SLUG,
+    EventPhase,
+    PublicEvent,
+    event_phase,
+    public_event,
+    timezone_names,
+    utc_to_local,
+)
 from core.images import prepare_image
 from core.models import Event, EventMember, User, utcnow
 
@@ -194,6 +204,32 @@ def get_event_for(session: Session, actor: Actor, event_id: int, permission: Per
     if event is None:
         raise NotFound("There is no such event.")
     return event
+
+
+@dataclass(frozen=True)
+class EventPreview:
+    """An event's public page as attendees will see it once it is open, for its organisers only."""
+
+    event: PublicEvent
+    header_image: tuple[bytes, str] | None
+    code_rules: PublicCodeRules
+
+
+def preview_event(session: Session, actor: Actor, slug: object, now: datetime | None = None) -> EventPreview:
+    """The public page of the event at `slug`, published or not, drawn as when it takes orders.
+
+    Raises NotFound for an unknown slug and for an event `actor` may not see (so a preview link tells a stranger
+    no more than the public page does), SchemaError as `events.load_public_event`. Orders stay refused by
+    `orders.place_order` whatever a preview shows.
+    """
+    event_id = session.scalar(select(Event.id).where(Event.slug == slug)) if isinstance(slug, str) else None
+    try:
+        event = get_event_for(session, actor, event_id or 0, Permission.EVENT_VIEW)
+    except (PermissionDenied, NotFound):
+        raise NotFound("There is no event at this address.") from None
+    image = (event.header_image, event.header_image_type) if event.header_image and event.header_image_type else None
+    return EventPreview(public_event(session, event, EventPhase.OPEN, now or utcnow()), image,
+                        public_code_rules(session, event))
 
 
 def create_event_for(session: Session, actor: Actor, *, slug: str, title: str) -> Event:

@@ -199,6 +199,9 @@ def _publishing(actor: Actor, event: EventSettings, scope: str) -> None:
     right.button("Archive", icon=":material/archive:", key=f"{scope}.archive", width="stretch",
                  on_click=_archive, args=(actor, event.id, scope))
     _feedback(scope, "published")
+    # As attendees will see it, without taking orders (pages/public.py), published or not.
+    runtime.page_link("order", "Preview the public page", icon=":material/visibility:",
+                      query_params={"event": event.slug, "preview": "1"})
 
 
 def _archive(actor: Actor, event_id: int, scope: str) -> None:

@@ -17,6 +17,7 @@ from core.codes import PublicCodeRules
 from core.config import code_key
 from core.db import read_only, unit_of_work
 from core.errors import CodeThrottled, DomainError, FormValidationError, NotFound, SchemaError
+from core.event_admin import preview_event
 from core.events import (
     ACCENT_COLOUR,
     EventPhase,
@@ -48,11 +49,18 @@ def render() -> None:
     if not slug:
         _landing()
         return
+    actor = runtime.current_actor()
+    # A preview is for the event's organisers only; anyone else gets the page as the address has it.
+    preview = st.query_params.get("preview") == "1" and actor is not None
     try:
         with read_only(runtime.engine()) as session:
-            event = load_public_event(session, slug, utcnow())
-            image = get_header_image(session, slug) if event.has_header_image else None
-            rules = codes.public_code_rules(session, get_published_event(session, slug))
+            if preview:
+                shown = preview_event(session, actor, slug)
+                event, image, rules = shown.event, shown.header_image, shown.code_rules
+            else:
+                event = load_public_event(session, slug, utcnow())
+                image = get_header_image(session, slug) if event.has_header_image else None
+                rules = codes.public_code_rules(session, get_published_event(session, slug))
     except NotFound:
         st.title("Event not found")
         st.write("There is no event at this address. Please check the link you were given.")
@@ -63,6 +71,9 @@ def render() -> None:
         st.write("The organiser is updating this order form. Please try again a little later.")
         return
     _apply_accent(event.accent_colour)
+    if preview:
+        st.warning("Preview: orders are not taken. This is the form as attendees will see it once it is "
+                   "published and open.", icon=":material/visibility:")
     if image is not None:
         st.image(image[0], width="stretch")
     st.title(event.title)
@@ -73,7 +84,7 @@ def render() -> None:
         closed = "Everything is sold out, so orders are closed." if event.sold_out else "Orders for this event are closed."
         st.info(safe_markdown(event.closed_message) or closed, icon=":material/event_busy:")
     else:
-        _order_form(event, rules)
+        _order_form(event, rules, preview=preview)
 
 
 def _apply_accent(colour: str) -> None:
@@ -104,19 +115,19 @@ def _not_open_yet(event: PublicEvent) -> None:
         st.info(f"Orders open on {opens:%A %d %B %Y at %H:%M} ({event.timezone}).", icon=":material/schedule:")
 
 
-def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
+def _order_form(event: PublicEvent, rules: PublicCodeRules, *, preview: bool = False) -> None:
     assert event.form is not None
     prefix = f"order.{event.slug}"
     receipt: OrderReceipt | None = st.session_state.get(f"{prefix}.receipt")
     if receipt is not None:
         _confirmation(receipt, prefix)
         return
-    if rules.mode == CodeMode.FORM and f"{prefix}.code" not in st.session_state:
+    if rules.mode == CodeMode.FORM and f"{prefix}.code" not in st.session_state and not preview:
         _code_gate(event, prefix)
         return
     st.session_state.setdefault(f"{prefix}.idempotency_key", secrets.token_urlsafe(24))
     errors = st.session_state.get(f"{prefix}.errors", {})
-    if rules.mode == CodeMode.FORM:
+    if rules.mode == CodeMode.FORM and not preview:
         _accepted_code(prefix, errors)
     render_form(event.form, event.catalogue, prefix, errors)
     if rules.mode == CodeMode.ITEMS and rules.items_needing_code:
@@ -129,8 +140,9 @@ def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
         st.error(problem)
     elif errors:
         st.error("Please correct the fields marked above; everything else you entered is kept.")
+    # In a preview the button stays off; place_order refuses an unpublished or unopened event anyway.
     st.button("Place order", type="primary", on_click=_submit, args=(event, prefix, rules.mode),
-              icon=":material/send:")
+              icon=":material/send:", disabled=preview)
 
 
 def _code_gate(event: PublicEvent, prefix: str) -> None:

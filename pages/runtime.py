@@ -7,6 +7,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -122,14 +123,16 @@ def register_pages(pages: Mapping[str, Any]) -> None:
     st.session_state[PAGES_KEY] = dict(pages)
 
 
-def page_link(url_path: str, label: str, *, icon: str | None = None) -> None:
-    """A link to the screen at `/url_path`: Streamlit's page link when app.py registered that page in this run,
-    else (a screen run alone, a page this user may not open) a plain Markdown link."""
+def page_link(url_path: str, label: str, *, icon: str | None = None,
+              query_params: Mapping[str, str] | None = None) -> None:
+    """A link to the screen at `/url_path` ("order" is the public page at `/`): Streamlit's page link when app.py
+    registered that page in this run, else (a screen run alone, a page this user may not open) a Markdown link."""
     page = st.session_state.get(PAGES_KEY, {}).get(url_path)
     if page is not None:
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params=dict(query_params or {}))
     else:
-        st.markdown(f"[{label}](/{url_path})")
+        query = f"?{urlencode(query_params)}" if query_params else ""
+        st.markdown(f"[{label}](/{'' if url_path == 'order' else url_path}{query})")
 
 
 def switch_to(url_path: str) -> None:

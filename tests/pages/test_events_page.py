@@ -294,3 +294,9 @@ def test_duplicating_the_chosen_event_makes_a_draft_copy_and_chooses_it(engine: 
         assert not copy.published
     assert at.sidebar.selectbox(key="organiser.event_id").value == copy.id
     assert at.header[0].value == "Alice's event 2028"
+
+
+def test_the_chosen_event_links_to_its_preview(engine: Engine) -> None:
+    alice, event_id = _organiser_with_event(engine)
+    at = _events_page(alice, event_id=event_id)
+    assert "[Preview the public page](/?event=alices-event&preview=1)" in [m.value for m in at.markdown]
