@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.config import public_base_url_warning
 from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.db import read_only
 from core.errors import DomainError
@@ -36,6 +37,8 @@ def render() -> None:
                 f"[Open the public page]({board.public_path}) (`{board.public_path}`)")
     st.markdown(board.next_step)  # built from dates and the time zone name only
     _checklist(checklist)
+    if warning := public_base_url_warning(runtime.settings(), st.context.url, st.get_option("server.port")):
+        st.warning(warning, icon=":material/link_off:")
     for notice in board.notices:
         if notice.level == NoticeLevel.WARNING:
             st.warning(notice.message, icon=":material/warning:")

@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 from sqlalchemy import Engine
+from streamlit import config
 
 from core.auth import Actor
 from core.db import unit_of_work
@@ -102,3 +103,21 @@ def test_the_dashboard_shows_the_setup_checklist_with_what_is_missing(engine: En
     assert ":material/radio_button_unchecked: **Published**: Attendees cannot see the form until it is published." \
         in lines
     assert "[Publish it](/events)" in lines  # a page run alone links by address; in app.py, st.page_link
+
+
+def test_the_dashboard_warns_when_mail_links_lead_to_another_port(engine: Engine,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    with unit_of_work(engine) as session:
+        carol = make_user(session, "carol")
+        make_member(session, make_shop(session, slug="fair"), carol)
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    assert not [w for w in _dashboard_page(carol).warning if "PUBLIC_BASE_URL" in w.value]
+    port = config.get_option("server.port")
+    config.set_option("server.port", 8601)  # as `streamlit run --server.port 8601` without PUBLIC_BASE_URL
+    try:
+        at = _dashboard_page(carol)
+    finally:
+        config.set_option("server.port", port)
+    assert [w.value for w in at.warning if "PUBLIC_BASE_URL" in w.value] == [
+        "PUBLIC_BASE_URL is not set, so links in mail lead to http://127.0.0.1:8501, but this app serves on port "
+        "8601. Set PUBLIC_BASE_URL (README, Configuration), or start it with `make run PORT=...`, which sets it."]
