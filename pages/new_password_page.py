@@ -4,6 +4,7 @@ chosen by an admin (`users.must_change_password`). The login continues with the 
 from __future__ import annotations
 
 import streamlit as st
+import streamlit_authenticator as stauth
 
 from core.db import read_only, unit_of_work
 from core.errors import DomainError
@@ -23,6 +24,9 @@ def render() -> None:
         st.success("Your password is your own.")
         runtime.page_link("dashboard", "Continue to the Dashboard", icon=":material/dashboard:")
         return
+    # The cookie component, mounted on every run of this screen: drawn for the first time in the run that renews
+    # the cookie, its first answer would rerun the app before the renewal reached the browser.
+    login = authenticator()
     st.write("You logged in with a password that someone else has seen (printed on the console, or set by an "
              "admin). Choose one that only you know before you go on.")
     with st.form("new_password", clear_on_submit=True):
@@ -41,17 +45,17 @@ def render() -> None:
     except DomainError as exc:
         st.error(str(exc))
         return
-    _continue_login(actor.username)
+    _continue_login(login, actor.username)
     st.success("Your new password is set.")
     # No switch here: the cookie component needs this run to finish to store the renewed cookie (DESIGN.md).
     st.button("Continue to the Dashboard", type="primary", icon=":material/dashboard:")
 
 
-def _continue_login(username: str) -> None:
+def _continue_login(login: stauth.Authenticate, username: str) -> None:
     """The change revoked every login issued until now, this one too: issue this session and its cookie anew."""
     issued = utcnow()
     with read_only(runtime.engine()) as session:
         st.session_state[runtime.ACTOR_KEY] = session_actor(session, username, issued)
     st.session_state[ISSUED_KEY] = issued
     st.session_state["username"] = username  # the library signs the cookie for this name
-    authenticator().cookie_controller.set_cookie()
+    login.cookie_controller.set_cookie()
