@@ -4,43 +4,47 @@ import streamlit as st
 
 from core.config import code_key, cookie_key
 from pages import (
-    audit_log,
-    catalogue,
-    code_admin,
-    data_purge,
-    event_dashboard,
-    event_settings,
-    form_builder,
-    mail_outbox,
-    my_account,
+    account_page,
+    audit_page,
+    codes_page,
+    dashboard_page,
+    events_page,
+    exports_page,
+    form_builder_page,
+    items_page,
+    login_page,
+    lookup_page,
+    mail_templates_page,
     new_password_page,
-    order_list,
-    order_lookup,
-    organiser_login,
-    public,
-    runtime,
-    spreadsheet_exports,
-    status_import,
-    templates,
-    user_admin,
-    vendor_list,
+    order_page,
+    orders_page,
+    outbox_page,
+    purge_page,
+    status_upload_page,
+    users_page,
+    vendors_page,
 )
+from ui import login_session, runtime
 
-WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form", "items", "codes", "vendors", "mail-templates",
+WIDE_PAGES = {"dashboard", "orders", "exports", "events", "form-builder", "items", "codes", "vendors", "mail-templates",
               "outbox", "audit", "users", "status-upload"}
 
 
 def main() -> None:
+    # Title and icon before st.navigation: otherwise the browser first gets the page's :material/...: icon as the
+    # favicon and fetches it from fonts.gstatic.com (a third party learns of each visit; deploy/'s CSP refuses
+    # it). An emoji is drawn as a data: URL.
+    st.set_page_config(page_title="Event Orders", page_icon="🧾")
     try:
         cookie_key(runtime.settings())  # refuse to start with a missing or weak key (outside the demo)
         code_key(runtime.settings())
     except ValueError as exc:
-        _page_config(wide=False)
+        _set_layout(wide=False)
         st.error(f"Event Orders is not configured: {exc}")
         st.stop()
     runtime.engine()  # migrate before the first page touches the database
     runtime.start_scheduler()
-    organiser_login.restore_session()
+    login_session.restore_session()
     sections = _pages()
     runtime.register_pages({p.url_path or "order": p for pages in sections.values() for p in pages})
     page = st.navigation(sections, position="hidden")
@@ -48,9 +52,9 @@ def main() -> None:
     logged_in = actor is not None
     if logged_in:
         _land(page.url_path, actor.must_change_password)
-    # Tables and the builder's preview need the room. Called once per run, with the final layout: a "centered"
-    # call followed by a "wide" one leaves the page narrow after a rerun (Streamlit 1.67).
-    _page_config(wide=logged_in and page.url_path in WIDE_PAGES)
+    # Tables and the builder's preview need the room. The layout is set once per run, with the final value: a
+    # "centered" call followed by a "wide" one leaves the page narrow after a rerun (Streamlit 1.67).
+    _set_layout(wide=logged_in and page.url_path in WIDE_PAGES)
     if logged_in:
         _draw_navigation(sections)
     page.run()
@@ -65,11 +69,8 @@ def _land(url_path: str, must_change_password: bool) -> None:
         runtime.switch_to(home)
 
 
-def _page_config(*, wide: bool) -> None:
-    # An emoji icon is drawn as a data: URL; a :material/...: one makes every visitor's browser fetch it from
-    # fonts.gstatic.com (a third party learns of each visit, and deploy/'s CSP refuses it).
-    st.set_page_config(page_title="Event Orders", page_icon="🧾",
-                       layout="wide" if wide else "centered")
+def _set_layout(*, wide: bool) -> None:
+    st.set_page_config(layout="wide" if wide else "centered")
 
 
 def _draw_navigation(sections: dict[str, list[st.Page]]) -> None:
@@ -87,36 +88,37 @@ def _pages() -> dict[str, list[st.Page]]:
     actor = runtime.current_actor()
     # The login page stays registered after logging in (hidden), so the run right after a login finds it.
     public_pages = [
-        st.Page(public.render, title="Order form", url_path="order", icon=":material/shopping_bag:", default=True),
-        st.Page(order_lookup.render, title="Find my order", url_path="lookup", icon=":material/search:"),
-        st.Page(organiser_login.render, title="Organiser login", url_path="login", icon=":material/login:",
+        st.Page(order_page.render, title="Order form", url_path="order", icon=":material/shopping_bag:", default=True),
+        st.Page(lookup_page.render, title="Find my order", url_path="lookup", icon=":material/search:"),
+        st.Page(login_page.render, title="Organiser login", url_path="login", icon=":material/login:",
                 visibility="hidden" if actor else "visible"),
     ]
     if actor is None:
         return {"": public_pages}
-    new_password = st.Page(new_password_page.render, title="Set a new password", url_path=runtime.NEW_PASSWORD_PATH,
+    # The url_path as written (tests/test_architecture.py reads it): runtime.NEW_PASSWORD_PATH.
+    new_password = st.Page(new_password_page.render, title="Set a new password", url_path="new-password",
                            icon=":material/password:", visibility="visible" if actor.must_change_password else "hidden")
     if actor.must_change_password:  # nothing else until then; core refuses them too (auth.require_own_password)
         return {"Account": [new_password], "Public": public_pages}
     organiser = [
-        st.Page(event_dashboard.render, title="Dashboard", url_path="dashboard", icon=":material/dashboard:"),
-        st.Page(order_list.render, title="Orders", url_path="orders", icon=":material/receipt_long:"),
-        st.Page(status_import.render, title="Status upload", url_path="status-upload", icon=":material/upload_file:"),
-        st.Page(spreadsheet_exports.render, title="Exports", url_path="exports", icon=":material/table_view:"),
-        st.Page(event_settings.render, title="Events", url_path="events", icon=":material/event:"),
-        st.Page(form_builder.render, title="Form builder", url_path="form", icon=":material/edit_note:"),
-        st.Page(catalogue.render, title="Items", url_path="items", icon=":material/checkroom:"),
-        st.Page(code_admin.render, title="Codes", url_path="codes", icon=":material/key:"),
-        st.Page(vendor_list.render, title="Vendors", url_path="vendors", icon=":material/local_shipping:"),
-        st.Page(templates.render, title="Mail templates", url_path="mail-templates", icon=":material/mail:"),
-        st.Page(mail_outbox.render, title="Outbox", url_path="outbox", icon=":material/outbox:"),
-        st.Page(audit_log.render, title="Audit log", url_path="audit", icon=":material/history:"),
-        st.Page(data_purge.render, title="Purge data", url_path="purge", icon=":material/delete_forever:"),
+        st.Page(dashboard_page.render, title="Dashboard", url_path="dashboard", icon=":material/dashboard:"),
+        st.Page(orders_page.render, title="Orders", url_path="orders", icon=":material/receipt_long:"),
+        st.Page(status_upload_page.render, title="Status upload", url_path="status-upload", icon=":material/upload_file:"),
+        st.Page(exports_page.render, title="Exports", url_path="exports", icon=":material/table_view:"),
+        st.Page(events_page.render, title="Events", url_path="events", icon=":material/event:"),
+        st.Page(form_builder_page.render, title="Form builder", url_path="form-builder", icon=":material/edit_note:"),
+        st.Page(items_page.render, title="Items", url_path="items", icon=":material/checkroom:"),
+        st.Page(codes_page.render, title="Codes", url_path="codes", icon=":material/key:"),
+        st.Page(vendors_page.render, title="Vendors", url_path="vendors", icon=":material/local_shipping:"),
+        st.Page(mail_templates_page.render, title="Mail templates", url_path="mail-templates", icon=":material/mail:"),
+        st.Page(outbox_page.render, title="Outbox", url_path="outbox", icon=":material/outbox:"),
+        st.Page(audit_page.render, title="Audit log", url_path="audit", icon=":material/history:"),
+        st.Page(purge_page.render, title="Purge data", url_path="purge", icon=":material/delete_forever:"),
     ]
-    account_pages = [st.Page(my_account.render, title="Account", url_path="account", icon=":material/person:"),
+    account_pages = [st.Page(account_page.render, title="Account", url_path="account", icon=":material/person:"),
                      new_password]
     if actor.is_admin:
-        account_pages.insert(0, st.Page(user_admin.render, title="Users", url_path="users", icon=":material/group:"))
+        account_pages.insert(0, st.Page(users_page.render, title="Users", url_path="users", icon=":material/group:"))
     return {"Organiser": organiser, "Account": account_pages, "Public": public_pages}
 
 

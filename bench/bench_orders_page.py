@@ -2,7 +2,7 @@
 
 Run from the project root: `.venv/bin/python -m bench.bench_orders_page` (`--help` for options). Builds a
 SQLite file with bulk inserts (not place_order), then times search_orders without a filter, with a status
-filter and with a text search, the first render of pages/order_list.py through AppTest, and a baseline
+filter and with a text search, the first render of pages/orders_page.py through AppTest, and a baseline
 (`SELECT ... ORDER BY created_at DESC LIMIT 50` plus a COUNT with sqlite3) in the same run.
 """
 
@@ -87,7 +87,7 @@ def run(path: Path, orders: int, repeat: int) -> list[BenchResult]:
     ]
     engine.dispose()
     first, again = render_page(url, admin)
-    timings += [Timing("(d) first render of pages/order_list.py (AppTest)", first),
+    timings += [Timing("(d) first render of pages/orders_page.py (AppTest)", first),
                 Timing("    second render, same session (warm)", again)]
 
     width = max(len(t.name) for t in [baseline, *timings])
@@ -124,7 +124,7 @@ def render_page(url: str, actor: Actor) -> tuple[float, float]:
 
     streamlit.logger.set_log_level("error")  # AppTest outside a server logs a harmless warning per element
     os.environ["DATABASE_URL"] = url
-    at = AppTest.from_string("from pages import order_list\norder_list.render()", default_timeout=120)
+    at = AppTest.from_string("from pages import orders_page\norders_page.render()", default_timeout=120)
     at.session_state["auth.actor"] = actor
     at.session_state["auth.issued_at"] = utcnow()
     started = time.perf_counter()

@@ -119,7 +119,7 @@ def run_place_order(engine: Engine, shop: Shop, answers: list[dict[str, Any]], s
                     *, with_code: bool = True) -> float:
     began = time.perf_counter()
     for n in range(start, stop):
-        with unit_of_work(engine) as session:  # as pages/public.py submits: the event by its address
+        with unit_of_work(engine) as session:  # as pages/order_page.py submits: the event by its address
             place_order(session, get_published_event(session, shop.slug), answers[n], idempotency_key=f"bench-{n}",
                         code=shop.codes[n][0] if with_code else "", code_key=CODE_KEY)
     return time.perf_counter() - began

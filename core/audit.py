@@ -32,7 +32,7 @@ def record(
     subject: str = "",
     details: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Add an entry such as `order.status_changed`; `actor` None means the system (CLI, timer).
+    """Add an entry such as `order.status_changed`. A None actor is the system (CLI, timer).
 
     Callers pass only non-personal details: ids, references, field keys, old and new statuses, never answers.
     """

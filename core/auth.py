@@ -47,10 +47,16 @@ class Actor:
         return self.role == UserRole.ADMIN
 
 
-def require(session: Session, actor: Actor | None, permission: Permission, event: Event | int | None = None) -> None:
-    """Raise PermissionDenied unless `actor` holds `permission` (for `event`, when the permission is per event)."""
+def require_actor(actor: Actor | None) -> Actor:
+    """`actor`, or PermissionDenied when there is none (a service that needs a logged-in user)."""
     if actor is None:
         raise PermissionDenied("Please log in.")
+    return actor
+
+
+def require(session: Session, actor: Actor | None, permission: Permission, event: Event | int | None = None) -> None:
+    """Raise PermissionDenied unless `actor` holds `permission` (for `event`, when the permission is per event)."""
+    actor = require_actor(actor)
     require_own_password(actor)
     if actor.is_admin:
         return
@@ -64,22 +70,26 @@ def require(session: Session, actor: Actor | None, permission: Permission, event
     raise PermissionDenied("You do not have permission to do this.")
 
 
-def require_own_password(actor: Actor) -> None:
-    """Raise PasswordChangeRequired while `actor` still logs in with a password someone else knows."""
-    if actor.must_change_password:
+def require_own_password(actor: Actor | None) -> None:
+    """Raise PasswordChangeRequired while `actor` still logs in with a password someone else knows (and
+    PermissionDenied without an actor)."""
+    if require_actor(actor).must_change_password:
         raise PasswordChangeRequired("Set a new password of your own first (you are still using the one you "
                                      "were given).")
 
 
 def is_member(session: Session, actor: Actor, event_id: int) -> bool:
-    return session.get(EventMember, (event_id, actor.user_id)) is not None
+    """Whether `actor` organises the event; raises PermissionDenied without an actor."""
+    return session.get(EventMember, (event_id, require_actor(actor).user_id)) is not None
 
 
 def visible_events(actor: Actor) -> Select[tuple[Event]]:
-    """A query for the events `actor` may see: all for admins, their own for organisers.
+    """A query for the events `actor` may see: all for admins, their own for organisers; raises PermissionDenied
+    without an actor.
 
     Raises PasswordChangeRequired like `require()`: listing is the first thing every organiser page does.
     """
+    actor = require_actor(actor)
     require_own_password(actor)
     query = select(Event).order_by(Event.created_at.desc(), Event.id.desc())
     if actor.is_admin:

@@ -27,7 +27,7 @@ from core.catalogue import (
     variant_combinations,
     variant_label,
 )
-from core.errors import FormValidationError, NotFound, SchemaError
+from core.errors import DomainError, FormValidationError, NotFound, SchemaError
 from core.images import prepare_image
 from core.models import Event, Item, StockPool, Variant
 
@@ -289,6 +289,56 @@ def set_variant_stock(
         audit.record(session, actor, "variant.stock_set", event=event, subject=f"item:{item.key}",
                      details={"item": item.key, "variant": variant.key, "old": old, "new": stock})
     return _variant_for_edit(variant, dimensions)
+
+
+@dataclass(frozen=True)
+class CatalogueOverview:
+    """What the Items page shows: every item for editing, and the shared stocks."""
+
+    items: list[ItemForEdit]
+    pools: list[PoolForEdit]
+
+
+def catalogue_overview(session: Session, actor: Actor, event_id: int) -> CatalogueOverview:
+    """The event's items and shared stocks; raises PermissionDenied or NotFound."""
+    return CatalogueOverview(list_items_for_edit(session, actor, event_id), list_pools(session, actor, event_id))
+
+
+@dataclass(frozen=True)
+class VariantEdit:
+    """What the organiser wants for one variant: offered or not, and its stock (None: no limit)."""
+
+    variant_key: str
+    offered: bool
+    stock: int | None
+
+
+def edit_variants(session: Session, actor: Actor, event_id: int, item_key: str,
+                  wanted: Sequence[VariantEdit]) -> tuple[str, ...]:
+    """Switch variants on or off and set their stock where `wanted` differs from what is stored.
+
+    Returns one sentence per change ("T-shirt (M) is switched off", "T-shirt (L): stock 20"), none when nothing
+    changed. Raises DomainError naming the variant whose stock is refused, PermissionDenied or NotFound.
+    """
+    item = next((found for found in list_items_for_edit(session, actor, event_id) if found.key == item_key), None)
+    if item is None:
+        raise NotFound("There is no such item in this event.")
+    stored = {variant.key: variant for variant in item.variants}
+    toggled = [(stored[w.variant_key], w.offered) for w in wanted if w.offered != stored[w.variant_key].active]
+    restocked = [(stored[w.variant_key], w.stock) for w in wanted if w.stock != stored[w.variant_key].stock]
+    for variant, offered in toggled:
+        set_variant_active(session, actor, event_id, item_key, variant.key, offered)
+    for variant, stock in restocked:
+        try:
+            set_variant_stock(session, actor, event_id, item_key, variant.key, stock)
+        except FormValidationError as exc:
+            raise DomainError(f"{_named(item, variant)}: {' '.join(exc.errors.values())}") from None
+    return tuple([f"{_named(item, v)} is {'offered' if offered else 'switched off'}" for v, offered in toggled]
+                 + [f"{_named(item, v)}: {'no limit' if stock is None else f'stock {stock}'}" for v, stock in restocked])
+
+
+def _named(item: ItemForEdit, variant: VariantForEdit) -> str:
+    return f"{item.name} ({variant.label})" if variant.label else item.name
 
 
 def list_pools(session: Session, actor: Actor, event_id: int) -> list[PoolForEdit]:

@@ -27,6 +27,7 @@ the classes below). Indented under its base; "also" names a second base.
         SoldOut                                            not enough stock left for an order line
         BackupError                                        a backup or restore that could not be done
         NewerFormSaved                                     a form saved by someone else since a draft began
+        OrderNotSaved                                      an order whose transaction did not commit
 """
 
 from __future__ import annotations
@@ -139,6 +140,11 @@ class CodeImportError(DomainError):
         super().__init__(f"Nothing was imported ({len(self.problems)} problem"
                          f"{'s' if len(self.problems) != 1 else ''}): {shown}")
 
+    @property
+    def summary(self) -> str:
+        """One line above the list of problems: "Nothing was imported: 2 problems."."""
+        return f"Nothing was imported: {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}."
+
 
 class LookupThrottled(DomainError):
     """Too many failed lookups lately; `retry_after` says how many seconds to wait."""
@@ -182,3 +188,10 @@ class BackupError(DomainError):
 
 class NewerFormSaved(DomainError):
     """Someone saved a newer form version since this draft started; saving it would replace theirs."""
+
+
+class OrderNotSaved(DomainError):
+    """The order's transaction failed to commit (disk full, I/O error, lost connection): nothing was ordered."""
+
+    def __init__(self) -> None:
+        super().__init__("Your order was not saved. Please try again.")

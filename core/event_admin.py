@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from enum import Enum, StrEnum
 from typing import Final
 
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor, Permission, require, visible_events
+from core.auth import Actor, Permission, require, require_actor, visible_events
 from core.codes import PublicCodeRules, public_code_rules
 from core.errors import DomainError, EventValidationError, NotFound, PermissionDenied, SchemaError
 from core.events import (
@@ -30,6 +30,7 @@ from core.events import (
     EventPhase,
     PublicEvent,
     event_phase,
+    local_moment,
     public_event,
     timezone_names,
     utc_to_local,
@@ -218,10 +219,11 @@ class EventPreview:
 def preview_event(session: Session, actor: Actor, slug: object, now: datetime | None = None) -> EventPreview:
     """The public page of the event at `slug`, published or not, drawn as when it takes orders.
 
-    Raises NotFound for an unknown slug and for an event `actor` may not see (so a preview link tells a stranger
-    no more than the public page does), SchemaError as `events.load_public_event`. Orders stay refused by
-    `orders.place_order` whatever a preview shows.
+    Raises PermissionDenied without an actor, NotFound for an unknown slug and for an event `actor` may not see (so
+    a preview link tells a stranger no more than the public page does), SchemaError as `events.load_public_event`.
+    Orders stay refused by `orders.place_order` whatever a preview shows.
     """
+    actor = require_actor(actor)
     event_id = session.scalar(select(Event.id).where(Event.slug == slug)) if isinstance(slug, str) else None
     try:
         event = get_event_for(session, actor, event_id or 0, Permission.EVENT_VIEW)
@@ -283,6 +285,22 @@ def suggest_slug(session: Session, title: str) -> str:
         suffix = f"-{number}"
         candidate = base[:SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
     return candidate
+
+
+def moments_from_local(picked: Mapping[str, tuple[date | None, time | None]], timezone: str,
+                       ) -> dict[str, datetime | None]:
+    """The UTC instants of the dates and times picked in `timezone` for the date settings (`opens_at`, ...);
+    no date means no moment, no time means midnight. Raises EventValidationError naming each bad one."""
+    moments: dict[str, datetime | None] = {}
+    errors: dict[str, str] = {}
+    for name, (day, at) in picked.items():
+        try:
+            moments[name] = local_moment(day, at, timezone)
+        except DomainError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise EventValidationError(errors)
+    return moments
 
 
 def update_event(session: Session, actor: Actor, event_id: int, changes: EventChanges) -> tuple[str, ...]:

@@ -170,6 +170,14 @@ def vendor_export(
     return file
 
 
+def prepare_export(session: Session, actor: Actor, event_id: int, filters: ExportFilters, fmt: ExportFormat, *,
+                   vendor_view: bool = False) -> ExportFile:
+    """The Exports page's file: with `vendor_view` and a vendor in `filters`, what that vendor may see
+    (`vendor_export`); else the organiser's own (`export_orders`). Audited; raises as they do."""
+    if vendor_view and filters.vendor_id is not None:
+        return vendor_export(session, actor, event_id, filters.vendor_id, filters, fmt)
+    return export_orders(session, actor, event_id, filters, fmt)
+
 
 # --- building the frames (core/vendor_batches.py builds its sheets with them too) ----------------------------
 

@@ -13,7 +13,7 @@ key waits 2 s doubling per failure, up to a cap):
 
 The login form is never hidden: a different organiser behind the same address (an office, a proxy) whose
 username this client has not failed on logs in as usual. A client is its address, or its browser session where
-Streamlit knows no address (pages/runtime.py): a key shared by every address-less client would let one attacker
+Streamlit knows no address (ui/runtime.py): a key shared by every address-less client would let one attacker
 keep the attacked username refused to all of them for as long as the attack goes on.
 """
 

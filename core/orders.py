@@ -7,21 +7,31 @@ Organisers find and read orders through core/order_admin.py, and move them along
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Text, bindparam, cast, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Text, bindparam, cast, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
 from core.catalogue import load_catalogue
-from core.codes import items_needing_code, redeem_code
-from core.errors import CodeRefused, EventNotOpen, FormValidationError, NotFound, SoldOut
-from core.events import EventPhase, event_phase
+from core.codes import admit_submit, items_needing_code, normalise_code, record_wrong_code, redeem_code
+from core.db import unit_of_work
+from core.errors import (
+    CodeRefused,
+    CodeThrottled,
+    EventNotOpen,
+    FormValidationError,
+    NotFound,
+    OrderNotSaved,
+    SoldOut,
+)
+from core.events import EventPhase, event_phase, get_published_event
 from core.forms import FieldType, FormSpec, parse_stored_form, validate_answers
 from core.fulfilment import record_status
 from core.models import (
@@ -40,6 +50,7 @@ from core.stock import everything_sold_out, take_stock
 from core.submissions import find_repeated_submission, submission_hash
 from core.tokens import email_claim_hash, hash_lookup_token, new_lookup_token
 
+logger = logging.getLogger(__name__)
 # Upper-case letters and digits without look-alikes (0/O, 1/I/L): 31^8 ≈ 8.5e11 references, read aloud safely.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REFERENCE_LENGTH = 8
@@ -197,6 +208,54 @@ def place_order(
     # In this same transaction: the order and its mails are committed together or not at all.
     notify_order_placed(session, event, order, form, clean, lookup_token=lookup_token)
     return _receipt(order, created=True, lookup_token=lookup_token)
+
+
+def submit_public_order(
+    engine: Engine,
+    slug: str,
+    answers: Mapping[str, object],
+    *,
+    client: str,
+    code: str,
+    idempotency_key: str,
+    code_key: bytes,
+    check_deliverability: bool = False,
+    now: datetime | None = None,
+) -> OrderReceipt:
+    """The public form's submit: count it against `client`, then `place_order` in a unit of work of its own; the
+    receipt is returned only once that has committed.
+
+    Owns its transactions, unlike other core functions: a submission counts against the client even when the
+    order is refused, and a wrong code is counted after the order's transaction was rolled back. Raises
+    SubmitThrottled; FormValidationError as `place_order` does, with a wrong `code`'s throttling wait added to its
+    message and a client throttled for wrong codes refused under "code"; EventNotOpen, NotFound; OrderNotSaved
+    when the commit fails (nothing was ordered).
+    """
+    now = now or utcnow()
+    entered = bool(normalise_code(code))
+    try:
+        with unit_of_work(engine) as session:
+            admit_submit(session, client, now, code_entered=entered)
+    except CodeThrottled as exc:
+        raise FormValidationError({"code": str(exc)}) from None
+    try:
+        with unit_of_work(engine) as session:
+            receipt = place_order(session, get_published_event(session, slug), answers,
+                                  idempotency_key=idempotency_key, code=code, code_key=code_key,
+                                  check_deliverability=check_deliverability, now=now)
+    except FormValidationError as exc:
+        if "code" not in exc.errors or not entered:
+            raise
+        errors = dict(exc.errors)
+        with unit_of_work(engine) as session:  # the order's transaction was rolled back, this count is not
+            if wait := record_wrong_code(session, client, now):
+                errors["code"] += " " + str(CodeThrottled(wait))
+        raise FormValidationError(errors) from None
+    except SQLAlchemyError:
+        # No personal data in the log: the event and the exception only.
+        logger.exception("an order for event %s was not saved", slug)
+        raise OrderNotSaved() from None
+    return receipt
 
 
 def _claim_email(session: Session, event: Event, order: Order, form: FormSpec, values: Mapping[str, object],

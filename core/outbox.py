@@ -473,6 +473,10 @@ def retry_message(session: Session, actor: Actor, event_id: int, outbox_id: int,
 
 # --- Reading -------------------------------------------------------------------------------------------------
 
+MESSAGE_STATUS_LABELS = {MessageStatus.HELD: "Held (no mail server set up)", MessageStatus.PENDING: "Waiting",
+                         MessageStatus.SENDING: "Being sent", MessageStatus.SENT: "Sent",
+                         MessageStatus.FAILED: "Failed"}
+
 
 @dataclass(frozen=True)
 class MessageView:
@@ -519,10 +523,10 @@ class OutboxHealth:
         total = sum(self.counts.values())
         if not total:
             return ""
-        words = {MessageStatus.PENDING: "waiting", MessageStatus.SENDING: "being sent", MessageStatus.SENT: "sent",
-                 MessageStatus.FAILED: "failed", MessageStatus.HELD: "held"}
+        order = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.FAILED,
+                 MessageStatus.HELD)
         return f"{_messages(total)}: " + ", ".join(
-            f"{self.counts[status]} {word}" for status, word in words.items() if self.counts.get(status))
+            f"{self.counts[status]} {_STATUS_WORDS[status]}" for status in order if self.counts.get(status))
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -538,6 +542,11 @@ class OutboxHealth:
         if self.held:
             found.append(f"{_messages(self.held)} held because mail is not configured (SMTP_HOST).")
         return tuple(found)
+
+
+# As a count reads them: "1 waiting, 2 held".
+_STATUS_WORDS = {status: "held" if status == MessageStatus.HELD else label.lower()
+                 for status, label in MESSAGE_STATUS_LABELS.items()}
 
 
 def _messages(count: int) -> str:
@@ -589,6 +598,20 @@ def list_messages(session: Session, actor: Actor, event_id: int, status: Message
         "next_attempt_at": times([row.next_attempt_at for row in rows]),
         "sent_at": times([row.sent_at for row in rows]),
     }, columns=list(OUTBOX_COLUMNS))
+
+
+@dataclass(frozen=True)
+class OutboxOverview:
+    """What the Outbox page shows: the counts, and the messages with one status (or all)."""
+
+    health: OutboxHealth
+    messages: pd.DataFrame
+
+
+def outbox_overview(session: Session, actor: Actor, event_id: int, status: MessageStatus | None = None,
+                    ) -> OutboxOverview:
+    """The event's outbox health and its messages with `status`; raises PermissionDenied."""
+    return OutboxOverview(outbox_health(session, actor, event_id), list_messages(session, actor, event_id, status))
 
 
 def read_message(session: Session, actor: Actor, event_id: int, outbox_id: int) -> MessageView:

@@ -191,7 +191,7 @@ def events_due_for_purge(session: Session, now: datetime) -> list[int]:
 
 
 def purge_plan(session: Session, actor: Actor | None, event_id: int, now: datetime) -> PurgePlan:
-    """What a purge of the event would destroy at `now` (counts per category); `actor` None is the shell.
+    """What a purge of the event would destroy at `now` (counts per category). A None actor is the shell.
 
     Raises PermissionDenied, NotFound.
     """
@@ -249,7 +249,7 @@ def purge_event(
 ) -> PurgeReceiptView:
     """Destroy the event's personal data, store a receipt, audit `event.purged` and mail the receipt.
 
-    `actor` None is the timer (or the shell) and needs no confirmation; an organiser needs EVENT_PURGE and must
+    A None actor is the timer (or the shell) and needs no confirmation; an organiser needs EVENT_PURGE and must
     retype the event's slug as `confirm_slug` (FormValidationError on CONFIRM_FIELD otherwise). The event row is
     locked first, so a timer and a click cannot both purge: the second finds it purged and gets the existing
     receipt (`created` False) with nothing done. The receipt mail goes to the organisers who gave an address,

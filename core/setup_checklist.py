@@ -39,7 +39,8 @@ def setup_checklist(session: Session, actor: Actor, event_id: int, settings: Set
     items = session.scalars(select(Item).where(Item.event_id == event.id, Item.active).order_by(Item.position)).all()
     steps = [
         ChecklistStep("details", "Details and dates", _details_missing(event), "events", "Edit the event"),
-        ChecklistStep("form", "Order form", _form_missing(session, event, bool(items)), "form", "Open the form builder"),
+        ChecklistStep("form", "Order form", _form_missing(session, event, bool(items)), "form-builder",
+                      "Open the form builder"),
         ChecklistStep("items", "Items", "" if items else "No item to order yet.", "items", "Add items"),
         ChecklistStep("vendors", "Vendors and routing", _routing_missing(session, items), "vendors",
                       "Route items to vendors"),

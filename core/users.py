@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor, Permission, require
+from core.auth import Actor, Permission, require, require_actor
 from core.errors import DomainError, NotFound, SchemaError
 from core.models import User, UserRole, utcnow
 
@@ -62,7 +62,7 @@ def create_user(
     session: Session, actor: Actor | None, *, username: str, display_name: str, role: UserRole, password: str,
     email: str = "",
 ) -> User:
-    """Create an account; `actor` None is the shell (`python -m core users add`). Raises SchemaError on bad input.
+    """Create an account; raises SchemaError on bad input. A None actor is the shell (`python -m core users add`).
 
     An account an admin creates on the Users page must set its own password at its first login: the admin knows
     the initial one.
@@ -110,9 +110,9 @@ def ensure_initial_admin(session: Session) -> str | None:
 def change_password(session: Session, actor: Actor | None, username: str, new_password: str) -> None:
     """Set a new password and revoke every existing login of that user. Users may change their own.
 
-    A password an admin sets for someone else must be replaced at that user's next login; one the users set
-    themselves (or the shell's operator set) need not. A user who must replace theirs may not keep it
-    (SchemaError).
+    A None actor is the shell (`python -m core users password`). A password an admin sets for someone else must
+    be replaced at that user's next login; one the users set themselves (or the shell's operator set) need not.
+    A user who must replace theirs may not keep it (SchemaError).
     """
     user = get_user(session, username)
     by_someone_else = actor is not None and actor.user_id != user.id
@@ -134,12 +134,40 @@ def check_password(session: Session, username: str, password: str) -> bool:
     return len(encoded) <= MAX_PASSWORD_BYTES and bcrypt.checkpw(encoded, user.password_hash.encode())
 
 
+def change_own_password(session: Session, actor: Actor, current: str, new: str, repeated: str) -> None:
+    """The account page's change: `new` twice and the `current` password, then as `change_password`.
+
+    Raises PermissionDenied without an actor, DomainError when the two new ones differ or `current` is wrong.
+    """
+    actor = require_actor(actor)
+    if new != repeated:
+        raise DomainError("The two new passwords differ.")
+    if not check_password(session, actor.username, current):
+        raise DomainError("The current password is not correct.")
+    change_password(session, actor, actor.username, new)
+
+
+def set_own_password(session: Session, actor: Actor, new: str, repeated: str) -> None:
+    """The first run's change (pages/new_password_page.py): `new` twice, then as `change_password`, which refuses
+    keeping the given password. Raises PermissionDenied without an actor, DomainError when the two differ."""
+    actor = require_actor(actor)
+    if new != repeated:
+        raise DomainError("The two passwords differ.")
+    change_password(session, actor, actor.username, new)
+
+
+def log_out_everywhere(session: Session, actor: Actor) -> None:
+    """End every login of the actor's own account (the account page's "Log out")."""
+    revoke_sessions(session, get_user(session, require_actor(actor).username))
+
+
 def revoke_sessions(session: Session, user: User) -> None:
     """Refuse every login cookie and session issued until now (logout, password change)."""
     user.sessions_valid_after = utcnow()
 
 
 def remove_user(session: Session, actor: Actor | None, username: str) -> None:
+    """Delete an account (never the last admin, nor one's own). A None actor is the shell."""
     user = get_user(session, username)
     if actor is not None:
         require(session, actor, Permission.USERS_MANAGE)
@@ -153,6 +181,7 @@ def remove_user(session: Session, actor: Actor | None, username: str) -> None:
 
 
 def list_users(session: Session, actor: Actor | None) -> list[UserSummary]:
+    """Every account, by username; admins only. A None actor is the shell."""
     if actor is not None:
         require(session, actor, Permission.USERS_MANAGE)
     users = session.scalars(select(User).order_by(User.username)).all()

@@ -148,7 +148,7 @@ def send_batch(session: Session, actor: Actor | None, event_id: int, vendor_id: 
     fields the vendor may see), records the disclosures and audits `vendor.batch_sent`. A later call sends a
     Changes sheet of lines added, changed (variant or quantity) or cancelled since the last snapshot; when
     nothing changed it sends nothing and records nothing. Moves along the fulfilment steps are not news to
-    the vendor and are not sent. `actor` None means the system (the cutoff timer). Raises PermissionDenied,
+    the vendor and are not sent. A None actor is the system (the cutoff timer). Raises PermissionDenied,
     NotFound, or DomainError for a vendor that is not a batch vendor or has no email address.
     """
     if actor is not None:

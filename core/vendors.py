@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor, Permission, require
+from core.auth import Actor, Permission, require, require_actor
 from core.errors import NotFound, SchemaError, VendorValidationError
 from core.form_versions import current_form_version
 from core.forms import FieldType, FormSpec, parse_form_spec
@@ -324,6 +324,7 @@ def route_item(session: Session, actor: Actor, event_id: int, item_key: str, ven
 
 def route_items(session: Session, actor: Actor, event_id: int, routes: Mapping[str, int | None]) -> int:
     """Route several items at once (item key -> vendor id or None), all or nothing; returns how many changed."""
+    require_actor(actor)  # refused even when there is nothing to route
     return sum(route_item(session, actor, event_id, key, vendor_id) for key, vendor_id in routes.items())
 
 

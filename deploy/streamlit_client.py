@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 T = TypeVar("T")
 TIMEOUT_SECONDS = 120
-# How the public page shows an order reference (pages/public.py).
+# How the public page shows an order reference (pages/order_page.py).
 REFERENCE = re.compile(r"reference is \*\*`([A-Z0-9-]+)`\*\*")
 
 

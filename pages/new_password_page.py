@@ -6,12 +6,10 @@ from __future__ import annotations
 import streamlit as st
 import streamlit_authenticator as stauth
 
-from core.db import read_only, unit_of_work
-from core.errors import DomainError
 from core.models import utcnow
-from core.users import change_password, session_actor
-from pages import runtime
-from pages.organiser_login import ISSUED_KEY, authenticator
+from core.users import session_actor, set_own_password
+from ui import feedback, runtime
+from ui.login_session import ISSUED_KEY, authenticator
 
 
 def render() -> None:
@@ -34,28 +32,22 @@ def render() -> None:
                             help="At least 12 characters.")
         repeated = st.text_input("New password again", type="password", autocomplete="new-password")
         submitted = st.form_submit_button("Set password", type="primary")
-    if not submitted:
+    if not submitted or not feedback.apply(lambda session: set_own_password(session, actor, new, repeated)):
         return
-    if new != repeated:
-        st.error("The two passwords differ.")
+    if not _continue_login(login, actor.username):
         return
-    try:
-        with unit_of_work(runtime.engine()) as session:
-            change_password(session, actor, actor.username, new)
-    except DomainError as exc:
-        st.error(str(exc))
-        return
-    _continue_login(login, actor.username)
     st.success("Your new password is set.")
     # No switch here: the cookie component needs this run to finish to store the renewed cookie (DESIGN.md).
     st.button("Continue to the Dashboard", type="primary", icon=":material/dashboard:")
 
 
-def _continue_login(login: stauth.Authenticate, username: str) -> None:
+def _continue_login(login: stauth.Authenticate, username: str) -> bool:
     """The change revoked every login issued until now, this one too: issue this session and its cookie anew."""
     issued = utcnow()
-    with read_only(runtime.engine()) as session:
-        st.session_state[runtime.ACTOR_KEY] = session_actor(session, username, issued)
-    st.session_state[ISSUED_KEY] = issued
+    found = feedback.read(lambda session: [session_actor(session, username, issued)])
+    if found is None:
+        return False
+    st.session_state[runtime.ACTOR_KEY], st.session_state[ISSUED_KEY] = found[0], issued
     st.session_state["username"] = username  # the library signs the cookie for this name
     login.cookie_controller.set_cookie()
+    return True

@@ -17,7 +17,7 @@ from core.db import make_engine, unit_of_work
 from core.models import Event
 from core.orders import place_order
 from tests.factories import answers
-from tests.stock_factories import CODE_KEY
+from tests.factories.stock import CODE_KEY
 
 MAX_SECONDS = 120
 MAX_ORDERS = 20_000

@@ -10,7 +10,10 @@ from sqlalchemy import Engine, select
 
 from core.catalogue import Dimension, load_catalogue
 from core.catalogue_admin import (
+    VariantEdit,
+    catalogue_overview,
     create_item_for,
+    edit_variants,
     list_items_for_edit,
     parse_dimension_lines,
     parse_price,
@@ -18,11 +21,11 @@ from core.catalogue_admin import (
     update_item,
 )
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError, NotFound, PermissionDenied, SchemaError
+from core.errors import DomainError, FormValidationError, NotFound, PermissionDenied, SchemaError
 from core.models import Event, Item, OrderLine, UserRole, Variant
 from core.orders import place_order
-from tests.builder_factories import audit_entries
 from tests.factories import answers, make_event, make_shop, make_user
+from tests.factories.builder import audit_entries
 
 
 def _offered(engine: Engine, item_key: str) -> dict[str, bool]:
@@ -339,3 +342,31 @@ def test_item_picture_is_cleaned_stored_shown_to_the_form_and_removable(engine: 
     with read_only(engine) as session:
         [stored] = [i for i in load_catalogue(session, get_published_event(session, "test-event")) if i.key == "tshirt"]
     assert stored.image is None
+
+
+# --- the Items page's table of variants (edit_variants) and its overview -----------------------------------------
+
+
+def test_editing_the_variant_table_changes_only_what_differs_and_says_so(engine: Engine) -> None:
+    event_id, actor = _shop(engine)
+    with read_only(engine) as session:
+        [hoodie] = [item for item in catalogue_overview(session, actor, event_id).items if item.key == "hoodie"]
+    wanted = [VariantEdit(v.key, v.active, v.stock) for v in hoodie.variants]
+    wanted[0] = VariantEdit(wanted[0].variant_key, False, wanted[0].stock)
+    wanted[1] = VariantEdit(wanted[1].variant_key, True, 20)
+    with unit_of_work(engine) as session:
+        said = edit_variants(session, actor, event_id, "hoodie", wanted)
+    first, second = hoodie.variants[0].label, hoodie.variants[1].label
+    assert said == (f"Hoodie ({first}) is switched off", f"Hoodie ({second}): stock 20")
+    assert _offered(engine, "hoodie")[hoodie.variants[0].key] is False
+    with unit_of_work(engine) as session:
+        assert edit_variants(session, actor, event_id, "hoodie", wanted) == ()  # nothing differs any more
+
+
+def test_a_refused_stock_in_the_variant_table_names_the_variant(engine: Engine) -> None:
+    event_id, actor = _shop(engine)
+    with read_only(engine) as session:
+        [hoodie] = [item for item in catalogue_overview(session, actor, event_id).items if item.key == "hoodie"]
+    wanted = [VariantEdit(v.key, v.active, -1 if index == 0 else v.stock) for index, v in enumerate(hoodie.variants)]
+    with unit_of_work(engine) as session, pytest.raises(DomainError, match=rf"^Hoodie \({hoodie.variants[0].label}\): "):
+        edit_variants(session, actor, event_id, "hoodie", wanted)

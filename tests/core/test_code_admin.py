@@ -30,7 +30,8 @@ from core.codes import normalise_code, release_code
 from core.db import read_only, unit_of_work
 from core.errors import CodeImportError, FormValidationError, NotFound, PermissionDenied
 from core.models import AuditEntry, CodeMode, Order, RedemptionCode
-from tests.code_factories import (
+from tests.factories import make_shop, make_user
+from tests.factories.codes import (
     KEY,
     NOW,
     World,
@@ -40,7 +41,6 @@ from tests.code_factories import (
     redeem_for_order,
     uses_per_code,
 )
-from tests.factories import make_shop, make_user
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from core.config import Settings, code_key
 from core.db import read_only, unit_of_work
 from core.errors import CodeRefused, CodeThrottled, SubmitThrottled
 from core.models import CodeMode, CodeRedemption, Event, Item, Order, RedemptionCode
-from tests.code_factories import (
+from tests.factories import make_shop
+from tests.factories.codes import (
     KEY,
     NOW,
     World,
@@ -36,7 +37,6 @@ from tests.code_factories import (
     redeem_for_order,
     uses_per_code,
 )
-from tests.factories import make_shop
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from core.errors import FormValidationError, SoldOut
 from core.models import CodeRedemption, Event, Item, Order, OrderLine, RedemptionCode, StockPool, Variant
 from core.orders import place_order
 from tests.factories import make_shop
-from tests.stock_factories import CODE_KEY, make_code, make_pool, set_stock
+from tests.factories.stock import CODE_KEY, make_code, make_pool, set_stock
 
 RACERS = 8
 # How long the broken stock step waits between reading and writing: every racer reads before anyone writes.

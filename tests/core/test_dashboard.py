@@ -15,8 +15,8 @@ from core.db import read_only, unit_of_work
 from core.errors import PermissionDenied
 from core.event_admin import EventState
 from core.models import Event, MessageStatus, OrderStatus, OutboxMessage
-from tests.event_admin_factories import make_member, make_order
 from tests.factories import make_event, make_shop, make_user
+from tests.factories.events import make_member, make_order
 
 NOW = datetime(2027, 6, 10, 12, 0, tzinfo=UTC)
 TSHIRT_M = {"item": "tshirt", "options": {"type": "Fitted", "size": "M"}}

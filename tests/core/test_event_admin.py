@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from core.event_admin import (
     get_event_for_edit,
     list_event_rows,
     list_events,
+    moments_from_local,
     preview_event,
     publish_event,
     remove_member,
@@ -35,8 +36,8 @@ from core.event_admin import (
 )
 from core.events import EventPhase, load_public_event, local_to_utc
 from core.models import AuditEntry, Event, EventMember, UserRole, utcnow
-from tests.event_admin_factories import image_bytes, make_member, make_order
 from tests.factories import make_event, make_shop, make_user
+from tests.factories.events import image_bytes, make_member, make_order
 
 NOW = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -438,3 +439,13 @@ def test_only_the_events_organisers_preview_it_as_open_whatever_its_state(engine
         for actor, slug in ((stranger, "draft"), (olga, "no-such-event"), (olga, "../etc")):
             with pytest.raises(NotFound, match="There is no event at this address."):
                 preview_event(session, actor, slug, NOW)
+
+
+def test_dates_picked_in_the_event_zone_become_utc_and_each_bad_one_is_named() -> None:
+    moments = moments_from_local({"opens_at": (date(2027, 7, 1), time(9, 30)), "ends_at": (date(2027, 7, 3), None),
+                                  "closes_at": (None, None)}, "Europe/Berlin")
+    assert moments == {"opens_at": datetime(2027, 7, 1, 7, 30, tzinfo=UTC),
+                       "ends_at": datetime(2027, 7, 2, 22, 0, tzinfo=UTC), "closes_at": None}
+    with pytest.raises(EventValidationError) as refused:
+        moments_from_local({"opens_at": (None, time(9, 0)), "closes_at": (None, time(10, 0))}, "Europe/Berlin")
+    assert sorted(refused.value.errors) == ["closes_at", "opens_at"]

@@ -33,9 +33,9 @@ from core.models import (
 )
 from core.orders import place_order
 from core.vendors import route_item
-from tests.event_admin_factories import image_bytes
 from tests.factories import make_user
-from tests.vendor_factories import make_vendor
+from tests.factories.events import image_bytes
+from tests.factories.vendors import make_vendor
 
 SECRET_NAME, SECRET_EMAIL = "Zebedee Secretname", "zebedee.secret@example.com"
 
@@ -57,7 +57,7 @@ def source(engine: Engine) -> tuple[Actor, Actor, int]:
                           for key in ("tshirt", "hoodie"))
         tshirt.pool_id, tshirt.image, tshirt.image_type = pool.id, image_bytes(), "image/png"
         hoodie.variants[0].stock, hoodie.variants[1].active = 20, False
-        printer = make_vendor(session, olga, "Printer", visible_fields=["name", "delivery"])
+        printer = make_vendor(session, "Printer", owner=olga, visible_fields=["name", "delivery"])
         route_item(session, olga, event.id, "hoodie", printer.id)
         save_template(session, olga, event.id, MessageKind.CONFIRMATION, "Thanks, {name}", "Your {items}.")
         place_order(session, event, {

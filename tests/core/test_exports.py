@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from core.db import read_only, unit_of_work
 from core.errors import NotFound, PermissionDenied, SchemaError
-from core.exports import ExportFilters, export_orders, order_sheets, vendor_export
+from core.exports import ExportFilters, export_orders, order_sheets, prepare_export, vendor_export
 from core.models import AuditEntry, Event, OrderStatus
-from tests.exports_factories import (
+from tests.factories import make_event, make_item, make_user
+from tests.factories.exports import (
     ADDRESS,
     ADDRESS_TEXT,
     BASE,
@@ -34,8 +35,7 @@ from tests.exports_factories import (
     route,
     send_list,
 )
-from tests.factories import make_event, make_item, make_user
-from tests.order_admin_factories import hoodie, place, tshirts
+from tests.factories.orders import hoodie, place, tshirts
 
 FILE_NAME = re.compile(r"test-event-[a-z0-9-]+-\d{8}-\d{6}\.(xlsx|csv)")
 
@@ -248,3 +248,15 @@ def test_an_organiser_of_another_event_is_refused_by_every_function(
     with read_only(world.engine) as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry)
                               .where(AuditEntry.action.in_(["orders.exported", "vendor.batch_sent"]))) == 0
+
+
+def test_the_exports_page_file_is_the_vendors_own_only_in_the_vendor_view(world: World) -> None:
+    place_at(world, "a", [*tshirts(1), *BREAKFAST], delivery=ADDRESS)
+    caterer = ExportFilters(vendor_id=world.caterer_id)
+    with unit_of_work(world.engine) as session:
+        own = prepare_export(session, world.alice, world.event_id, caterer, "xlsx")
+        vendors = prepare_export(session, world.alice, world.event_id, caterer, "xlsx", vendor_view=True)
+        unfiltered = prepare_export(session, world.alice, world.event_id, ExportFilters(), "xlsx", vendor_view=True)
+    assert list(read_sheets(own.data)) == ["Orders", "Line items", "Summary"]
+    assert list(read_sheets(vendors.data)) == ["Line items", "Summary"] and f"vendor-{world.caterer_id}" in vendors.filename
+    assert list(read_sheets(unfiltered.data)) == ["Orders", "Line items", "Summary"]  # no vendor chosen: the organiser's

@@ -34,8 +34,8 @@ from core.form_versions import current_form_version, save_form
 from core.forms import FieldType, parse_form_spec
 from core.models import Event, FormDraft, FormVersion, Order, UserRole
 from core.orders import place_order
-from tests.builder_factories import audit_entries
 from tests.factories import BASIC_FORM, answers, make_event, make_shop, make_user
+from tests.factories.builder import audit_entries
 
 
 def _shop(engine: Engine, **event: Any) -> tuple[int, Actor]:

@@ -45,8 +45,7 @@ from core.models import (
 from core.order_admin import order_detail
 from core.outbox import drain_outbox
 from tests.factories import BASIC_FORM, make_shop, make_user
-from tests.mail_server import MailServer, running_mail_server
-from tests.order_admin_factories import (
+from tests.factories.orders import (
     TwoShops,
     change_as_organiser,
     make_two_shops,
@@ -55,6 +54,7 @@ from tests.order_admin_factories import (
     place_after,
     status_of,
 )
+from tests.mail_server import MailServer, running_mail_server
 from tests.sms_provider import SmsProvider, running_sms_provider
 
 PHONE = "+447911123456"

@@ -13,7 +13,7 @@ from PIL import ExifTags, Image
 
 from core.errors import SchemaError
 from core.images import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, prepare_image
-from tests.event_admin_factories import image_bytes
+from tests.factories.events import image_bytes
 
 PAYLOAD = b"<script>alert('polyglot')</script>"
 

@@ -36,10 +36,10 @@ from core.models import (
     utcnow,
 )
 from core.users import actor_for
-from tests.exports_factories import make_vendor, route
 from tests.factories import make_shop, make_user
+from tests.factories.exports import make_vendor, route
+from tests.factories.orders import place, tshirts
 from tests.mail_server import running_mail_server, wait_for
-from tests.order_admin_factories import place, tshirts
 
 T0 = datetime(2027, 6, 1, 12, 0, tzinfo=UTC)
 OPERATOR = "ops@example.org"

@@ -1,6 +1,6 @@
 """Login throttling under attack: simulated hours of one attacker hammering, against the clock the code is given.
 
-Each attempt goes the way pages/organiser_login.py runs it: the credentials for this client (throttled usernames
+Each attempt goes the way pages/login_page.py runs it: the credentials for this client (throttled usernames
 get a hash no password matches), the password checked against them, and a failure recorded.
 """
 
@@ -92,7 +92,7 @@ def _hammer(engine: Engine, attacker: str, colleague: str, victim_from: str,
 
 @pytest.mark.parametrize(("attacker", "colleague", "victim"), [
     (OFFICE, OFFICE, ELSEWHERE),
-    # Where Streamlit knows no address, a client is its browser session (pages/runtime.py).
+    # Where Streamlit knows no address, a client is its browser session (ui/runtime.py).
     ("session:attacker", "session:bob", "session:alice"),
 ])
 def test_an_hour_of_hammering_never_keeps_a_colleague_behind_the_same_address_out(

@@ -37,8 +37,8 @@ from core.models import (
 from core.orders import place_order
 from core.purge import forget_order
 from tests.factories import answers, make_shop, make_user
-from tests.order_admin_factories import hoodie, tshirts
-from tests.vendor_factories import Vendors, outbox, route_shop
+from tests.factories.orders import hoodie, tshirts
+from tests.factories.vendors import Vendors, outbox, route_shop
 
 
 @dataclass(frozen=True)

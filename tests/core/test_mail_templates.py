@@ -28,7 +28,7 @@ from core.mail_templates import (
 )
 from core.models import AuditEntry, Event, MailTemplate, MessageKind
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.orders import place
 
 CONFIRMATION, VENDOR = MessageKind.CONFIRMATION, MessageKind.VENDOR_ORDER
 

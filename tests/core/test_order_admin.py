@@ -19,7 +19,7 @@ from core.fulfilment import change_status
 from core.models import AuditEntry, Event, OrderPersonalData, OrderStatus, UserRole
 from core.order_admin import ORDER_COLUMNS, OrderFilters, OrderPage, order_detail, search_orders
 from tests.factories import BASIC_FORM, make_user
-from tests.order_admin_factories import (
+from tests.factories.orders import (
     BASE,
     TIMEZONE,
     TwoShops,

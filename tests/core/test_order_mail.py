@@ -15,7 +15,7 @@ from core.order_mail import SMS_MAX_LENGTH, sms_text
 from core.orders import place_order
 from core.vendors import update_vendor
 from tests.factories import BASIC_FORM, answers, make_event, make_item
-from tests.vendor_factories import ADDRESS, EVERYTHING, Shop, make_vendor_shop, outbox, place_everything, place_in_shop
+from tests.factories.vendors import ADDRESS, EVERYTHING, Shop, make_vendor_shop, outbox, place_everything, place_in_shop
 
 
 @pytest.fixture

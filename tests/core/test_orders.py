@@ -9,10 +9,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select
 
+from core.codes import SUBMITS_FREE
 from core.db import read_only, unit_of_work
-from core.errors import EventNotOpen, FormValidationError, SchemaError
+from core.errors import EventNotOpen, FormValidationError, OrderNotSaved, SchemaError, SubmitThrottled
 from core.models import Event, FormVersion, Order, OrderLine, OrderPersonalData, OrderStatus, utcnow
-from core.orders import REFERENCE_ALPHABET, OrderReceipt, place_order
+from core.orders import REFERENCE_ALPHABET, OrderReceipt, place_order, submit_public_order
+from tests.commit_faults import commits_of_orders_fail
 from tests.factories import answers, make_shop
 
 
@@ -179,3 +181,39 @@ def test_a_form_edited_in_place_is_what_the_next_order_meets(shop: Engine) -> No
         _place(shop, answers())
     assert set(caught.value.errors) == {"team"}
     assert _place(shop, answers(team="Blue")).created
+
+
+# --- submit_public_order: the public form's whole submit --------------------------------------------------------
+
+
+SUBMITTED_AT = utcnow()
+
+
+def _submit_public(engine: Engine, given: dict, *, client: str = "203.0.113.7", key: str = "form-session-1",
+                   code: str = "") -> OrderReceipt:
+    # One moment for all: the throttle's score decays with time.
+    return submit_public_order(engine, "test-event", given, client=client, code=code, idempotency_key=key,
+                               code_key=b"k" * 32, now=SUBMITTED_AT)
+
+
+def test_a_public_submit_returns_the_receipt_of_a_committed_order(shop: Engine) -> None:
+    receipt = _submit_public(shop, answers())
+    with read_only(shop) as session:
+        assert session.scalars(select(Order.reference)).all() == [receipt.reference]
+
+
+def test_a_refused_public_submit_still_counts_against_the_client(shop: Engine) -> None:
+    for attempt in range(int(SUBMITS_FREE)):
+        with pytest.raises(FormValidationError):
+            _submit_public(shop, answers(email="not-an-address"), key=f"session-{attempt}")
+    with pytest.raises(SubmitThrottled):
+        _submit_public(shop, answers(), key="one-more")
+    assert _count(shop, Order) == 0
+    _submit_public(shop, answers(), client="198.51.100.9")  # another client is not held up
+    assert _count(shop, Order) == 1
+
+
+def test_a_failed_commit_of_a_public_submit_is_order_not_saved(shop: Engine) -> None:
+    with commits_of_orders_fail(), pytest.raises(OrderNotSaved):
+        _submit_public(shop, answers())
+    assert _count(shop, Order) == 0

@@ -24,6 +24,7 @@ from core.outbox import (
     BACKOFF_BASE,
     BACKOFF_CAP,
     MAX_ATTEMPTS,
+    MESSAGE_STATUS_LABELS,
     backoff,
     dispatch,
     drain_outbox,
@@ -31,6 +32,7 @@ from core.outbox import (
     hold_if_unconfigured,
     list_messages,
     outbox_health,
+    outbox_overview,
     read_message,
     release_held,
     retry_message,
@@ -432,3 +434,15 @@ def test_organisers_list_and_read_only_their_events_messages(world: World) -> No
             read_message(session, world.bob, world.event_id, ids[1])
         with pytest.raises(NotFound):
             read_message(session, world.olivia, world.event_id, theirs)
+
+
+def test_the_outbox_overview_counts_every_status_and_lists_the_chosen_one(world: World) -> None:
+    world.queue(2)
+    world.dispatch(T0)
+    world.queue(1, at=T0 + timedelta(hours=1))
+    with read_only(world.engine) as session:
+        everything = outbox_overview(session, world.olivia, world.event_id)
+        waiting = outbox_overview(session, world.olivia, world.event_id, MessageStatus.PENDING)
+    assert everything.health.summary == "3 messages: 1 waiting, 2 sent"
+    assert len(everything.messages) == 3 and len(waiting.messages) == 1
+    assert MESSAGE_STATUS_LABELS[MessageStatus.HELD] == "Held (no mail server set up)"

@@ -57,11 +57,11 @@ from core.purge import (
     scrub_storage,
 )
 from core.vendor_batches import send_batch
-from tests.event_admin_factories import make_order
-from tests.exports_factories import make_vendor, route
 from tests.factories import make_shop, make_user
+from tests.factories.events import make_order
+from tests.factories.exports import make_vendor, route
+from tests.factories.stock import CODE_KEY
 from tests.mail_server import running_mail_server
-from tests.stock_factories import CODE_KEY
 
 T0 = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
 AFTER = T0 + timedelta(days=90)

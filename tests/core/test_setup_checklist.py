@@ -43,7 +43,7 @@ def test_a_bare_draft_misses_every_step_and_links_the_screen_that_fixes_it(engin
     assert list(steps) == ["details", "form", "items", "vendors", "mail", "retention", "published"]
     assert not any(step.done for step in steps.values() if step.key != "vendors")  # no items: nothing to route
     assert {key: step.fix_path for key, step in steps.items()} == {
-        "details": "events", "form": "form", "items": "items", "vendors": "vendors", "mail": "outbox",
+        "details": "events", "form": "form-builder", "items": "items", "vendors": "vendors", "mail": "outbox",
         "retention": "events", "published": "events"}
     assert steps["details"].missing == "Add a description and when orders close."
     assert steps["mail"].missing.startswith("SMTP_HOST and MAIL_FROM are not set")

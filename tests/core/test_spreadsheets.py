@@ -14,9 +14,9 @@ from core.errors import SchemaError
 from core.exports import ExportFilters, export_orders, vendor_export
 from core.models import Order, OrderLine, OrderPersonalData
 from core.spreadsheets import MAX_XLSX_ROWS, neutralise, write_xlsx
-from tests.exports_factories import make_vendor, read_csv, read_sheets, records, route
 from tests.factories import make_event, make_item, make_user
-from tests.order_admin_factories import place
+from tests.factories.exports import make_vendor, read_csv, read_sheets, records, route
+from tests.factories.orders import place
 
 # Known CSV/formula injection payloads; each must come back as text with a leading quote.
 PAYLOADS = [

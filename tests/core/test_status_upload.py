@@ -21,7 +21,7 @@ from core.status_upload import (
     preview_status_import,
 )
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.orders import place
 
 
 @dataclass(frozen=True)

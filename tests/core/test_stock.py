@@ -39,9 +39,9 @@ from core.models import (
 from core.orders import OrderReceipt, place_order
 from core.stock import availability, change_stock, everything_sold_out
 from core.users import actor_for
-from tests.builder_factories import audit_entries
 from tests.factories import answers, make_shop, make_user
-from tests.stock_factories import CODE_KEY, make_code, make_pool, set_stock
+from tests.factories.builder import audit_entries
+from tests.factories.stock import CODE_KEY, make_code, make_pool, set_stock
 
 FITTED_M = {"type": "Fitted", "size": "M"}
 

@@ -15,7 +15,7 @@ from core.orders import OrderReceipt, place_order
 from core.submissions import SUBMISSION_WINDOW, submission_hash
 from core.users import actor_for
 from tests.factories import answers, make_shop, make_user
-from tests.stock_factories import CODE_KEY
+from tests.factories.stock import CODE_KEY
 
 
 def _place(url: str, key: str, *, now: Any = None, **overrides: Any) -> OrderReceipt:

@@ -16,15 +16,19 @@ from core.event_admin import create_event_for, list_events
 from core.login_throttle import USERNAME_MAX_DELAY, login_credentials, login_wait, record_failed_login
 from core.models import AuditEntry, User, UserRole, utcnow
 from core.users import (
+    change_own_password,
     change_password,
+    check_password,
     create_user,
     ensure_initial_admin,
     get_user,
     list_users,
+    log_out_everywhere,
     login_cookie_claims,
     remove_user,
     revoke_sessions,
     session_actor,
+    set_own_password,
 )
 
 PASSWORD = "correct horse battery"
@@ -243,3 +247,47 @@ def test_a_user_email_is_validated_and_normalised(engine: Engine) -> None:
     with pytest.raises(SchemaError, match="email address is not valid"), unit_of_work(engine) as session:
         create_user(session, None, username="mal", display_name="M", role=UserRole.ORGANISER, password=PASSWORD,
                     email="not an address")
+
+
+def test_changing_ones_own_password_needs_the_current_one_and_the_new_one_twice(engine: Engine) -> None:
+    olga = _add(engine, "olga")
+    new = "another long enough password"
+    with unit_of_work(engine) as session, pytest.raises(DomainError, match="The two new passwords differ."):
+        change_own_password(session, olga, PASSWORD, new, new + "!")
+    with unit_of_work(engine) as session, pytest.raises(DomainError, match="The current password is not correct."):
+        change_own_password(session, olga, "wrong", new, new)
+    with unit_of_work(engine) as session:
+        change_own_password(session, olga, PASSWORD, new, new)
+    with read_only(engine) as session:
+        assert check_password(session, "olga", new)
+
+
+def test_the_given_password_is_replaced_by_a_new_one_typed_twice_and_not_kept(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        printed = ensure_initial_admin(session)
+    assert printed is not None
+    with read_only(engine) as session:
+        admin = session_actor(session, "admin", utcnow())
+    assert admin is not None and admin.must_change_password
+    new = "a password only I know"
+    with unit_of_work(engine) as session, pytest.raises(DomainError, match="The two passwords differ."):
+        set_own_password(session, admin, new, new + "!")
+    with unit_of_work(engine) as session, pytest.raises(SchemaError, match="not the one you were given"):
+        set_own_password(session, admin, printed, printed)
+    with unit_of_work(engine) as session, pytest.raises(PermissionDenied):
+        set_own_password(session, None, new, new)  # type: ignore[arg-type]
+    with read_only(engine) as session:
+        assert get_user(session, "admin").must_change_password and check_password(session, "admin", printed)
+    with unit_of_work(engine) as session:
+        set_own_password(session, admin, new, new)
+    with read_only(engine) as session:
+        assert not get_user(session, "admin").must_change_password and check_password(session, "admin", new)
+
+
+def test_logging_out_everywhere_revokes_every_login_of_the_account(engine: Engine) -> None:
+    olga = _add(engine, "olga")
+    issued = utcnow() - timedelta(minutes=1)
+    with unit_of_work(engine) as session:
+        log_out_everywhere(session, olga)
+    with read_only(engine) as session:
+        assert session_actor(session, "olga", issued) is None

@@ -19,7 +19,8 @@ from core.errors import DomainError, PermissionDenied
 from core.fulfilment import change_status
 from core.models import AuditEntry, Disclosure, Event, Item, Order, OrderLine, OrderStatus, VendorMode, VendorSnapshot
 from core.vendor_batches import BatchKind, DueBatch, due_batches, export_history, exports_overview, send_batch
-from tests.exports_factories import (
+from tests.factories import make_shop
+from tests.factories.exports import (
     BASE,
     PHONE,
     World,
@@ -33,8 +34,7 @@ from tests.exports_factories import (
     route,
     send_list,
 )
-from tests.factories import make_shop
-from tests.order_admin_factories import hoodie, tshirts
+from tests.factories.orders import hoodie, tshirts
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from core.vendors import (
     vendor_overview,
 )
 from tests.factories import make_user
-from tests.vendor_factories import Shop, make_vendor, make_vendor_shop, place_everything
+from tests.factories.vendors import Shop, make_vendor, make_vendor_shop, place_everything
 
 
 @pytest.fixture
@@ -76,16 +76,16 @@ def test_a_vendor_needs_at_least_one_email(engine: Engine) -> None:
 def test_an_organiser_cannot_have_two_vendors_of_the_same_name_but_two_organisers_can(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         olivia, oscar = make_user(session, "olivia"), make_user(session, "oscar")
-        make_vendor(session, olivia, "Printer")
-        make_vendor(session, oscar, "printer")
+        make_vendor(session, "Printer", owner=olivia)
+        make_vendor(session, "printer", owner=oscar)
         with pytest.raises(VendorValidationError) as caught:
-            make_vendor(session, olivia, "PRINTER")
+            make_vendor(session, "PRINTER", owner=olivia)
     assert "name" in caught.value.errors
 
 
 def test_an_organiser_sees_only_their_own_vendors_and_an_admin_sees_all(shop: Shop) -> None:
     with unit_of_work(shop.engine) as session:
-        make_vendor(session, shop.oscar, "Oscar's Socks")
+        make_vendor(session, "Oscar's Socks", owner=shop.oscar)
     with read_only(shop.engine) as session:
         assert [v.name for v in list_vendors(session, shop.olivia)] == ["Breakfast Caterer", "Hoodie Printer",
                                                                        "Tee Batch"]
@@ -173,7 +173,7 @@ def test_routing_an_item_is_audited_and_listed(shop: Shop) -> None:
 
 def test_an_organiser_cannot_route_the_items_of_another_organisers_event(shop: Shop) -> None:
     with unit_of_work(shop.engine) as session:
-        socks = make_vendor(session, shop.oscar, "Oscar's Socks")
+        socks = make_vendor(session, "Oscar's Socks", owner=shop.oscar)
         with pytest.raises(PermissionDenied):
             route_item(session, shop.oscar, shop.event_id, "hoodie", socks.id)
         with pytest.raises(PermissionDenied):
@@ -184,7 +184,7 @@ def test_an_organiser_cannot_route_the_items_of_another_organisers_event(shop: S
 
 def test_an_organiser_cannot_route_items_to_another_organisers_vendor(shop: Shop) -> None:
     with unit_of_work(shop.engine) as session:
-        socks = make_vendor(session, shop.oscar, "Oscar's Socks")
+        socks = make_vendor(session, "Oscar's Socks", owner=shop.oscar)
     with unit_of_work(shop.engine) as session:
         with pytest.raises(NotFound):
             route_item(session, shop.olivia, shop.event_id, "hoodie", socks.id)

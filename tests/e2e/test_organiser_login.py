@@ -11,7 +11,7 @@ from core.models import Order
 from core.orders import place_order
 from tests.e2e.conftest import Server, log_in, screenshot
 
-PROTECTED_PATHS = ["dashboard", "orders", "status-upload", "exports", "events", "form", "items", "codes", "vendors",
+PROTECTED_PATHS = ["dashboard", "orders", "status-upload", "exports", "events", "form-builder", "items", "codes", "vendors",
                    "mail-templates", "outbox", "audit", "purge", "users", "account"]
 
 

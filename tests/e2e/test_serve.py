@@ -34,10 +34,10 @@ from core.throttle import client_key
 from deploy.serve import STICKY_COOKIE, Stack, free_port, running_stack
 from deploy.streamlit_client import Run, Session, run_sync
 from tests.e2e.conftest import E2E_COOKIE_KEY, choose, screenshot, stored, textbox
-from tests.exports_factories import make_vendor, route
 from tests.factories import PASSWORD, make_shop, make_user
+from tests.factories.exports import make_vendor, route
+from tests.factories.orders import place, tshirts
 from tests.mail_server import MailServer, running_mail_server
-from tests.order_admin_factories import place, tshirts
 from tests.streamlit_server import start_streamlit, stop_streamlit
 
 HAPROXY = shutil.which(os.environ.get("HAPROXY") or "haproxy")
@@ -367,7 +367,7 @@ def test_the_public_form_the_login_and_the_dashboard_run_under_the_proxys_securi
             violations_login = page.evaluate("window.__cspViolations")
             screenshot(page, "serve-3-login-under-csp")
             page.goto(f"{stack.url}/dashboard")  # tables and charts
-            page.get_by_text("Items ordered").wait_for()
+            page.get_by_role("heading", name="Items ordered").wait_for()
             page.locator("canvas, svg.marks").first.wait_for()  # a chart drawn
             page.wait_for_timeout(1000)
             violations_dashboard = page.evaluate("window.__cspViolations")
@@ -425,7 +425,7 @@ def test_make_serve_runs_in_the_foreground_and_ctrl_c_stops_every_child(database
             children = _children(launcher.pid)
             assert len(children) == 3  # two workers and the proxy
             launcher.send_signal(signal.SIGINT)
-            assert launcher.wait(timeout=60) == 0
+            assert launcher.wait(timeout=120) == 0  # SIGTERM, up to 15 s per process, then SIGKILL
         finally:
             if launcher.poll() is None:
                 launcher.kill()

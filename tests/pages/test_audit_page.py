@@ -13,7 +13,7 @@ from core import audit
 from core.auth import Actor
 from core.db import unit_of_work
 from core.models import UserRole
-from pages.audit_log import PAGE_SIZE
+from pages.audit_page import PAGE_SIZE
 from tests.factories import make_event, make_user
 from tests.pages.conftest import render_page
 
@@ -40,7 +40,7 @@ def log(engine: Engine) -> Log:
     return Log(engine, ours.id, admin, olivia)
 
 
-_page = partial(render_page, "audit_log")
+_page = partial(render_page, "audit_page")
 
 
 def _subjects(at: AppTest) -> list[str]:

@@ -36,7 +36,7 @@ def shop(engine: Engine) -> Shop:
         return Shop(alice, event.id)
 
 
-_page = partial(render_page, "code_admin")
+_page = partial(render_page, "codes_page")
 
 
 def _widget(widgets: Any, label: str) -> Any:

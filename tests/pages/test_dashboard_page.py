@@ -13,14 +13,14 @@ from streamlit import config
 from core.auth import Actor
 from core.db import unit_of_work
 from core.models import OrderStatus, utcnow
-from tests.event_admin_factories import make_member, make_order
 from tests.factories import make_shop, make_user
+from tests.factories.events import make_member, make_order
 from tests.pages.conftest import render_page
 
 TSHIRT_M = {"item": "tshirt", "options": {"type": "Fitted", "size": "M"}}
 
 
-_dashboard_page = partial(render_page, "event_dashboard")
+_dashboard_page = partial(render_page, "dashboard_page")
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from streamlit.testing.v1.element_tree import Block, Node
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import Event, EventMember
-from tests.event_admin_factories import image_bytes, make_member
 from tests.factories import make_event, make_shop, make_user
+from tests.factories.events import image_bytes, make_member
 from tests.markup_checks import live_addresses
 from tests.pages.conftest import click, render_page
 
-_events_page = partial(render_page, "event_settings")
+_events_page = partial(render_page, "events_page")
 
 
 def _organiser_with_event(engine: Engine, username: str = "alice", slug: str = "alices-event") -> tuple[Actor, int]:
@@ -233,7 +233,7 @@ def test_organisers_are_added_by_username_with_errors_beside_the_input(engine: E
 def test_the_public_page_shows_primary_buttons_in_the_events_accent_colour(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         make_shop(session, accent_colour="#ffdd00")
-    at = render_page("public", query={"event": "test-event"})
+    at = render_page("order_page", query={"event": "test-event"})
     assert not at.exception
     [style] = [h.proto.body for h in at.html]
     assert "stBaseButton-primary" in style
@@ -244,7 +244,7 @@ def test_an_invalid_stored_colour_never_reaches_the_page(engine: Engine) -> None
     with unit_of_work(engine) as session:
         # Written past the validation, as an old row or a bad import could be (the column holds 7 characters).
         make_event(session, slug="bad-colour", accent_colour="}</styl")
-    at = render_page("public", query={"event": "bad-colour"})
+    at = render_page("order_page", query={"event": "bad-colour"})
     assert not at.exception
     assert at.title[0].value == "Event bad-colour"
     assert [h.proto.body for h in at.html] == []

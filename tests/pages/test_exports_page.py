@@ -14,9 +14,9 @@ from streamlit.testing.v1 import AppTest
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import Event, MessageKind, OutboxMessage, VendorMode
-from tests.exports_factories import make_vendor, read_sheets, records, route
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import hoodie, place, tshirts
+from tests.factories.exports import make_vendor, read_sheets, records, route
+from tests.factories.orders import hoodie, place, tshirts
 from tests.pages.conftest import button, render_page
 
 
@@ -42,7 +42,7 @@ def shop(engine: Engine) -> Shop:
         return Shop(alice, reference, printer.id)
 
 
-_page = partial(render_page, "spreadsheet_exports")
+_page = partial(render_page, "exports_page")
 
 
 def test_the_page_refuses_an_anonymous_session(shop: Shop) -> None:

@@ -51,7 +51,7 @@ def test_the_printed_password_leads_to_setting_a_new_one_and_nothing_else(
 def test_every_organiser_page_refuses_until_the_password_is_replaced(engine: Engine, printed_password: str) -> None:
     with read_only(engine) as session:
         admin = actor_for(get_user(session, "admin"))
-    at = render_page("event_dashboard", admin)
+    at = render_page("dashboard_page", admin)
     assert not at.exception
     assert [w.value for w in at.warning] == ["Set a new password of your own before anything else."]
     assert not at.title and not at.metric

@@ -19,11 +19,11 @@ from core.form_versions import save_form
 from core.forms import FieldType
 from core.models import Event, FormDraft, FormVersion
 from core.orders import place_order
-from tests.builder_factories import audit_entries
 from tests.factories import BASIC_FORM, answers, make_event, make_shop, make_user
+from tests.factories.builder import audit_entries
 from tests.pages.conftest import click, render_page
 
-_page = partial(render_page, "form_builder")
+_page = partial(render_page, "form_builder_page")
 
 
 def _shop(engine: Engine, *, with_order: bool = False) -> tuple[Actor, int]:

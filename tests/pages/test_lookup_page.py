@@ -17,9 +17,9 @@ from core.lookup import NOT_FOUND_MESSAGE, find_order_by_token
 from core.models import Event, Item, MessageKind, Order, OrderStatus, Variant, utcnow
 from core.orders import place_order
 from tests.factories import answers, make_shop, make_user
-from tests.order_admin_factories import hoodie, tshirts
+from tests.factories.orders import hoodie, tshirts
+from tests.factories.vendors import outbox, route_shop
 from tests.pages.conftest import AppFactory, click, render_page
-from tests.vendor_factories import outbox, route_shop
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def shop(engine: Engine) -> Shop:
 
 
 def _page(token: str | None = None) -> AppTest:
-    return render_page("order_lookup", query=None if token is None else {"t": token})
+    return render_page("lookup_page", query=None if token is None else {"t": token})
 
 
 def _find(at: AppTest, reference: str, email: str) -> AppTest:

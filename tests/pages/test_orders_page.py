@@ -11,10 +11,11 @@ from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.models import AuditEntry, Event, Order, OrderStatus, UserRole
-from pages.order_list import PAGE_SIZE, table_key
+from core.fulfilment import TRACKING_HINT
+from core.models import AuditEntry, Event, MessageKind, Order, OrderStatus, OutboxMessage, UserRole
+from pages.orders_page import PAGE_SIZE, table_key
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import hoodie, place, tshirts
+from tests.factories.orders import hoodie, place, tshirts
 from tests.pages.conftest import click, render_page
 
 
@@ -41,7 +42,7 @@ def shop(engine: Engine) -> Shop:
     return Shop(engine, event.id, other.id, organiser, ada, grace, theirs)
 
 
-_page = partial(render_page, "order_list")
+_page = partial(render_page, "orders_page")
 
 
 def _references(at: AppTest) -> list[str]:
@@ -160,3 +161,86 @@ def test_an_organiser_sees_no_orders_of_events_they_are_not_a_member_of(shop: Sh
     assert not at.exception
     assert not at.dataframe
     assert [i.value for i in at.info] == ["There are no events yet. Create one on the Events page."]
+
+
+# --- Status tracking: a bulk change with tracking, a message to the attendees, the status history ---------------------
+
+TRACKING = "https://carrier.example/track/JD0146"
+
+
+@dataclass(frozen=True)
+class TrackingShop:
+    engine: Engine
+    event_id: int
+    organiser: Actor
+    ada: str
+    grace: str
+
+    def status(self, reference: str) -> OrderStatus:
+        with read_only(self.engine) as session:
+            return session.scalars(select(Order.status).where(Order.reference == reference)).one()
+
+    def status_mails(self) -> list[OutboxMessage]:
+        with read_only(self.engine) as session:
+            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)))
+
+
+@pytest.fixture
+def tracking_shop(engine: Engine) -> TrackingShop:
+    with unit_of_work(engine) as session:
+        event = make_shop(session, title="Summer Meetup")
+        organiser = make_user(session, "olivia", member_of=[event])
+        ada = place(session, event, "a", items=tshirts(2), name="Ada Lovelace", email="ada@example.com")
+        grace = place(session, event, "b", items=hoodie(), name="Grace Hopper", email="grace@example.com")
+    return TrackingShop(engine, event.id, organiser, ada, grace)
+
+
+def _orders_page(tracking_shop: TrackingShop, *references: str) -> AppTest:
+    at = render_page("orders_page", tracking_shop.organiser, event_id=tracking_shop.event_id)
+    shown = list(at.dataframe[0].value["reference"])
+    at.session_state[table_key(f"orders.{tracking_shop.event_id}", 0)] = {
+        "selection": {"rows": [shown.index(r) for r in references], "columns": []}}
+    return at.run()
+
+
+
+def test_the_tracking_input_appears_for_shipped_and_a_bad_one_is_shown_beside_it(tracking_shop: TrackingShop) -> None:
+    prefix = f"orders.{tracking_shop.event_id}"
+    at = _orders_page(tracking_shop, tracking_shop.ada, tracking_shop.grace)
+    assert not [t for t in at.text_input if t.key == f"{prefix}.tracking"]
+    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
+    at.text_input(key=f"{prefix}.tracking").input("javascript:alert(1)").run()
+    at = click(at, "Set status")
+    assert not at.exception
+    assert [e.value for e in at.error] == [TRACKING_HINT]
+    assert at.text_input(key=f"{prefix}.tracking").value == "javascript:alert(1)"  # kept, to correct it
+    assert tracking_shop.status(tracking_shop.ada) == OrderStatus.RECEIVED
+
+
+def test_a_bulk_change_with_tracking_can_tell_the_attendees(tracking_shop: TrackingShop) -> None:
+    prefix = f"orders.{tracking_shop.event_id}"
+    at = _orders_page(tracking_shop, tracking_shop.ada, tracking_shop.grace)
+    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
+    at.text_input(key=f"{prefix}.tracking").input(TRACKING)
+    at.checkbox(key=f"{prefix}.notify").check()
+    at = click(at, "Set status")
+    assert not at.exception
+    assert [s.value for s in at.success] == ["2 orders marked as shipped."]
+    assert (tracking_shop.status(tracking_shop.ada), tracking_shop.status(tracking_shop.grace)) == (OrderStatus.SHIPPED, OrderStatus.SHIPPED)
+    assert sorted(m.recipients[0] for m in tracking_shop.status_mails()) == ["ada@example.com", "grace@example.com"]
+    assert all(f"Tracking: {TRACKING}" in m.body_text for m in tracking_shop.status_mails())
+
+
+def test_the_order_detail_shows_its_status_history(tracking_shop: TrackingShop) -> None:
+    prefix = f"orders.{tracking_shop.event_id}"
+    at = _orders_page(tracking_shop, tracking_shop.ada)
+    at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
+    at.text_input(key=f"{prefix}.tracking").input(TRACKING)
+    click(at, "Set status")
+    at = _orders_page(tracking_shop, tracking_shop.ada)
+    assert "**Status history**" in [m.value for m in at.markdown]
+    history = next(d.value for d in at.dataframe if "Tracking" in d.value.columns)
+    assert list(history["Status"]) == ["Received", "Shipped"]
+    assert list(history["By"]) == ["system", "olivia"]
+    assert list(history["Tracking"]) == ["", TRACKING]
+    assert tracking_shop.status_mails() == []  # the notify box was not ticked

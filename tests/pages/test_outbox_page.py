@@ -58,7 +58,7 @@ def outbox(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Outbox:
     return Outbox(engine, olivia, sent, failed, held, other)
 
 
-_page = partial(render_page, "mail_outbox")
+_page = partial(render_page, "outbox_page")
 
 
 def test_anonymous_session_sees_the_login_warning_and_no_mail(outbox: Outbox) -> None:

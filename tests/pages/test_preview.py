@@ -26,7 +26,7 @@ def olga(engine: Engine) -> Actor:
 
 
 def test_an_organiser_previews_the_draft_with_a_banner_and_no_way_to_order(engine: Engine, olga: Actor) -> None:
-    at = render_page("public", olga, query=PREVIEW)
+    at = render_page("order_page", olga, query=PREVIEW)
     assert not at.exception
     assert at.title[0].value == "Winter Fair"
     assert at.warning[0].value.startswith("Preview: orders are not taken.")
@@ -45,12 +45,12 @@ def test_anyone_else_gets_the_page_of_an_unknown_event(engine: Engine, olga: Act
     if who == "stranger":
         with unit_of_work(engine) as session:
             actor = make_user(session, "mallory")
-    at = render_page("public", actor, query=PREVIEW)
+    at = render_page("order_page", actor, query=PREVIEW)
     assert not at.exception
     assert [t.value for t in at.title] == ["Event not found"]
     assert not at.warning and not at.button
 
 
 def test_without_preview_the_draft_stays_unknown_even_to_its_organiser(engine: Engine, olga: Actor) -> None:
-    at = render_page("public", olga, query={"event": "draft"})
+    at = render_page("order_page", olga, query={"event": "draft"})
     assert [t.value for t in at.title] == ["Event not found"]

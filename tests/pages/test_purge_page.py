@@ -11,9 +11,9 @@ from sqlalchemy import Engine, select
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import Event, OrderPersonalData, PurgeReceipt
-from tests.exports_factories import read_sheets, records
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.exports import read_sheets, records
+from tests.factories.orders import place
 from tests.pages.conftest import button, render_page
 
 
@@ -37,7 +37,7 @@ def shop(engine: Engine) -> Shop:
         return Shop(alice, reference, event.id)
 
 
-_page = partial(render_page, "data_purge")
+_page = partial(render_page, "purge_page")
 
 
 def _personal_rows(engine: Engine) -> int:

@@ -13,7 +13,7 @@ from core.models import UserRole
 from core.users import create_user, list_users
 from tests.pages.conftest import render_page
 
-_page = partial(render_page, "user_admin")
+_page = partial(render_page, "users_page")
 
 
 def _field(at: AppTest, label: str):  # noqa: ANN202 - AppTest's TextInput

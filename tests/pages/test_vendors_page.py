@@ -12,11 +12,11 @@ from sqlalchemy import Engine, select
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.models import Event, Item, Vendor, VendorMode
-from pages.order_list import table_key
+from pages.orders_page import table_key
 from tests.factories import make_shop, make_user
-from tests.order_admin_factories import place
+from tests.factories.orders import place
+from tests.factories.vendors import Vendors, make_vendor, route_shop
 from tests.pages.conftest import click, render_page
-from tests.vendor_factories import Vendors, make_vendor, route_shop
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,12 @@ def shop(engine: Engine) -> Shop:
         event = make_shop(session, title="Summer Meetup")
         olivia = make_user(session, "olivia", member_of=[event])
         oscar = make_user(session, "oscar")
-        make_vendor(session, oscar, "Oscar's Socks", emails=["socks@oscar.example"])
+        make_vendor(session, "Oscar's Socks", owner=oscar, emails=["socks@oscar.example"])
         vendors = route_shop(session, olivia, event)
     return Shop(engine, event.id, olivia, vendors)
 
 
-_page = partial(render_page, "vendor_list")
+_page = partial(render_page, "vendors_page")
 
 
 def _vendor(engine: Engine, name: str) -> Vendor | None:
@@ -145,7 +145,7 @@ def test_the_order_detail_shows_what_each_vendor_received(shop: Shop) -> None:
                                  {"item": "breakfast", "options": {}, "quantity": 1}],
                           delivery={"street": "1 Row", "city": "London", "postcode": "N1 1AA",
                                     "country": "United Kingdom"})
-    at = render_page("order_list", shop.olivia)
+    at = render_page("orders_page", shop.olivia)
     at.session_state[table_key(f"orders.{shop.event_id}", 0)] = {"selection": {"rows": [0], "columns": []}}
     at.run()
     assert not at.exception

@@ -1,0 +1,84 @@
+"""The dashboard of the chosen event: its state and dates, order counts, what was ordered, orders per day, and what
+needs attention."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import public_base_url_warning
+from core.dashboard import Dashboard, NoticeLevel, event_dashboard
+from core.event_admin import EventState
+from core.markup import escape_markdown
+from core.setup_checklist import ChecklistStep, setup_checklist
+from ui import feedback, runtime
+
+STATE_COLOURS = {EventState.DRAFT: "gray", EventState.SCHEDULED: "violet", EventState.OPEN: "green",
+                 EventState.CLOSED: "orange", EventState.FULFILMENT: "blue", EventState.PURGED: "gray",
+                 EventState.ARCHIVED: "gray"}
+
+
+def render() -> None:
+    actor = runtime.require_actor()
+    event = runtime.choose_event(actor)
+    if event is None:
+        return
+    shown = feedback.read(lambda session: (event_dashboard(session, actor, event.id),
+                                           setup_checklist(session, actor, event.id, runtime.settings())))
+    if shown is None:
+        return
+    board, checklist = shown
+    st.title(board.title)
+    # The slug matched core.events.SLUG (lower-case letters, digits, hyphens), so it is safe in a Markdown link.
+    st.markdown(f":{STATE_COLOURS[board.state]}-badge[{board.state.value.capitalize()}] · "
+                f"[Open the public page]({board.public_path}) (`{board.public_path}`)")
+    st.markdown(board.next_step)  # built from dates and the time zone name only
+    _checklist(checklist)
+    if warning := public_base_url_warning(runtime.settings(), st.context.url, st.get_option("server.port")):
+        st.warning(warning, icon=":material/link_off:")
+    for notice in board.notices:
+        if notice.level == NoticeLevel.WARNING:
+            st.warning(notice.message, icon=":material/warning:")
+        else:
+            st.info(notice.message, icon=":material/info:")
+    orders, cancelled, items, value = st.columns(4)
+    orders.metric("Orders", board.orders, border=True)
+    cancelled.metric("Cancelled", board.cancelled, border=True)
+    items.metric("Items ordered", board.items_ordered, border=True)
+    value.metric("Order value", f"{board.order_value:,.2f}", border=True)
+
+    st.subheader("Items ordered")
+    if board.items.empty:
+        st.caption("Nothing ordered yet.")
+    else:
+        st.bar_chart(board.items, x="Item", y="Quantity", color="Variant", horizontal=True)
+        st.dataframe(board.items, hide_index=True, width="stretch")
+    st.subheader(f"Orders per day ({board.timezone})")
+    if board.orders_per_day.empty:
+        st.caption("No orders yet.")
+    else:
+        st.bar_chart(board.orders_per_day, x="Day", y="Orders")
+    _timeline(board)
+
+
+def _timeline(board: Dashboard) -> None:
+    st.subheader(f"Dates ({board.timezone})")
+    if not board.timeline:
+        st.caption("No dates are set yet; set them on the Events page.")
+        return
+    st.markdown("\n".join(
+        f"- {':material/check_circle:' if milestone.passed else ':material/schedule:'} {milestone.label}: "
+        f"{milestone.at:%a %d %b %Y, %H:%M}" for milestone in board.timeline))
+
+
+def _checklist(steps: tuple[ChecklistStep, ...]) -> None:
+    """Open while something is missing; each missing step says what and links the screen that fixes it."""
+    done = sum(step.done for step in steps)
+    with st.expander(f"Setup checklist: {done} of {len(steps)} done", expanded=done < len(steps),
+                     icon=":material/checklist:"):
+        for step in steps:
+            if step.done:
+                st.markdown(f":material/check_circle: {step.label}")
+                continue
+            # Item and vendor names are the organisers' own text: shown as written, never as Markdown.
+            st.markdown(f":material/radio_button_unchecked: **{step.label}**: {escape_markdown(step.missing)}")
+            runtime.page_link(step.fix_path, step.fix_label, icon=":material/arrow_forward:")

@@ -1,0 +1,86 @@
+"""The Status upload page (`/status-upload`) through AppTest: a vendor's CSV previewed, then only its valid rows
+applied. (Status changes on the Orders page are in test_orders_page.py.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from core.auth import Actor
+from core.db import read_only, unit_of_work
+from core.models import MessageKind, Order, OrderStatus, OutboxMessage
+from tests.factories import make_shop, make_user
+from tests.factories.orders import hoodie, place, tshirts
+from tests.pages.conftest import click, render_page
+
+TRACKING = "https://carrier.example/track/JD0146"
+
+
+@dataclass(frozen=True)
+class Shop:
+    engine: Engine
+    event_id: int
+    organiser: Actor
+    ada: str
+    grace: str
+
+    def status(self, reference: str) -> OrderStatus:
+        with read_only(self.engine) as session:
+            return session.scalars(select(Order.status).where(Order.reference == reference)).one()
+
+    def status_mails(self) -> list[OutboxMessage]:
+        with read_only(self.engine) as session:
+            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)))
+
+
+@pytest.fixture
+def shop(engine: Engine) -> Shop:
+    with unit_of_work(engine) as session:
+        event = make_shop(session, title="Summer Meetup")
+        organiser = make_user(session, "olivia", member_of=[event])
+        ada = place(session, event, "a", items=tshirts(2), name="Ada Lovelace", email="ada@example.com")
+        grace = place(session, event, "b", items=hoodie(), name="Grace Hopper", email="grace@example.com")
+    return Shop(engine, event.id, organiser, ada, grace)
+
+
+# --- Status upload page --------------------------------------------------------------------------------------------------
+
+
+def _upload_page(shop: Shop, actor: Actor | None = None) -> AppTest:
+    return render_page("status_upload_page", actor or shop.organiser, event_id=shop.event_id)
+
+
+def test_anonymous_sessions_see_the_login_warning_only(shop: Shop) -> None:
+    at = render_page("status_upload_page")
+    assert [w.value for w in at.warning] == ["Please log in to see this page."]
+    assert not at.file_uploader
+
+
+def test_an_upload_is_previewed_and_only_its_valid_rows_are_applied(shop: Shop) -> None:
+    at = _upload_page(shop)
+    csv = f"reference;status;tracking\n{shop.ada};Shipped;JD0146\n{shop.grace};teleported;\nNOPE2345;shipped;\n"
+    at.file_uploader[0].set_value(("vendor.csv", csv.encode(), "text/csv")).run()
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert list(frame["ok"]) == [True, False, False]
+    assert frame.loc[2, "outcome"] == "There is no order NOPE2345 in this event."
+    assert shop.status(shop.ada) == OrderStatus.RECEIVED  # nothing yet
+    at.checkbox(key="status_upload.notify").check()
+    at = click(at, "Apply 1 change")
+    assert not at.exception
+    assert [s.value for s in at.success] == ["1 order updated; 2 rows with errors skipped."]
+    assert (shop.status(shop.ada), shop.status(shop.grace)) == (OrderStatus.SHIPPED, OrderStatus.RECEIVED)
+    assert [m.recipients for m in shop.status_mails()] == [["ada@example.com"]]
+    assert at.file_uploader[0].value is None  # a fresh uploader for the next file
+    assert not at.dataframe
+
+
+def test_a_file_that_cannot_be_read_is_explained_beside_the_uploader(shop: Shop) -> None:
+    at = _upload_page(shop)
+    at.file_uploader[0].set_value(("vendor.csv", b"ref\xe9rence,status\n", "text/csv")).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."]
+    assert not at.dataframe and not at.button
