@@ -32,7 +32,9 @@ run: $(VENV)/.run-deps
 	@echo
 	@echo "  Organisers log in at http://127.0.0.1:$(PORT)/login"
 	@# FORWARDED_ALLOW_IPS empty: uvicorn must not take a client's X-Forwarded-For as its address (core/proxies.py).
-	FORWARDED_ALLOW_IPS= DEMO=$(DEMO) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	@# PUBLIC_BASE_URL: links in mail lead to this port, unless the environment or secrets.toml configure it.
+	PUBLIC_BASE_URL="$$($(PY) -m core public-url --port $(PORT))" FORWARDED_ALLOW_IPS= DEMO=$(DEMO) \
+		$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 # The same set-up, then WORKERS Streamlit processes behind HAProxy on 127.0.0.1:$(PORT), in the foreground.
 serve: $(VENV)/.run-deps

@@ -15,6 +15,7 @@ from pages import (
     login_page,
     lookup_page,
     mail_templates_page,
+    new_password_page,
     order_page,
     orders_page,
     outbox_page,
@@ -46,14 +47,27 @@ def main() -> None:
     runtime.start_scheduler()
     login_session.restore_session()
     sections = _pages()
+    runtime.register_pages({p.url_path or "order": p for pages in sections.values() for p in pages})
     page = st.navigation(sections, position="hidden")
-    logged_in = runtime.current_actor() is not None
+    actor = runtime.current_actor()
+    logged_in = actor is not None
+    if logged_in:
+        _land(page.url_path, actor.must_change_password)
     # Tables and the builder's preview need the room. The layout is set once per run, with the final value: a
     # "centered" call followed by a "wide" one leaves the page narrow after a rerun (Streamlit 1.67).
     _set_layout(wide=logged_in and page.url_path in WIDE_PAGES)
     if logged_in:
         _draw_navigation(sections)
     page.run()
+
+
+def _land(url_path: str, must_change_password: bool) -> None:
+    """Send a logged-in organiser from the login page, and from the bare landing page, to their Dashboard; one
+    whose password someone else knows to the screen that replaces it, from everywhere but the public pages."""
+    home = runtime.NEW_PASSWORD_PATH if must_change_password else "dashboard"
+    bare_landing = url_path == "" and not st.query_params.get("event")
+    if url_path != home and (bare_landing or url_path in ("login", runtime.NEW_PASSWORD_PATH)):
+        runtime.switch_to(home)
 
 
 def _set_layout(*, wide: bool) -> None:
@@ -85,6 +99,11 @@ def _pages() -> dict[str, list[st.Page]]:
     ]
     if actor is None:
         return {"": public_pages}
+    # The url_path as written (tests/test_architecture.py reads it): runtime.NEW_PASSWORD_PATH.
+    new_password = st.Page(new_password_page.render, title="Set a new password", url_path="new-password",
+                           icon=":material/password:", visibility="visible" if actor.must_change_password else "hidden")
+    if actor.must_change_password:  # nothing else until then; core refuses them too (auth.require_own_password)
+        return {"Account": [new_password], "Public": public_pages}
     organiser = [
         st.Page(dashboard_page.render, title="Dashboard", url_path="dashboard", icon=":material/dashboard:"),
         st.Page(orders_page.render, title="Orders", url_path="orders", icon=":material/receipt_long:"),
@@ -100,7 +119,8 @@ def _pages() -> dict[str, list[st.Page]]:
         st.Page(audit_page.render, title="Audit log", url_path="audit", icon=":material/history:"),
         st.Page(purge_page.render, title="Purge data", url_path="purge", icon=":material/delete_forever:"),
     ]
-    account_pages = [st.Page(account_page.render, title="Account", url_path="account", icon=":material/person:")]
+    account_pages = [st.Page(account_page.render, title="Account", url_path="account", icon=":material/person:"),
+                     new_password]
     if actor.is_admin:
         account_pages.insert(0, st.Page(users_page.render, title="Users", url_path="users", icon=":material/group:"))
     return {"Organiser": organiser, "Account": account_pages, "Public": public_pages}

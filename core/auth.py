@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from core.errors import PermissionDenied
+from core.errors import PasswordChangeRequired, PermissionDenied
 from core.models import Event, EventMember, UserRole
 
 
@@ -39,6 +39,8 @@ class Actor:
     user_id: int
     username: str
     role: UserRole
+    # The password was printed on a console or set by someone else: nothing but setting a new one is allowed.
+    must_change_password: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -55,6 +57,7 @@ def require_actor(actor: Actor | None) -> Actor:
 def require(session: Session, actor: Actor | None, permission: Permission, event: Event | int | None = None) -> None:
     """Raise PermissionDenied unless `actor` holds `permission` (for `event`, when the permission is per event)."""
     actor = require_actor(actor)
+    require_own_password(actor)
     if actor.is_admin:
         return
     if permission in ORGANISER_PERMISSIONS:
@@ -67,6 +70,14 @@ def require(session: Session, actor: Actor | None, permission: Permission, event
     raise PermissionDenied("You do not have permission to do this.")
 
 
+def require_own_password(actor: Actor | None) -> None:
+    """Raise PasswordChangeRequired while `actor` still logs in with a password someone else knows (and
+    PermissionDenied without an actor)."""
+    if require_actor(actor).must_change_password:
+        raise PasswordChangeRequired("Set a new password of your own first (you are still using the one you "
+                                     "were given).")
+
+
 def is_member(session: Session, actor: Actor, event_id: int) -> bool:
     """Whether `actor` organises the event; raises PermissionDenied without an actor."""
     return session.get(EventMember, (event_id, require_actor(actor).user_id)) is not None
@@ -74,8 +85,12 @@ def is_member(session: Session, actor: Actor, event_id: int) -> bool:
 
 def visible_events(actor: Actor) -> Select[tuple[Event]]:
     """A query for the events `actor` may see: all for admins, their own for organisers; raises PermissionDenied
-    without an actor."""
+    without an actor.
+
+    Raises PasswordChangeRequired like `require()`: listing is the first thing every organiser page does.
+    """
     actor = require_actor(actor)
+    require_own_password(actor)
     query = select(Event).order_by(Event.created_at.desc(), Event.id.desc())
     if actor.is_admin:
         return query

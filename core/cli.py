@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.backups import MAX_KEEP_DAYS, backup_database, restore_backup
-from core.config import Settings, backup_dir, load_settings
+from core.config import Settings, backup_dir, load_settings, local_public_base_url
 from core.db import make_engine, migrate, read_only, unit_of_work
 from core.demo import DEMO_SLUG, seed_demo
 from core.errors import DomainError
@@ -26,6 +26,9 @@ from core.users import change_password, create_user, ensure_initial_admin, list_
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings()
+    if args.command == "public-url":
+        print(local_public_base_url(settings, args.port))
+        return 0
     if args.command == "restore":
         # Before any engine touches the target: it must be restored as the backup has it, not migrated first.
         try:
@@ -84,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("outbox", help="send the mail that is due (or hold it while SMTP is not configured)")
     commands.add_parser("tick", help="run the timer's work once: record events opening and closing, send vendor "
                                      "lists at the cutoff, purge what is due, send the mail")
+    public_url = commands.add_parser("public-url", help="print PUBLIC_BASE_URL for an app serving on this machine "
+                                                         "(the configured one, else http://127.0.0.1:PORT)")
+    public_url.add_argument("--port", type=int, required=True, help="the port the app serves on")
     purge = commands.add_parser("purge", help="destroy an event's personal data now (see README, Privacy)")
     purge.add_argument("slug", help="the event's address name")
     mode = purge.add_mutually_exclusive_group(required=True)
@@ -167,7 +173,7 @@ def _announce_initial_admin(session: Session) -> None:
     if password is not None:
         print("\n  Created the first user: admin")
         print(f"  Password (shown only this once): {password}")
-        print("  Change it on the Account page after logging in.\n")
+        print("  The first login with it asks for a password of your own.\n")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
 
 from core.proxies import parse_trusted_proxies
 
@@ -18,6 +19,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
 SECRETS_FILE = PROJECT_DIR / ".streamlit" / "secrets.toml"
 
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8501"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -52,8 +55,9 @@ class Settings:
     # How often the app's background thread runs the tick (events opening and closing, vendor lists at the
     # cutoff, purges, the outbox); 0 switches it off (cron or a systemd timer runs `python -m core tick` instead).
     tick_seconds: int = 60
-    # The address attendees reach the app at, for links in mails (e.g. https://orders.example.org).
-    public_base_url: str = "http://127.0.0.1:8501"
+    # The address attendees reach the app at, for links in mails (e.g. https://orders.example.org). `make run` and
+    # `make serve` set it to the port they serve on unless it is configured.
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     # Where `python -m core backup` writes (core/backups.py); empty means data/backups. Backups hold personal data.
     backup_dir: str = ""
     # Status texts to attendees who opted in (core/sms.py); SMS is off unless all three are set.
@@ -133,6 +137,38 @@ def _coerce(name: str, raw: object, default: object) -> object:
     if not isinstance(raw, str):
         raise ValueError(f"Setting {name} must be a string")
     return raw.strip()
+
+
+def local_public_base_url(settings: Settings, port: int) -> str:
+    """PUBLIC_BASE_URL for `make run` on `port`: the configured address, else this machine's on that port."""
+    if settings.public_base_url != DEFAULT_PUBLIC_BASE_URL:
+        return settings.public_base_url
+    return f"http://127.0.0.1:{port}"
+
+
+def public_base_url_warning(settings: Settings, browser_url: str | None, server_port: int | None) -> str | None:
+    """Why links in mail may lead elsewhere than this app, or None: PUBLIC_BASE_URL differs from the address in the
+    organiser's browser (`browser_url`; loopback names count as one), or, without one, PUBLIC_BASE_URL is the
+    default while the app serves on another port."""
+    configured = urlsplit(settings.public_base_url)
+    if browser_url:
+        used = urlsplit(browser_url)
+        if _origin(used) != _origin(configured):
+            return (f"Links in mail lead to {settings.public_base_url}, but you are using this app at "
+                    f"{used.scheme}://{used.netloc}. If attendees use this address too, set PUBLIC_BASE_URL to it "
+                    "(README, Configuration).")
+        return None
+    if settings.public_base_url == DEFAULT_PUBLIC_BASE_URL and server_port and server_port != configured.port:
+        return (f"PUBLIC_BASE_URL is not set, so links in mail lead to {settings.public_base_url}, but this app "
+                f"serves on port {server_port}. Set PUBLIC_BASE_URL (README, Configuration), or start it with "
+                "`make run PORT=...`, which sets it.")
+    return None
+
+
+def _origin(url: SplitResult) -> tuple[str, str, int | None]:
+    host = (url.hostname or "").lower()
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, "loopback" if host in LOOPBACK_HOSTS else host, port
 
 
 def backup_dir(settings: Settings) -> Path:

@@ -12,6 +12,7 @@ the classes below). Indented under its base; "also" names a second base.
             TemplateValidationError (also SchemaError)     a mail template's subject or body
             VendorValidationError (also SchemaError)       vendor settings
         PermissionDenied
+            PasswordChangeRequired                         still the password printed or set by someone else
         LoginThrottled
         CodeRefused                                        a redemption code that cannot be used
         CodeThrottled                                      too many wrong codes from one client
@@ -96,6 +97,10 @@ class VendorValidationError(FormValidationError, SchemaError):
 
 class PermissionDenied(DomainError):
     """The acting user may not do this (or is not logged in)."""
+
+
+class PasswordChangeRequired(PermissionDenied):
+    """The user logged in with a password printed on a console or chosen by someone else and must set their own."""
 
 
 class LoginThrottled(DomainError):

@@ -7,6 +7,8 @@ use are core/events.py's.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time
@@ -19,9 +21,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor, Permission, require, visible_events
-from core.errors import DomainError, EventValidationError, NotFound, SchemaError
-from core.events import ACCENT_COLOUR, SLUG, EventPhase, event_phase, local_moment, timezone_names, utc_to_local
+from core.auth import Actor, Permission, require, require_actor, visible_events
+from core.codes import PublicCodeRules, public_code_rules
+from core.errors import DomainError, EventValidationError, NotFound, PermissionDenied, SchemaError
+from core.events import (
+    ACCENT_COLOUR,
+    SLUG,
+    EventPhase,
+    PublicEvent,
+    event_phase,
+    local_moment,
+    public_event,
+    timezone_names,
+    utc_to_local,
+)
 from core.images import prepare_image
 from core.models import Event, EventMember, Order, User, utcnow
 from core.money import DEFAULT_CURRENCY, currency_problem
@@ -30,6 +43,7 @@ TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 20_000
 CLOSED_MESSAGE_MAX_LENGTH = 2_000
 RETENTION_DAYS_MAX = 3650
+SLUG_MAX_LENGTH = 64
 _SLUG_RULE = "Use lower-case letters, digits and hyphens (not at either end), at most 64 characters."
 
 
@@ -196,8 +210,45 @@ def get_event_for(session: Session, actor: Actor, event_id: int, permission: Per
     return event
 
 
+@dataclass(frozen=True)
+class EventPreview:
+    """An event's public page as attendees will see it once it is open, for its organisers only."""
+
+    event: PublicEvent
+    header_image: tuple[bytes, str] | None
+    code_rules: PublicCodeRules
+
+
+def preview_event(session: Session, actor: Actor, slug: object, now: datetime | None = None) -> EventPreview:
+    """The public page of the event at `slug`, published or not, drawn as when it takes orders.
+
+    Raises PermissionDenied without an actor, NotFound for an unknown slug and for an event `actor` may not see (so
+    a preview link tells a stranger no more than the public page does), SchemaError as `events.load_public_event`.
+    Orders stay refused by `orders.place_order` whatever a preview shows.
+    """
+    actor = require_actor(actor)
+    event_id = session.scalar(select(Event.id).where(Event.slug == slug)) if isinstance(slug, str) else None
+    try:
+        event = get_event_for(session, actor, event_id or 0, Permission.EVENT_VIEW)
+    except (PermissionDenied, NotFound):
+        raise NotFound("There is no event at this address.") from None
+    image = (event.header_image, event.header_image_type) if event.header_image and event.header_image_type else None
+    return EventPreview(public_event(session, event, EventPhase.OPEN, now or utcnow()), image,
+                        public_code_rules(session, event))
+
+
 def create_event_for(session: Session, actor: Actor, *, slug: str, title: str) -> Event:
     """Create a draft event with `actor` as its first organiser; raises EventValidationError naming the field."""
+    event = new_draft_event(session, actor, slug=slug, title=title)
+    audit.record(session, actor, "event.created", event=event, subject=f"event:{event.slug}")
+    return event
+
+
+def new_draft_event(session: Session, actor: Actor, *, slug: str, title: str) -> Event:
+    """A draft event with `actor` as its first organiser, not audited (the caller says how it came about).
+
+    Raises EventValidationError naming the field.
+    """
     require(session, actor, Permission.EVENTS_CREATE)
     slug, title = slug.strip(), title.strip()
     errors = {name: message for name, message in (("slug", _slug_problem(session, slug, None)),
@@ -212,8 +263,31 @@ def create_event_for(session: Session, actor: Actor, *, slug: str, title: str) -
             session.add(EventMember(event_id=event.id, user_id=actor.user_id))
     except IntegrityError:
         raise EventValidationError({"slug": _slug_taken(slug)}) from None
-    audit.record(session, actor, "event.created", event=event, subject=f"event:{slug}")
     return event
+
+
+def slugify(title: str) -> str:
+    """An address name made from a title: "Summer Meetup 2027!" -> "summer-meetup-2027" ("" if nothing is left)."""
+    # Apostrophes join their word ("Alice's" -> "alices"); accents fall off their letters ("Café" -> "cafe").
+    ascii_title = unicodedata.normalize("NFKD", re.sub("['\u2019]", "", title)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:SLUG_MAX_LENGTH].strip("-")
+
+
+def suggest_slug(session: Session, title: str) -> str:
+    """A free address name for `title`: its slug, or the slug with the next free "-2", "-3", ... ("" for a title
+    without a letter or digit)."""
+    base = slugify(title)
+    if not base:
+        return ""
+    taken = set(session.scalars(select(Event.slug).where(
+        (Event.slug == base) | Event.slug.startswith(base[:SLUG_MAX_LENGTH - 4] + "-", autoescape=True))))
+    number = 1
+    candidate = base
+    while candidate in taken:
+        number += 1
+        suffix = f"-{number}"
+        candidate = base[:SLUG_MAX_LENGTH - len(suffix)].rstrip("-") + suffix
+    return candidate
 
 
 def moments_from_local(picked: Mapping[str, tuple[date | None, time | None]], timezone: str,

@@ -95,7 +95,12 @@ def load_public_event(session: Session, slug: object, now: datetime) -> PublicEv
     tells the attendee the form is unavailable; the organiser sees the details in the builder).
     """
     event = get_published_event(session, slug)
-    phase = event_phase(event, now)
+    return public_event(session, event, event_phase(event, now), now)
+
+
+def public_event(session: Session, event: Event, phase: EventPhase, now: datetime) -> PublicEvent:
+    """The public page of `event` in `phase` (its real one, or OPEN for an organiser's preview); raises SchemaError
+    as `load_public_event` does."""
     public = PublicEvent(
         slug=event.slug, title=event.title, description=event.description, accent_colour=event.accent_colour,
         has_header_image=event.header_image_type is not None, phase=phase, opens_at=event.opens_at,

@@ -47,7 +47,8 @@ def _check_password(password: str) -> None:
 
 
 def actor_for(user: User) -> Actor:
-    return Actor(user_id=user.id, username=user.username, role=user.role)
+    return Actor(user_id=user.id, username=user.username, role=user.role,
+                 must_change_password=user.must_change_password)
 
 
 def get_user(session: Session, username: str) -> User:
@@ -61,7 +62,11 @@ def create_user(
     session: Session, actor: Actor | None, *, username: str, display_name: str, role: UserRole, password: str,
     email: str = "",
 ) -> User:
-    """Create an account; raises SchemaError on bad input. A None actor is the shell (`python -m core users add`)."""
+    """Create an account; raises SchemaError on bad input. A None actor is the shell (`python -m core users add`).
+
+    An account an admin creates on the Users page must set its own password at its first login: the admin knows
+    the initial one.
+    """
     if actor is not None:
         require(session, actor, Permission.USERS_MANAGE)
     username = username.strip().lower()
@@ -71,7 +76,8 @@ def create_user(
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise SchemaError(f"The username '{username}' is taken.")
     user = User(username=username, display_name=display_name.strip() or username, role=role,
-                email=_checked_email(email), password_hash=hash_password(password))
+                email=_checked_email(email), password_hash=hash_password(password),
+                must_change_password=actor is not None)
     session.add(user)
     session.flush()
     audit.record(session, actor, "user.created", subject=f"user:{username}", details={"role": role.value})
@@ -88,26 +94,37 @@ def _checked_email(email: str) -> str:
 
 
 def ensure_initial_admin(session: Session) -> str | None:
-    """On a database without users, create `admin` with a random password and return it (shown once)."""
+    """On a database without users, create `admin` with a random password and return it (shown once).
+
+    The password is printed on a console, so the first login must replace it (`must_change_password`).
+    """
     if session.scalar(select(func.count()).select_from(User)):
         return None
     password = secrets.token_urlsafe(15)
-    create_user(session, None, username="admin", display_name="Administrator", role=UserRole.ADMIN,
-                password=password)
+    admin = create_user(session, None, username="admin", display_name="Administrator", role=UserRole.ADMIN,
+                        password=password)
+    admin.must_change_password = True
     return password
 
 
 def change_password(session: Session, actor: Actor | None, username: str, new_password: str) -> None:
     """Set a new password and revoke every existing login of that user. Users may change their own.
 
-    A None actor is the shell (`python -m core users password`).
+    A None actor is the shell (`python -m core users password`). A password an admin sets for someone else must
+    be replaced at that user's next login; one the users set themselves (or the shell's operator set) need not.
+    A user who must replace theirs may not keep it (SchemaError).
     """
     user = get_user(session, username)
-    if actor is not None and actor.user_id != user.id:
+    by_someone_else = actor is not None and actor.user_id != user.id
+    if by_someone_else:
         require(session, actor, Permission.USERS_MANAGE)
+    elif user.must_change_password and check_password(session, user.username, new_password):
+        raise SchemaError("Choose a new password, not the one you were given.")
     user.password_hash = hash_password(new_password)
+    user.must_change_password = by_someone_else
     revoke_sessions(session, user)
-    audit.record(session, actor, "user.password_changed", subject=f"user:{user.username}")
+    audit.record(session, actor, "user.password_changed", subject=f"user:{user.username}",
+                 details={"must_change": by_someone_else})
 
 
 def check_password(session: Session, username: str, password: str) -> bool:
@@ -127,6 +144,15 @@ def change_own_password(session: Session, actor: Actor, current: str, new: str, 
         raise DomainError("The two new passwords differ.")
     if not check_password(session, actor.username, current):
         raise DomainError("The current password is not correct.")
+    change_password(session, actor, actor.username, new)
+
+
+def set_own_password(session: Session, actor: Actor, new: str, repeated: str) -> None:
+    """The first run's change (pages/new_password_page.py): `new` twice, then as `change_password`, which refuses
+    keeping the given password. Raises PermissionDenied without an actor, DomainError when the two differ."""
+    actor = require_actor(actor)
+    if new != repeated:
+        raise DomainError("The two passwords differ.")
     change_password(session, actor, actor.username, new)
 
 

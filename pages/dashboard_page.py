@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.config import public_base_url_warning
 from core.dashboard import Dashboard, NoticeLevel, event_dashboard
 from core.event_admin import EventState
+from core.markup import escape_markdown
 from core.money import format_money
+from core.setup_checklist import ChecklistStep, setup_checklist
 from ui import feedback, runtime
 
 # Blues, greys and grey-greens only: no red, orange or yellow that could read as a warning on the dashboard.
@@ -24,14 +27,19 @@ def render() -> None:
     event = runtime.choose_event(actor)
     if event is None:
         return
-    board = feedback.read(lambda session: event_dashboard(session, actor, event.id))
-    if board is None:
+    shown = feedback.read(lambda session: (event_dashboard(session, actor, event.id),
+                                           setup_checklist(session, actor, event.id, runtime.settings())))
+    if shown is None:
         return
+    board, checklist = shown
     st.title(board.title)
     # The slug matched core.events.SLUG (lower-case letters, digits, hyphens), so it is safe in a Markdown link.
     st.markdown(f":{STATE_COLOURS[board.state]}-badge[{board.state.value.capitalize()}] · "
                 f"[Open the public page]({board.public_path}) (`{board.public_path}`)")
     st.markdown(board.next_step)  # built from dates and the time zone name only
+    _checklist(checklist)
+    if warning := public_base_url_warning(runtime.settings(), st.context.url, st.get_option("server.port")):
+        st.warning(warning, icon=":material/link_off:")
     for notice in board.notices:
         if notice.level == NoticeLevel.WARNING:
             st.warning(notice.message, icon=":material/warning:")
@@ -88,3 +96,17 @@ def _timeline(board: Dashboard) -> None:
     st.markdown("\n".join(
         f"- {':material/check_circle:' if milestone.passed else ':material/schedule:'} {milestone.label}: "
         f"{milestone.at:%a %d %b %Y, %H:%M}" for milestone in board.timeline))
+
+
+def _checklist(steps: tuple[ChecklistStep, ...]) -> None:
+    """Open while something is missing; each missing step says what and links the screen that fixes it."""
+    done = sum(step.done for step in steps)
+    with st.expander(f"Setup checklist: {done} of {len(steps)} done", expanded=done < len(steps),
+                     icon=":material/checklist:"):
+        for step in steps:
+            if step.done:
+                st.markdown(f":material/check_circle: {step.label}")
+                continue
+            # Item and vendor names are the organisers' own text: shown as written, never as Markdown.
+            st.markdown(f":material/radio_button_unchecked: **{step.label}**: {escape_markdown(step.missing)}")
+            runtime.page_link(step.fix_path, step.fix_label, icon=":material/arrow_forward:")

@@ -1,4 +1,5 @@
-"""Events for organisers: the list, a new event, and the chosen event's settings, branding and organisers."""
+"""Events for organisers: the list, a new event or a copy of the chosen one (ui/new_event_form), and the chosen
+event's settings, branding and organisers."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from sqlalchemy.orm import Session
 
 from core.auth import Actor
 from core.event_admin import (
-    TITLE_MAX_LENGTH,
     EventSettings,
     EventState,
     add_member,
     archive_event,
-    create_event_for,
     get_event_for_edit,
     list_event_rows,
     publish_event,
@@ -26,10 +25,10 @@ from core.event_admin import (
     update_event,
 )
 from core.images import MAX_IMAGE_BYTES
-from ui import event_settings_form, feedback, runtime
+from ui import event_settings_form, feedback, new_event_form, runtime
 from ui.feedback import Kept
 
-NEW = "events.new"
+NEW = new_event_form.NEW  # the list's notes (archived events) go beside the new event
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif"]
 STATES_HELP = ("draft: not published · scheduled: orders not open yet · open · closed: attendees may still "
                "change orders · fulfilment: orders are final · purged: personal data deleted · archived")
@@ -39,7 +38,7 @@ def render() -> None:
     actor = runtime.require_actor()
     st.title("Events")
     has_events = _event_list(actor)
-    _new_event(actor, first=not has_events)
+    new_event_form.new_event(actor, first=not has_events)
     event = runtime.choose_event(actor)
     if event is None:
         return
@@ -50,6 +49,7 @@ def render() -> None:
     st.header(settings.title, divider="gray")
     st.caption(f"{settings.state.value.capitalize()} · public page: `/?event={settings.slug}`")
     _publishing(actor, settings, scope)
+    new_event_form.duplicate(actor, settings)
     _details(actor, settings, scope)
     _header_image(actor, settings, scope)
     _members(actor, settings, scope)
@@ -93,28 +93,6 @@ def _event_list(actor: Actor) -> bool:
     return True
 
 
-def _new_event(actor: Actor, *, first: bool) -> None:
-    failed = feedback.has_errors(NEW, "slug", "title", "create")
-    with st.expander("New event", icon=":material/add:", expanded=first or failed), st.form(NEW, border=False):
-        st.text_input("Address name", key=f"{NEW}.slug", max_chars=64, placeholder="summer-meetup",
-                      help="The public page will be /?event=<address name>. Lower-case letters, digits, hyphens.")
-        feedback.show(NEW, "slug")
-        st.text_input("Title", key=f"{NEW}.title", max_chars=TITLE_MAX_LENGTH, placeholder="Summer Meetup 2027")
-        feedback.show(NEW, "title")
-        st.form_submit_button("Create event", type="primary", on_click=_create, args=(actor,))
-        feedback.show(NEW, "create")
-
-
-def _create(actor: Actor) -> None:
-    state = st.session_state
-    created = feedback.apply(lambda s: create_event_for(s, actor, slug=state[f"{NEW}.slug"],
-                                                          title=state[f"{NEW}.title"]),
-                             Kept(NEW, "create"), done="Created. It is a draft until you publish it.")
-    if created is not None:
-        state[runtime.EVENT_KEY] = created.id
-        state[f"{NEW}.slug"], state[f"{NEW}.title"] = "", ""
-
-
 # --- the chosen event ---
 
 def _publishing(actor: Actor, event: EventSettings, scope: str) -> None:
@@ -124,6 +102,9 @@ def _publishing(actor: Actor, event: EventSettings, scope: str) -> None:
     right.button("Archive", icon=":material/archive:", key=f"{scope}.archive", width="stretch",
                  on_click=_archive, args=(actor, event.id, scope))
     feedback.show(scope, "published")
+    # As attendees will see it, without taking orders (pages/order_page.py), published or not.
+    runtime.page_link("order", "Preview the public page", icon=":material/visibility:",
+                      query_params={"event": event.slug, "preview": "1"})
 
 
 def _archive(actor: Actor, event_id: int, scope: str) -> None:

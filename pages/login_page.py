@@ -19,8 +19,9 @@ from ui.login_session import ISSUED_KEY, authenticator
 
 
 def render() -> None:
-    if runtime.current_actor() is not None:
+    if runtime.current_actor() is not None:  # app.py sends a logged-in organiser on to the Dashboard
         st.success("You are logged in. The organiser pages are in the menu on the left.")
+        runtime.page_link("dashboard", "Go to the Dashboard", icon=":material/dashboard:")
         return
     st.title("Organiser login")
     # Where Streamlit knows no address, the browser session: one key for all of them would let an attacker keep
@@ -45,7 +46,7 @@ def render() -> None:
         st.session_state[runtime.ACTOR_KEY], st.session_state[ISSUED_KEY] = found[0], issued
         st.success(f"Welcome, {st.session_state.get('name')}.")
         # No st.rerun() here: the cookie component needs this run to finish to store the cookie (DESIGN.md).
-        st.button("Continue", type="primary")
+        st.button("Continue", type="primary")  # app.py then lands them on the Dashboard
     elif status is False:
         st.session_state["authentication_status"] = None  # so that the next run does not count it again
         failed = [name for name, user in credentials["usernames"].items()

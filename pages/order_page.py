@@ -2,12 +2,11 @@
 
 With codes (core/codes.py), a FORM-mode event asks for a code before showing the form and keeps it for the
 session; an ITEMS-mode event has a code input beside the form. Wrong codes and submissions are throttled per
-client.
+client. An organiser may preview an unpublished event at `/?event=<slug>&preview=1` (ui/public_page).
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
 
 import streamlit as st
@@ -15,20 +14,12 @@ import streamlit as st
 from core import codes
 from core.codes import PublicCodeRules
 from core.config import code_key
-from core.db import read_only
-from core.errors import NotFound, SchemaError
-from core.events import (
-    EventPhase,
-    PublicEvent,
-    get_header_image,
-    get_published_event,
-    load_public_event,
-)
+from core.events import EventPhase, PublicEvent, get_published_event
 from core.images import stored_format
 from core.markup import safe_markdown
 from core.models import CodeMode, utcnow
 from core.orders import OrderReceipt, submit_public_order
-from ui import feedback, runtime
+from ui import feedback, public_page, runtime
 from ui.accent import apply_accent
 from ui.form_renderer import read_answers, render_form
 from ui.order_lines import show_order_lines
@@ -44,21 +35,13 @@ def render() -> None:
         st.title(st.session_state.get(f"order.{slug}.title", ""))
         _confirmation(receipt, f"order.{slug}")
         return
-    try:  # not feedback.read: an unknown event and a broken form each get a page of their own
-        with read_only(runtime.engine()) as session:
-            event = load_public_event(session, slug, utcnow())
-            image = get_header_image(session, slug) if event.has_header_image else None
-            rules = codes.public_code_rules(session, get_published_event(session, slug))
-    except NotFound:
-        st.title("Event not found")
-        st.write("There is no event at this address. Please check the link you were given.")
+    shown = public_page.load(slug)
+    if shown is None:
         return
-    except SchemaError:
-        logging.getLogger(__name__).exception("stored form of event %s is broken", slug)
-        st.title("This form is not available")
-        st.write("The organiser is updating this order form. Please try again a little later.")
-        return
+    event, image, preview = shown.event, shown.header_image, shown.preview
     apply_accent(event.accent_colour)
+    if preview:
+        public_page.preview_banner()
     if image is not None:
         # A banner: decorative (alt=""), the title below says what it is.
         st.image(image[0], width="stretch", output_format=stored_format(image[0]), alt="")
@@ -70,7 +53,7 @@ def render() -> None:
         closed = "Everything is sold out, so orders are closed." if event.sold_out else "Orders for this event are closed."
         st.info(safe_markdown(event.closed_message) or closed, icon=":material/event_busy:")
     else:
-        _order_form(event, rules)
+        _order_form(event, shown.code_rules, preview=preview)
 
 
 def _landing() -> None:
@@ -95,16 +78,16 @@ def _not_open_yet(event: PublicEvent) -> None:
         st.info(f"Orders open on {opens:%A %d %B %Y at %H:%M} ({event.timezone}).", icon=":material/schedule:")
 
 
-def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
+def _order_form(event: PublicEvent, rules: PublicCodeRules, *, preview: bool = False) -> None:
     assert event.form is not None
     prefix = f"order.{event.slug}"
-    if rules.mode == CodeMode.FORM and f"{prefix}.code" not in st.session_state:
+    if rules.mode == CodeMode.FORM and f"{prefix}.code" not in st.session_state and not preview:
         _code_gate(event, prefix)
         return
     st.session_state.setdefault(f"{prefix}.idempotency_key", secrets.token_urlsafe(24))
     errors = feedback.kept_errors(prefix)
     problem = errors.pop("", None)
-    if rules.mode == CodeMode.FORM:
+    if rules.mode == CodeMode.FORM and not preview:
         _accepted_code(prefix, errors)
     render_form(event.form, event.catalogue, prefix, errors, event.currency)
     if rules.mode == CodeMode.ITEMS and rules.items_needing_code:
@@ -117,8 +100,9 @@ def _order_form(event: PublicEvent, rules: PublicCodeRules) -> None:
         st.error(problem)
     elif errors:
         st.error("Please correct the fields marked above; everything else you entered is kept.")
+    # In a preview the button stays off; place_order refuses an unpublished or unopened event anyway.
     st.button("Place order", type="primary", on_click=_submit, args=(event, prefix, rules.mode),
-              icon=":material/send:")
+              icon=":material/send:", disabled=preview)
 
 
 def _code_gate(event: PublicEvent, prefix: str) -> None:

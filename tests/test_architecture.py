@@ -26,7 +26,7 @@ FORM_LANGUAGE = frozenset({"forms", "form_versions"})
 ATTENDEE_SIDE = frozenset({"events", "catalogue", "codes", "orders", "submissions", "lookup"})
 BACK_OFFICE = frozenset({"event_admin", "catalogue_admin", "code_admin", "order_admin", "dashboard", "exports",
                          "vendor_batches", "status_upload", "form_builder", "form_drafts", "users",
-                         "backups",
+                         "backups", "setup_checklist", "event_copy",
                          # A vendor's portal is a narrow window on the back office: its exports and fulfilment.
                          "vendor_portal"})
 # Flows both sides (and the timer) use: each is one home for one thing that happens to an order or an event.

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -19,6 +22,8 @@ from core.proxies import parse_trusted_proxies, server_believes_forwarded_for
 
 ACTOR_KEY = "auth.actor"
 EVENT_KEY = "organiser.event_id"
+PAGES_KEY = "runtime.pages"  # url path -> st.Page, registered by app.py on every run
+NEW_PASSWORD_PATH = "new-password"
 
 
 def settings() -> Settings:
@@ -94,12 +99,44 @@ def current_actor() -> Actor | None:
 
 
 def require_actor() -> Actor:
-    """The logged-in Actor, or stop the page here: every protected page calls this first, on its own."""
+    """The logged-in Actor, or stop the page here: every protected page calls this first, on its own.
+
+    A user who still has the password they were given is stopped too, until they set their own (core refuses
+    them as well: `auth.require_own_password`).
+    """
     actor = current_actor()
     if actor is None:
         st.warning("Please log in to see this page.", icon=":material/lock:")
         st.stop()
+    if actor.must_change_password:
+        st.warning("Set a new password of your own before anything else.", icon=":material/password:")
+        page_link(NEW_PASSWORD_PATH, "Set a new password", icon=":material/password:")
+        st.stop()
     return actor
+
+
+def register_pages(pages: Mapping[str, Any]) -> None:
+    """Remember this run's pages by url path (app.py), so that screens can link to each other by path."""
+    st.session_state[PAGES_KEY] = dict(pages)
+
+
+def page_link(url_path: str, label: str, *, icon: str | None = None,
+              query_params: Mapping[str, str] | None = None) -> None:
+    """A link to the screen at `/url_path` ("order" is the public page at `/`): Streamlit's page link when app.py
+    registered that page in this run, else (a screen run alone, a page this user may not open) a Markdown link."""
+    page = st.session_state.get(PAGES_KEY, {}).get(url_path)
+    if page is not None:
+        st.page_link(page, label=label, icon=icon, query_params=dict(query_params or {}))
+    else:
+        query = f"?{urlencode(query_params)}" if query_params else ""
+        st.markdown(f"[{label}](/{'' if url_path == 'order' else url_path}{query})")
+
+
+def switch_to(url_path: str) -> None:
+    """Go to the registered page at `/url_path` (ends this run); does nothing when it is not registered."""
+    page = st.session_state.get(PAGES_KEY, {}).get(url_path)
+    if page is not None:
+        st.switch_page(page)
 
 
 def choose_event(actor: Actor) -> EventSummary | None:

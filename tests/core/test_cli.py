@@ -97,3 +97,20 @@ def test_tick_does_the_timers_work_once_and_prints_a_summary(database_url: str) 
         lease = session.get_one(JobLease, JobName.TICK)
     engine.dispose()
     assert lease.lease_until is None and lease.last_finished_at is not None
+
+
+def test_public_url_is_this_port_unless_configured(database_url: str, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    result = _run("public-url", "--port", "8601", database_url=database_url)
+    assert (result.returncode, result.stdout) == (0, "http://127.0.0.1:8601\n"), result.stderr
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://orders.example.org")
+    assert _run("public-url", "--port", "8601", database_url=database_url).stdout == "https://orders.example.org\n"
+
+
+def test_make_run_passes_its_port_to_the_mail_links() -> None:
+    """`make run PORT=8601` serves on 8601 and sets PUBLIC_BASE_URL from `public-url` for that port (dry run)."""
+    recipe = subprocess.run(["make", "-n", "run", "PORT=8601"], cwd=PROJECT_DIR, capture_output=True, text=True,
+                            timeout=60, check=True).stdout
+    serve = recipe[recipe.index("PUBLIC_BASE_URL="):]
+    assert serve.startswith('PUBLIC_BASE_URL="$(.venv/bin/python -m core public-url --port 8601)"')
+    assert "streamlit run app.py" in serve and "--server.port 8601" in serve

@@ -26,6 +26,7 @@ from core.event_admin import (
     list_event_rows,
     list_events,
     moments_from_local,
+    preview_event,
     publish_event,
     remove_member,
     set_header_image,
@@ -33,7 +34,7 @@ from core.event_admin import (
     unpublish_event,
     update_event,
 )
-from core.events import load_public_event, local_to_utc
+from core.events import EventPhase, load_public_event, local_to_utc
 from core.models import AuditEntry, Event, EventMember, UserRole, utcnow
 from tests.factories import make_event, make_shop, make_user
 from tests.factories.events import image_bytes, make_member, make_order
@@ -420,6 +421,24 @@ def test_audit_entries_of_event_services_hold_no_attendee_data(world: World) -> 
     written = json.dumps([[e.actor, e.action, e.subject, e.details] for e in entries])
     for personal in ("Grace", "Hopper", "grace@example.com", "7946", "Navy", "Arlington", "SW1A"):
         assert personal not in written
+
+
+def test_only_the_events_organisers_preview_it_as_open_whatever_its_state(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        draft = make_shop(session, slug="draft", published=False, opens_at=NOW + timedelta(days=30))
+        olga = make_user(session, "olga", member_of=[draft])
+        stranger = make_user(session, "mallory")
+        admin = make_user(session, "root", role=UserRole.ADMIN)
+    with read_only(engine) as session:
+        with pytest.raises(NotFound):
+            load_public_event(session, "draft", NOW)  # attendees: no such event
+        for actor in (olga, admin):
+            shown = preview_event(session, actor, "draft", NOW)
+            assert shown.event.phase == EventPhase.OPEN and shown.event.form is not None
+            assert [item.key for item in shown.event.catalogue] == ["tshirt", "hoodie", "breakfast"]
+        for actor, slug in ((stranger, "draft"), (olga, "no-such-event"), (olga, "../etc")):
+            with pytest.raises(NotFound, match="There is no event at this address."):
+                preview_event(session, actor, slug, NOW)
 
 
 def test_dates_picked_in_the_event_zone_become_utc_and_each_bad_one_is_named() -> None:

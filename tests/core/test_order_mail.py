@@ -165,3 +165,12 @@ def test_an_sms_is_short_and_one_line_whatever_the_title() -> None:
     assert len(text) == SMS_MAX_LENGTH and text.endswith("...")
     assert "\n" not in text
     assert text.startswith("A very long event title that goes on...: your order K7M2QX9P is now shipped.")
+
+
+def test_the_confirmations_lookup_link_follows_public_base_url(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `make run PORT=8601` sets: the secret link in the confirmation leads to that port."""
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://127.0.0.1:8601")
+    place_in_shop(shop)
+    confirmation = outbox(shop.engine, MessageKind.CONFIRMATION)[0]
+    assert "http://127.0.0.1:8601/lookup?t=" in confirmation.body_text
+    assert "8501" not in confirmation.body_text

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.errors import DomainError, PermissionDenied, SchemaError
+from core.errors import DomainError, PasswordChangeRequired, PermissionDenied, SchemaError
+from core.event_admin import create_event_for, list_events
 from core.login_throttle import USERNAME_MAX_DELAY, login_credentials, login_wait, record_failed_login
 from core.models import AuditEntry, User, UserRole, utcnow
 from core.users import (
@@ -27,6 +28,7 @@ from core.users import (
     remove_user,
     revoke_sessions,
     session_actor,
+    set_own_password,
 )
 
 PASSWORD = "correct horse battery"
@@ -68,6 +70,44 @@ def test_first_start_creates_one_admin_with_a_random_password(engine: Engine) ->
         admin = get_user(session, "admin")
         assert admin.role == UserRole.ADMIN
         assert bcrypt.checkpw(first.encode(), admin.password_hash.encode())
+
+
+def test_the_printed_admin_password_must_be_replaced_before_anything_else(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        printed = ensure_initial_admin(session)
+    assert printed is not None
+    with read_only(engine) as session:
+        admin = session_actor(session, "admin", utcnow())
+    assert admin is not None and admin.must_change_password
+    with pytest.raises(PasswordChangeRequired), unit_of_work(engine) as session:
+        create_event_for(session, admin, slug="fair", title="Fair")
+    with pytest.raises(PasswordChangeRequired), read_only(engine) as session:
+        list_events(session, admin)
+    with pytest.raises(PasswordChangeRequired), read_only(engine) as session:
+        list_users(session, admin)
+    with pytest.raises(SchemaError, match="not the one you were given"), unit_of_work(engine) as session:
+        change_password(session, admin, "admin", printed)
+    with unit_of_work(engine) as session:
+        change_password(session, admin, "admin", "a password only I know")
+    with read_only(engine) as session:
+        admin = session_actor(session, "admin", utcnow())
+        assert admin is not None and not admin.must_change_password
+        assert list_events(session, admin) == []
+
+
+def test_a_password_an_admin_chose_for_someone_must_be_replaced_but_not_ones_own(engine: Engine) -> None:
+    admin = _add(engine, "root", UserRole.ADMIN)
+    with unit_of_work(engine) as session:
+        create_user(session, admin, username="olga", display_name="Olga", role=UserRole.ORGANISER, password=PASSWORD)
+        assert get_user(session, "olga").must_change_password
+        olga = session_actor(session, "olga", utcnow())
+        assert olga is not None and olga.must_change_password
+        change_password(session, olga, "olga", "olga's very own password")
+        assert not get_user(session, "olga").must_change_password
+        change_password(session, admin, "olga", "reset by the admin again")
+        assert get_user(session, "olga").must_change_password
+        change_password(session, None, "root", "set by the operator in a shell")
+        assert not get_user(session, "root").must_change_password
 
 
 def test_only_admins_manage_users_and_the_last_admin_stays(engine: Engine) -> None:
@@ -220,6 +260,28 @@ def test_changing_ones_own_password_needs_the_current_one_and_the_new_one_twice(
         change_own_password(session, olga, PASSWORD, new, new)
     with read_only(engine) as session:
         assert check_password(session, "olga", new)
+
+
+def test_the_given_password_is_replaced_by_a_new_one_typed_twice_and_not_kept(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        printed = ensure_initial_admin(session)
+    assert printed is not None
+    with read_only(engine) as session:
+        admin = session_actor(session, "admin", utcnow())
+    assert admin is not None and admin.must_change_password
+    new = "a password only I know"
+    with unit_of_work(engine) as session, pytest.raises(DomainError, match="The two passwords differ."):
+        set_own_password(session, admin, new, new + "!")
+    with unit_of_work(engine) as session, pytest.raises(SchemaError, match="not the one you were given"):
+        set_own_password(session, admin, printed, printed)
+    with unit_of_work(engine) as session, pytest.raises(PermissionDenied):
+        set_own_password(session, None, new, new)  # type: ignore[arg-type]
+    with read_only(engine) as session:
+        assert get_user(session, "admin").must_change_password and check_password(session, "admin", printed)
+    with unit_of_work(engine) as session:
+        set_own_password(session, admin, new, new)
+    with read_only(engine) as session:
+        assert not get_user(session, "admin").must_change_password and check_password(session, "admin", new)
 
 
 def test_logging_out_everywhere_revokes_every_login_of_the_account(engine: Engine) -> None:

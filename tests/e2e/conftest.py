@@ -144,4 +144,6 @@ def log_in(page, server: Server) -> None:  # noqa: ANN001
     page.get_by_role("textbox", name="Username").fill("e2e")
     page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_text("You are logged in.").wait_for()  # after the rerun that stores the cookie
+    # After the rerun that stores the cookie, app.py lands the organiser on the Dashboard.
+    page.wait_for_url("**/dashboard")
+    page.get_by_role("heading", name="Items ordered").wait_for()

@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 from sqlalchemy import Engine
+from streamlit import config
 
 from core.auth import Actor
 from core.db import unit_of_work
@@ -54,7 +55,7 @@ def test_the_dashboard_shows_the_figures_charts_and_link_of_the_organisers_event
         "Orders": "2", "Cancelled": "1", "Items ordered": "3", "Order value": "€55.00"}
     assert at.markdown[0].value.startswith(":green-badge[Open] · [Open the public page](/?event=alices-event)")
     assert at.markdown[1].value == "Orders are open."
-    dates = at.markdown[2].value.splitlines()
+    dates = at.markdown[-1].value.splitlines()  # the last: the setup checklist comes before it
     assert [line.rsplit(": ", 1)[0] for line in dates] == ["- :material/schedule: Event ends",
                                                        "- :material/schedule: Personal data to be deleted"]
     items_chart, per_day_chart = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
@@ -88,3 +89,35 @@ def test_an_organiser_without_events_is_pointed_to_the_events_page(engine: Engin
     assert not at.exception
     assert "Create one on the Events page" in at.info[0].value
     assert not at.metric
+
+
+def test_the_dashboard_shows_the_setup_checklist_with_what_is_missing(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        carol = make_user(session, "carol")
+        make_member(session, make_shop(session, slug="draft", published=False), carol)
+    at = _dashboard_page(carol)
+    checklist = at.expander[0]
+    assert checklist.label == "Setup checklist: 2 of 7 done"
+    lines = [m.value for m in checklist.markdown]
+    assert ":material/check_circle: Order form" in lines and ":material/check_circle: Items" in lines
+    assert ":material/radio_button_unchecked: **Published**: Attendees cannot see the form until it is published." \
+        in lines
+    assert "[Publish it](/events)" in lines  # a page run alone links by address; in app.py, st.page_link
+
+
+def test_the_dashboard_warns_when_mail_links_lead_to_another_port(engine: Engine,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    with unit_of_work(engine) as session:
+        carol = make_user(session, "carol")
+        make_member(session, make_shop(session, slug="fair"), carol)
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    assert not [w for w in _dashboard_page(carol).warning if "PUBLIC_BASE_URL" in w.value]
+    port = config.get_option("server.port")
+    config.set_option("server.port", 8601)  # as `streamlit run --server.port 8601` without PUBLIC_BASE_URL
+    try:
+        at = _dashboard_page(carol)
+    finally:
+        config.set_option("server.port", port)
+    assert [w.value for w in at.warning if "PUBLIC_BASE_URL" in w.value] == [
+        "PUBLIC_BASE_URL is not set, so links in mail lead to http://127.0.0.1:8501, but this app serves on port "
+        "8601. Set PUBLIC_BASE_URL (README, Configuration), or start it with `make run PORT=...`, which sets it."]

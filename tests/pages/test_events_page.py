@@ -261,3 +261,42 @@ def test_the_sold_out_and_one_order_per_email_settings_are_saved(engine: Engine)
     event = _event(engine, event_id)
     assert (event.close_when_sold_out, event.one_order_per_email) == (True, True)
     assert at.toggle(key=f"{prefix}.close_when_sold_out").value  # the input shows what was stored
+
+
+def test_the_title_comes_first_and_suggests_a_free_address_name(engine: Engine) -> None:
+    alice, _ = _organiser_with_event(engine)
+    at = _events_page(alice)
+    new_event = [w.label for w in at.text_input if str(w.key).startswith("events.new.")]
+    assert new_event == ["Title", "Address name"]
+    at.text_input(key="events.new.title").input("Alice's Event").run()
+    assert at.text_input(key="events.new.slug").value == "alices-event-2"  # "alices-event" is taken
+    at.text_input(key="events.new.title").input("Alice's Winter Event").run()
+    assert at.text_input(key="events.new.slug").value == "alices-winter-event"  # still following the title
+    at.text_input(key="events.new.slug").input("winter").run()
+    at.text_input(key="events.new.title").input("Alice's Winter Gala").run()
+    assert at.text_input(key="events.new.slug").value == "winter"  # the organiser's own choice stays
+    at = click(at, "Create event")
+    with read_only(engine) as session:
+        assert session.scalars(select(Event.title).where(Event.slug == "winter")).one() == "Alice's Winter Gala"
+
+
+def test_duplicating_the_chosen_event_makes_a_draft_copy_and_chooses_it(engine: Engine) -> None:
+    alice, event_id = _organiser_with_event(engine)
+    at = _events_page(alice, event_id=event_id)
+    at.text_input(key="events.copy.title").input("Alice's event 2028").run()
+    assert at.text_input(key="events.copy.slug").value == "alices-event-2028"
+    at = click(at, "Duplicate")
+    assert not at.exception
+    assert "Duplicated. The copy is a draft" in at.success[0].value
+    with read_only(engine) as session:
+        copy = session.scalars(select(Event).where(Event.slug == "alices-event-2028")).one()
+        assert [item.key for item in copy.items] == ["tshirt", "hoodie", "breakfast"]
+        assert not copy.published
+    assert at.sidebar.selectbox(key="organiser.event_id").value == copy.id
+    assert at.header[0].value == "Alice's event 2028"
+
+
+def test_the_chosen_event_links_to_its_preview(engine: Engine) -> None:
+    alice, event_id = _organiser_with_event(engine)
+    at = _events_page(alice, event_id=event_id)
+    assert "[Preview the public page](/?event=alices-event&preview=1)" in [m.value for m in at.markdown]
