@@ -65,7 +65,7 @@ FIELD_LABELS = {
     "slug": "Address name", "title": "Title", "description": "Description", "accent_colour": "Accent colour",
     "timezone": "Time zone", "phone_region": "Phone region", "opens_at": "Orders open", "closes_at": "Orders close",
     "closed_message": "Closed message", "ends_at": "Event ends", "retention_days": "Retention days",
-    "change_deadline": "Change deadline", "username": "Username",
+    "change_deadline": "Change deadline", "vendor_cutoff_at": "Vendor lists sent", "username": "Username",
     "close_when_sold_out": "Close when sold out", "one_order_per_email": "One order per email address",
 }
 

@@ -132,6 +132,7 @@ class EventChanges:
     ends_at: datetime | None | _Unset = UNSET
     retention_days: int | _Unset = UNSET
     change_deadline: datetime | None | _Unset = UNSET
+    vendor_cutoff_at: datetime | None | _Unset = UNSET
     close_when_sold_out: bool | _Unset = UNSET
     one_order_per_email: bool | _Unset = UNSET
 
@@ -171,6 +172,7 @@ class EventSettings:
     close_when_sold_out: bool = False
     one_order_per_email: bool = False
     currency: str = DEFAULT_CURRENCY
+    vendor_cutoff_at: datetime | None = None  # batch vendors get their list then (core/vendor_batches.py)
 
     def local(self, moment: datetime | None) -> datetime | None:
         return _local_or_none(moment, self.timezone)
@@ -388,7 +390,8 @@ def _date_order_problems(event: Event, clean: Mapping[str, object], given: Mappi
         value = clean[name] if name in clean else getattr(event, name)
         return value if isinstance(value, datetime) else None
 
-    opens, closes, ends, deadline = (moment(n) for n in ("opens_at", "closes_at", "ends_at", "change_deadline"))
+    opens, closes, ends, deadline, cutoff = (moment(n) for n in ("opens_at", "closes_at", "ends_at", "change_deadline",
+                                                                   "vendor_cutoff_at"))
     rules = [
         ("closes_at", ("opens_at", "closes_at"), opens and closes and closes <= opens,
          "Orders must close after they open."),
@@ -398,6 +401,11 @@ def _date_order_problems(event: Event, clean: Mapping[str, object], given: Mappi
          "The change deadline cannot be before orders open."),
         ("change_deadline", ("ends_at", "change_deadline"), ends and deadline and deadline > ends,
          "The change deadline cannot be after the event ends."),
+        # Before orders open there is nothing to send; after the event ends the personal data may already be gone.
+        ("vendor_cutoff_at", ("opens_at", "vendor_cutoff_at"), opens and cutoff and cutoff < opens,
+         "Vendor lists cannot be sent before orders open."),
+        ("vendor_cutoff_at", ("ends_at", "vendor_cutoff_at"), ends and cutoff and cutoff > ends,
+         "Vendor lists must be sent before the event ends."),
     ]
     return {name: message for name, involved, broken, message in reversed(rules)
             if broken and any(n in given for n in involved)}
@@ -506,7 +514,7 @@ def get_event_for_edit(session: Session, actor: Actor, event_id: int, *,
         header_image_type=event.header_image_type,
         members=tuple(Member(username, display_name) for username, display_name in members),
         close_when_sold_out=event.close_when_sold_out, one_order_per_email=event.one_order_per_email,
-        currency=event.currency,
+        currency=event.currency, vendor_cutoff_at=event.vendor_cutoff_at,
     )
 
 

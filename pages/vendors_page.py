@@ -60,8 +60,8 @@ def _where_fields_and_cutoff_come_from(overview: VendorOverview) -> None:
     if overview.batch_cutoff:
         st.caption(f"Batch vendors get one list of all their lines at the cutoff: {overview.batch_cutoff}.")
     else:
-        st.caption("Batch vendors: no cutoff is set for this event, so they get their list when you send it "
-                   "from the Exports page.")
+        st.caption("Batch vendors: no cutoff is set for this event (Events page, \"Batch vendors get their "
+                   "list\"), so they get their list when you send it from the Exports page.")
 
 
 class _Inputs(NamedTuple):

@@ -23,7 +23,8 @@ from ui import feedback
 
 # The settings whose inputs are a date and a time in the event's time zone.
 MOMENTS = {"opens_at": "Orders open", "closes_at": "Orders close",
-           "change_deadline": "Attendees may change orders until", "ends_at": "The event ends"}
+           "change_deadline": "Attendees may change orders until",
+           "vendor_cutoff_at": "Batch vendors get their list", "ends_at": "The event ends"}
 
 
 def draw_settings(event: EventSettings, scope: str) -> None:

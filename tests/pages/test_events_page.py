@@ -124,6 +124,24 @@ def test_saving_details_stores_local_times_as_utc(engine: Engine) -> None:
     assert at.text_input(key=f"{prefix}.title").value == "Alice's Gala"  # inputs show what was stored
 
 
+def test_the_batch_vendors_cutoff_is_set_with_the_other_dates_and_checked_against_them(engine: Engine) -> None:
+    alice, event_id = _organiser_with_event(engine)
+    at = _events_page(alice)
+    prefix = f"event.{event_id}.input"
+    at.selectbox(key=f"{prefix}.timezone").select("Europe/Berlin")
+    at.date_input(key=f"{prefix}.opens_at.date").set_value(date(2027, 7, 1))
+    at.date_input(key=f"{prefix}.vendor_cutoff_at.date").set_value(date(2027, 6, 30))
+    at = click(at, "Save details")
+    beside = _next_to(at, f"{prefix}.vendor_cutoff_at.date")
+    assert beside is not None and beside.value == "Vendor lists cannot be sent before orders open."
+    assert _event(engine, event_id).vendor_cutoff_at is None
+    at.date_input(key=f"{prefix}.vendor_cutoff_at.date").set_value(date(2027, 7, 4))
+    at.time_input(key=f"{prefix}.vendor_cutoff_at.time").set_value(time(18, 0))
+    at = click(at, "Save details")
+    assert not at.exception
+    assert _event(engine, event_id).vendor_cutoff_at == datetime(2027, 7, 4, 16, 0, tzinfo=UTC)
+
+
 def test_bad_details_are_shown_beside_their_inputs_and_nothing_is_saved(engine: Engine) -> None:
     alice, event_id = _organiser_with_event(engine)
     _organiser_with_event(engine, "bob", "bobs-event")

@@ -76,12 +76,12 @@ def test_a_stock_that_is_not_a_whole_number_is_refused_not_rounded(engine: Engin
 # --- Events -----------------------------------------------------------------------------------------------------
 
 
-def test_the_four_time_inputs_have_labels_of_their_own(engine: Engine) -> None:
+def test_the_time_inputs_have_labels_of_their_own(engine: Engine) -> None:
     alice, _ = _organiser_of_shop(engine, published=False)
     at = render_page("events_page", alice)
     labels = [t.label for t in at.time_input]
     assert labels == ["Orders open (time)", "Orders close (time)", "Attendees may change orders until (time)",
-                      "The event ends (time)"]
+                      "Batch vendors get their list (time)", "The event ends (time)"]
 
 
 # --- Vendors ----------------------------------------------------------------------------------------------------
