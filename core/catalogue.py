@@ -73,6 +73,7 @@ class CatalogueItem:
     id: int = 0  # the Item row's id (0 when built by hand, e.g. in tests)
     pool_id: int | None = None
     requires_code: bool = False
+    vendor_id: int | None = None
 
     def variant_for(self, options: Mapping[str, object]) -> VariantChoice | None:
         """The variant matching `options` (one value per dimension), or None."""
@@ -145,8 +146,8 @@ _ITEMS, _VARIANTS, _POOLS = Item.__table__, Variant.__table__, StockPool.__table
 _CATALOGUE_ROWS = (
     select(_ITEMS.c.id, _ITEMS.c.key, _ITEMS.c.name, _ITEMS.c.description, _ITEMS.c.price,
            cast(_ITEMS.c.dimensions, Text).label("dimensions"), _ITEMS.c.max_per_order, _ITEMS.c.pool_id,
-           _ITEMS.c.requires_code, _VARIANTS.c.id.label("variant_id"), _VARIANTS.c.key.label("variant_key"),
-           cast(_VARIANTS.c.options, Text).label("options"), _VARIANTS.c.active.label("variant_active"),
+           _ITEMS.c.requires_code, _ITEMS.c.vendor_id, _VARIANTS.c.id.label("variant_id"),
+           _VARIANTS.c.key.label("variant_key"), cast(_VARIANTS.c.options, Text).label("options"), _VARIANTS.c.active.label("variant_active"),
            _VARIANTS.c.stock, _VARIANTS.c.sold, (_POOLS.c.capacity - _POOLS.c.sold).label("pool_left"))
     .join(_VARIANTS, _VARIANTS.c.item_id == _ITEMS.c.id)
     .outerjoin(_POOLS, _POOLS.c.id == _ITEMS.c.pool_id)
@@ -159,7 +160,7 @@ _ITEM_IMAGES = select(_ITEMS.c.id, _ITEMS.c.image).where(_ITEMS.c.event_id == bi
 
 # A catalogue row's columns that describe what is offered (everything but stock), in the query's order.
 _STATIC_COLUMNS = ("id", "key", "name", "description", "price", "dimensions", "max_per_order", "pool_id",
-                   "requires_code", "variant_id", "variant_key", "options", "variant_active")
+                   "requires_code", "vendor_id", "variant_id", "variant_key", "options", "variant_active")
 _STATIC_COUNT = len(_STATIC_COLUMNS)
 assert tuple(column.name for column in _CATALOGUE_ROWS.selected_columns[:_STATIC_COUNT]) == _STATIC_COLUMNS
 CatalogueFingerprint = tuple[tuple[Any, ...], ...]
@@ -215,7 +216,7 @@ def _offered(fingerprint: CatalogueFingerprint) -> tuple[CatalogueItem, ...]:
         catalogue.append(CatalogueItem(key=item["key"], name=item["name"], description=item["description"],
                                        price=item["price"], dimensions=dimensions, variants=tuple(choices),
                                        max_per_order=item["max_per_order"], id=item_id, pool_id=item["pool_id"],
-                                       requires_code=item["requires_code"]))
+                                       requires_code=item["requires_code"], vendor_id=item["vendor_id"]))
     return tuple(catalogue)
 
 

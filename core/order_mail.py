@@ -14,7 +14,7 @@ core/vendor_batches.py's.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -80,6 +80,7 @@ class VendorShare:
 def notify_order_placed(
     session: Session, event: Event, order: Order, form: FormSpec, clean: CleanAnswers,
     *, public_base_url: str | None = None, lookup_token: str | None = None,
+    items_with_vendor: Collection[int] | None = None,
 ) -> list[OutboxMessage]:
     """Queue the attendee's confirmation and one mail per per-order vendor with lines in `order`; record what
     each vendor is shown in the disclosure register. Returns the queued messages.
@@ -93,7 +94,10 @@ def notify_order_placed(
     confirmation = queue_confirmation(session, event, order, form, clean.values, lookup_token=lookup_token,
                                       public_base_url=public_base_url)
     messages = [confirmation] if confirmation is not None else []
-    shares = per_order_shares(session, order, form, clean.values)
+    # `items_with_vendor`: the ids of the order's items that have a vendor, read by the caller in this
+    # transaction (the catalogue); when none has one, no vendor query is needed.
+    shares = (per_order_shares(session, order, form, clean.values)
+              if items_with_vendor is None or items_with_vendor else {})
     if shares:
         messages += [_queue_vendor_order(session, event, order, share) for share in shares.values()]
     return messages

@@ -60,8 +60,6 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 64
 # Built once: they run for every order placed. Core tables rather than ORM classes: the statements skip the ORM's
 # compile and result layers, which cost more than SQLite takes to run them.
 _ORDERS = Order.__table__
-_ORDER_ID_BY_KEY = select(_ORDERS.c.id).where(_ORDERS.c.event_id == bindparam("event_id"),
-                                              _ORDERS.c.idempotency_key == bindparam("key"))
 _ORDER_ID_BY_REFERENCE = select(_ORDERS.c.id).where(_ORDERS.c.reference == bindparam("reference"))
 _INSERT_ORDER = insert(_ORDERS)
 _INSERT_STATUS_CHANGE = insert(OrderStatusChange.__table__)
@@ -126,25 +124,28 @@ def place_order(
     if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise ValueError("idempotency_key must be 1 to 64 characters")
     now = now or utcnow()
-    # A plain id lookup first: almost every submit is a first one, and loading an Order costs more.
-    if session.scalar(_ORDER_ID_BY_KEY, {"event_id": event.id, "key": idempotency_key}) is not None:
+    # No lookup of the key first: almost every submit is a first one, and the order's INSERT refuses a taken key
+    # (the IntegrityError branch below returns the first order's receipt). Only a refusal before the INSERT has
+    # to look, so that a repeated submit still gets its receipt after the event closed or the form changed.
+    try:
+        if event_phase(event, now) != EventPhase.OPEN:
+            raise EventNotOpen("This event is not taking orders right now.")
+        version_id, form = current_form(session, event.id)
+        catalogue = load_catalogue(session, event, images=False)
+        clean = validate_answers(form, answers, catalogue, phone_region=event.phone_region,
+                                 check_deliverability=check_deliverability)
+        fingerprint = submission_hash(code_key, event_id=event.id, form_version_id=version_id, values=clean.values,
+                                      lines=clean.lines, code=code)
+        first = find_repeated_submission(session, event.id, fingerprint, now) if fingerprint is not None else None
+    except DomainError:
         existing = _find_by_idempotency_key(session, event, idempotency_key)
         if existing is not None:
             return _receipt(existing, event.currency, created=False)
-    if event_phase(event, now) != EventPhase.OPEN:
-        raise EventNotOpen("This event is not taking orders right now.")
-
-    version_id, form = current_form(session, event.id)
-    catalogue = load_catalogue(session, event, images=False)
-    clean = validate_answers(form, answers, catalogue, phone_region=event.phone_region,
-                             check_deliverability=check_deliverability)
-
-    fingerprint = submission_hash(code_key, event_id=event.id, form_version_id=version_id, values=clean.values,
-                                  lines=clean.lines, code=code)
-    if fingerprint is not None:
-        first = find_repeated_submission(session, event.id, fingerprint, now)
-        if first is not None:
-            return _receipt(_load_order(session, first), event.currency, created=False)
+        raise
+    if first is not None:
+        # The key's own order first, as before: a resubmit from this form session names its order.
+        existing = _find_by_idempotency_key(session, event, idempotency_key)
+        return _receipt(existing if existing is not None else _load_order(session, first), event.currency, created=False)
 
     personal_keys = {spec.key for spec in form.personal_fields}
     lookup_token = new_lookup_token()
@@ -202,7 +203,8 @@ def place_order(
         audit.record(session, None, "event.sold_out", event=event, subject=f"event:{event.slug}",
                      details={"order": order.reference})
     # In this same transaction: the order and its mails are committed together or not at all.
-    notify_order_placed(session, event, order, form, clean, lookup_token=lookup_token)
+    notify_order_placed(session, event, order, form, clean, lookup_token=lookup_token,
+                        items_with_vendor=[item.id for item in ordered if item.vendor_id is not None])
     return _receipt(order, event.currency, created=True, lookup_token=lookup_token)
 
 

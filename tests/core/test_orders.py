@@ -78,6 +78,23 @@ def test_same_idempotency_key_returns_the_first_order(shop: Engine) -> None:
     assert _count(shop, Order) == 1
 
 
+def test_a_repeated_submit_gets_its_receipt_after_the_event_closed(shop: Engine) -> None:
+    first = _place(shop, answers())
+    with unit_of_work(shop) as session:
+        session.scalars(select(Event)).one().closes_at = utcnow() - timedelta(minutes=1)
+    again = _place(shop, answers())
+    assert (again.reference, again.created) == (first.reference, False)
+    with pytest.raises(EventNotOpen):  # a new form session is refused
+        _place(shop, answers(), key="form-session-2")
+
+
+def test_a_repeated_submit_with_answers_now_invalid_gets_its_receipt(shop: Engine) -> None:
+    first = _place(shop, answers())
+    again = _place(shop, answers(name="", email="ada@"))
+    assert (again.reference, again.created) == (first.reference, False)
+    assert _count(shop, Order) == 1
+
+
 def test_invalid_answers_write_nothing_and_name_every_bad_field(shop: Engine) -> None:
     with pytest.raises(FormValidationError) as caught:
         _place(shop, answers(name="", email="ada@", items=[]))
