@@ -100,6 +100,10 @@ def _continue_to_dashboard(page) -> None:  # noqa: ANN001
     page.wait_for_url("**/dashboard")
 
 
+def _login_cookie(context) -> str | None:  # noqa: ANN001
+    return next((c["value"] for c in context.cookies() if c["name"] == "event_orders_login"), None)
+
+
 def _sidebar(page, name: str) -> None:  # noqa: ANN001
     page.locator('[data-testid="stSidebar"]').get_by_role("link", name=name, exact=True).click()
 
@@ -121,6 +125,7 @@ def test_first_run_from_the_printed_password_to_a_previewed_copy(first_run: Firs
     textbox(page, "New password").fill(NEW_PASSWORD)
     textbox(page, "New password again").fill(NEW_PASSWORD)
     screenshot(page, "first-run-1-new-password")
+    cookie_before = _login_cookie(context)
     page.get_by_role("button", name="Set password").click()
     _continue_to_dashboard(page)
 
@@ -133,6 +138,12 @@ def test_first_run_from_the_printed_password_to_a_previewed_copy(first_run: Firs
     screenshot(page, "first-run-2-dashboard-checklist")
 
     # The new password holds after a reload (the cookie was issued anew), and the login lands on the Dashboard.
+    # The renewed cookie is stored by a component in the browser, a moment after the page moved on: wait for it.
+    for _ in range(40):
+        if _login_cookie(context) not in (None, cookie_before):
+            break
+        page.wait_for_timeout(500)
+    assert _login_cookie(context) not in (None, cookie_before)
     page.goto(f"{first_run.url}/login")
     page.wait_for_url("**/dashboard")
     page.get_by_role("heading", name="Summer Meetup 2027").wait_for()

@@ -92,7 +92,9 @@ def test_a_vendor_marks_two_orders_shipped_and_the_attendees_and_organiser_see_i
             page.get_by_role("textbox", name="Username").fill("e2e")
             page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
             page.get_by_role("button", name="Log in").click()
-            page.get_by_text("You are logged in.").wait_for()
+            page.wait_for_url("**/dashboard")  # app.py lands a login on the Dashboard
+            # The login cookie is stored by a component in the browser: wait for it before leaving the page.
+            page.wait_for_function("document.cookie.includes('event_orders_login=')")
             page.goto(f"{url}/orders")
             search = page.get_by_role("textbox", name="Search")
             search.fill(references[0])
