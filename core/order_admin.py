@@ -186,12 +186,7 @@ def order_detail(session: Session, actor: Actor, event_id: int, reference: str) 
     """
     require(session, actor, Permission.ORDERS_VIEW, event_id)
     event = _get_event(session, event_id)
-    order = session.scalars(
-        select(Order).where(Order.event_id == event.id, Order.reference == _normalise_reference(reference))
-        .options(selectinload(Order.lines), selectinload(Order.personal))
-    ).first()
-    if order is None:
-        raise NotFound(f"There is no order {reference.strip()} in this event.")
+    order = _find_order(session, event, reference)
     version = session.get_one(FormVersion, order.form_version_id)
     spec = _parse_or_none(version.schema)
     personal = order.personal.answers if order.personal is not None else {}
@@ -207,6 +202,17 @@ def order_detail(session: Session, actor: Actor, event_id: int, reference: str) 
     )
 
 
+def _find_order(session: Session, event: Event, reference: str) -> Order:
+    """The event's order with this reference, its lines and personal data loaded; raises NotFound."""
+    order = session.scalars(
+        select(Order).where(Order.event_id == event.id, Order.reference == _normalise_reference(reference))
+        .options(selectinload(Order.lines), selectinload(Order.personal))
+    ).first()
+    if order is None:
+        raise NotFound(f"There is no order {reference.strip()} in this event.")
+    return order
+
+
 def resend_order_to_vendors(session: Session, actor: Actor, event_id: int, reference: str) -> tuple[str, ...]:
     """Send the order again to its per-order vendors (the vendor lost the mail); returns their names.
 
@@ -216,12 +222,7 @@ def resend_order_to_vendors(session: Session, actor: Actor, event_id: int, refer
     """
     require(session, actor, Permission.ORDERS_UPDATE, event_id)
     event = _get_event(session, event_id)
-    order = session.scalars(
-        select(Order).where(Order.event_id == event.id, Order.reference == _normalise_reference(reference))
-        .options(selectinload(Order.lines), selectinload(Order.personal))
-    ).first()
-    if order is None:
-        raise NotFound(f"There is no order {reference.strip()} in this event.")
+    order = _find_order(session, event, reference)
     if order.status == OrderStatus.CANCELLED:
         raise DomainError(f"Order {order.reference} is cancelled; there is nothing to send.")
     if event.purged_at is not None:
