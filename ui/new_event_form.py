@@ -21,7 +21,8 @@ def new_event(actor: Actor, *, first: bool) -> None:
     with st.expander("New event", icon=":material/add:", expanded=first or failed):
         _title_and_slug(NEW)
         st.button("Create event", type="primary", on_click=_create, args=(actor,))
-        feedback.show(NEW, "create")
+    # Outside the panel: after the first event is created the panel closes, and its "Created" must still show.
+    feedback.show(NEW, "create")
 
 
 def duplicate(actor: Actor, event: EventSettings) -> None:
