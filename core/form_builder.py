@@ -154,6 +154,12 @@ def attributes_of(field_type: FieldType) -> frozenset[str]:
     return frozenset(COMMON_ATTRIBUTES + TYPE_ATTRIBUTES[field_type])
 
 
+def always_personal_note(field_type: FieldType) -> str:
+    """"A postal address is always personal data", with the article its friendly name takes."""
+    name = FIELD_TYPE_NAMES[field_type].lower()
+    return f"{'An' if name[0] in 'aeiou' else 'A'} {name} is always personal data"
+
+
 def type_of(field: Mapping[str, Any]) -> FieldType | None:
     """The field's type, or None when a broken stored form names no known type."""
     try:
@@ -515,8 +521,7 @@ def _shaped(merged: Mapping[str, Any], field_type: FieldType, retyped: bool, err
         if not purpose:
             errors["purpose"] = ("Personal data needs a purpose: say why you collect it."
                                  if field_type not in ALWAYS_PERSONAL else
-                                 f"An {FIELD_TYPE_NAMES[field_type].lower()} is always personal data: "
-                                 f"say why you collect it.")
+                                 f"{always_personal_note(field_type)}: say why you collect it.")
         field["purpose"] = purpose
         _limit(field, "purpose", 300, errors)
     if "options" in applies:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import form_drafts
 from core.auth import Actor
-from core.form_builder import FIELD_TYPE_HINTS, FIELD_TYPE_NAMES, WHOLE_FIELD, attributes_of
+from core.form_builder import FIELD_TYPE_HINTS, FIELD_TYPE_NAMES, WHOLE_FIELD, always_personal_note, attributes_of
 from core.form_drafts import Draft
 from core.forms import ALWAYS_PERSONAL, CHOICE_TYPES, MAX_TEXT_LENGTH, FieldType
 from ui import builder_state
@@ -155,8 +155,8 @@ def _options(actor: Actor, event_id: int, key: str, field_type: FieldType, error
 def _personal(name: Callable[[str], str], errors: dict[str, str], apply: dict[str, Any],
               field_type: FieldType) -> None:
     if field_type in ALWAYS_PERSONAL:
-        st.caption(f"An {FIELD_TYPE_NAMES[field_type].lower()} is always personal data: it is deleted with the "
-                   f"event's other personal data, and you say why you ask for it.")
+        st.caption(f"{always_personal_note(field_type)}: it is deleted with the event's other personal data, and "
+                   f"you say why you ask for it.")
         personal = True
     else:
         st.checkbox("Personal data: the answer can identify a person", key=name("personal"), **apply,

@@ -21,6 +21,7 @@ from core.form_builder import (
     WHOLE_FIELD,
     Answer,
     added,
+    always_personal_note,
     canonical,
     conditions_for,
     deleted,
@@ -238,6 +239,8 @@ def test_every_problem_of_an_edit_is_reported_at_once() -> None:
 def test_email_phone_and_address_always_need_a_purpose() -> None:
     errors = _errors(_fields(), "email", purpose=" ")
     assert errors == {"purpose": "An email address is always personal data: say why you collect it."}
+    assert [always_personal_note(field_type) for field_type in (FieldType.PHONE, FieldType.ADDRESS)] == [
+        "A phone number is always personal data", "A postal address is always personal data"]
 
 
 @pytest.mark.parametrize("options, message", [

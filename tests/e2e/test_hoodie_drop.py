@@ -157,7 +157,7 @@ def test_organiser_builds_the_hoodie_drop_from_nothing_and_only_breakfast_orders
     page.get_by_role("button", name="Delivery address", exact=True).click()
     textbox(page, "Label").wait_for()
     expect(textbox(page, "Label")).to_have_value("Delivery address")
-    page.get_by_text("is always personal data").wait_for()  # an address needs no tick, only its purpose
+    page.get_by_text("A postal address is always personal data").wait_for()  # an address needs no tick, only its purpose
     _commit(page, "Why you need it (shown to attendees)", PURPOSE)
     choose(page, "Show only if", "What would you like?")
     choose(page, "Answer that shows this field", "Breakfast box")
