@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 from PIL import Image, ImageDraw
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.catalogue_admin import add_item
 from core.event_admin import create_event
 from core.form_versions import save_form
-from core.models import Event
+from core.models import Event, utcnow
 
 DEMO_SLUG = "demo"
 
@@ -25,6 +26,11 @@ to your door on the first morning.
 
 We keep your details only until shortly after the event, and only to get your order to you.
 """
+
+# Dates from the day it is seeded, so that the demo always takes orders and shows what a privacy-first event
+# looks like: orders close, the event ends, and its personal data is deleted after the grace period.
+DEMO_ORDERS_CLOSE_AFTER = timedelta(days=60)
+DEMO_ENDS_AFTER = timedelta(days=67)
 
 DEMO_FORM = {
     "fields": [
@@ -55,11 +61,14 @@ def seed_demo(session: Session) -> bool:
     """Create the demo event unless it exists; returns whether it was created."""
     if session.scalar(select(Event.id).where(Event.slug == DEMO_SLUG)) is not None:
         return False
+    # On the hour: the Events page edits times to the minute, so that saving it unchanged changes nothing.
+    seeded = utcnow().replace(minute=0, second=0, microsecond=0)
     event = create_event(
         session, slug=DEMO_SLUG, title="Summer Meetup 2027", description=DEMO_DESCRIPTION, published=True,
         accent_colour="#2f9e44", timezone="Europe/London", phone_region="GB",
         closed_message="Orders for the Summer Meetup are closed. See you there!",
         header_image=_header_image(), header_image_type="image/png",
+        closes_at=seeded + DEMO_ORDERS_CLOSE_AFTER, ends_at=seeded + DEMO_ENDS_AFTER,
     )
     add_item(session, event, key="tshirt", name="T-shirt", price=Decimal("15.00"), max_per_order=5,
              description="Organic cotton, printed with this year's logo.",

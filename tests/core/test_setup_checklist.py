@@ -11,6 +11,7 @@ from core.auth import Actor
 from core.code_admin import CodeBatch, generate_codes, revoke_codes, set_code_mode
 from core.config import Settings
 from core.db import read_only, unit_of_work
+from core.demo import DEMO_SLUG, seed_demo
 from core.errors import PermissionDenied
 from core.event_admin import EventChanges, create_event_for, publish_event, update_event
 from core.form_versions import save_form
@@ -129,3 +130,13 @@ def test_only_organisers_of_the_event_see_its_checklist(engine: Engine, draft: t
         stranger = make_user(session, "mallory", role=UserRole.ORGANISER)
     with pytest.raises(PermissionDenied), read_only(engine) as session:
         setup_checklist(session, stranger, draft[1], SMTP)
+
+
+def test_the_demo_event_closes_ends_and_so_deletes_its_personal_data_by_itself(engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        seed_demo(session)
+        demo = session.scalars(select(Event).where(Event.slug == DEMO_SLUG)).one()
+        admin, demo_id = make_user(session, "ada", role=UserRole.ADMIN), demo.id
+        assert utcnow() < demo.closes_at < demo.ends_at  # type: ignore[operator]
+    steps = _steps(engine, admin, demo_id)
+    assert steps["details"].done and steps["retention"].done and steps["published"].done
