@@ -308,6 +308,14 @@ def moments_from_local(picked: Mapping[str, tuple[date | None, time | None]], ti
     return moments
 
 
+def _differs(stored: object, value: object) -> bool:
+    # Times are edited to the minute: a stored time with seconds (set from the shell, or the demo's) is unchanged
+    # by a form that shows the same minute, so saving a page unchanged never moves a date.
+    if isinstance(stored, datetime) and isinstance(value, datetime):
+        return stored.replace(second=0, microsecond=0) != value.replace(second=0, microsecond=0)
+    return stored != value
+
+
 def update_event(session: Session, actor: Actor, event_id: int, changes: EventChanges) -> tuple[str, ...]:
     """Apply `changes` and return the names of the settings that really changed.
 
@@ -318,7 +326,7 @@ def update_event(session: Session, actor: Actor, event_id: int, changes: EventCh
     clean, errors = _clean_changes(session, event, changes.given())
     if errors:
         raise EventValidationError(errors)
-    changed = tuple(name for name, value in clean.items() if getattr(event, name) != value)
+    changed = tuple(name for name, value in clean.items() if _differs(getattr(event, name), value))
     if not changed:
         return changed
     try:

@@ -162,6 +162,14 @@ def test_an_update_that_changes_nothing_writes_no_audit_entry(world: World) -> N
     assert _audit(world.engine, "event.updated") == []
 
 
+def test_a_time_stored_with_seconds_is_unchanged_by_the_same_minute_and_changed_by_another(world: World) -> None:
+    precise = datetime(2031, 5, 1, 10, 30, 45, 123456, tzinfo=UTC)  # as the shell or the demo may store it
+    assert _update(world, world.alice, closes_at=precise) == ("closes_at",)
+    assert _update(world, world.alice, closes_at=precise.replace(second=0, microsecond=0)) == ()
+    assert _event(world.engine, world.alices_event).closes_at == precise
+    assert _update(world, world.alice, closes_at=datetime(2031, 5, 1, 10, 31, tzinfo=UTC)) == ("closes_at",)
+
+
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("slug", "Alice Event", "lower-case letters"),
     ("slug", "-alice", "lower-case letters"),
