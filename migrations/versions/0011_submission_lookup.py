@@ -1,0 +1,28 @@
+"""submission lookup: the repeated-submission check's index also orders by created_at
+
+Revision ID: 0011_submission_lookup
+Revises: 0010_vendor_link_mail
+Create Date: 2026-12-07 15:10:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = '0011_submission_lookup'
+down_revision: str | None = '0010_vendor_link_mail'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index('ix_orders_event_id_submission_hash_created_at',
+                              ['event_id', 'submission_hash', 'created_at'], unique=False)
+        batch_op.drop_index('ix_orders_event_id_submission_hash')
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.create_index('ix_orders_event_id_submission_hash', ['event_id', 'submission_hash'], unique=False)
+        batch_op.drop_index('ix_orders_event_id_submission_hash_created_at')
