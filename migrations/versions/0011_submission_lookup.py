@@ -16,13 +16,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.create_index('ix_orders_event_id_submission_hash_created_at',
-                              ['event_id', 'submission_hash', 'created_at'], unique=False)
-        batch_op.drop_index('ix_orders_event_id_submission_hash')
+    # Plain index operations: no batch mode, so SQLite never copies the orders table for them.
+    op.create_index("ix_orders_event_id_submission_hash_created_at", "orders",
+                    ["event_id", "submission_hash", "created_at"])
+    op.drop_index("ix_orders_event_id_submission_hash", table_name="orders")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.create_index('ix_orders_event_id_submission_hash', ['event_id', 'submission_hash'], unique=False)
-        batch_op.drop_index('ix_orders_event_id_submission_hash_created_at')
+    op.create_index("ix_orders_event_id_submission_hash", "orders", ["event_id", "submission_hash"])
+    op.drop_index("ix_orders_event_id_submission_hash_created_at", table_name="orders")
