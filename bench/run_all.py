@@ -30,6 +30,7 @@ SMALL_ARGS = {
     "bench_tti": ["--runs", "3"],
     "bench_sessions": ["--sessions", "50", "--rounds", "1", "--rush", "100"],
     "bench_place_order": ["--orders", "500"],
+    "bench_place_order_floor": ["--orders", "500", "--repeat", "1000"],
     "bench_orders_page": ["--orders", "5000", "--repeat", "3"],
     "bench_outbox": ["--messages", "200", "--repeat", "3"],
     "bench_exports": ["--lines", "5000", "--repeat", "1"],

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
+from core.db import transaction_connection
 from core.errors import SchemaError
 from core.models import Event, Item, StockPool, Variant
 from core.money import lines_total
@@ -173,7 +174,7 @@ def load_catalogue(session: Session, event: Event, *, images: bool = True) -> tu
     the items are built once per catalogue content (`catalogue_fingerprint`, cached by `_offered`) and only the
     units left are applied on each call, so an organiser's edit shows at once and stock is always read anew.
     """
-    rows = session.execute(_CATALOGUE_ROWS, {"event_id": event.id}).all()
+    rows = transaction_connection(session).execute(_CATALOGUE_ROWS, {"event_id": event.id}).all()
     offered = _offered(catalogue_fingerprint(rows))
     remaining = tuple(remaining_units(row.stock, row.sold, row.pool_left) for row in rows)
     catalogue = offered if not any(left is not None for left in remaining) else _with_remaining(offered, rows,

@@ -28,6 +28,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from core.db import transaction_connection
 from core.errors import CodeRefused, CodeThrottled, SubmitThrottled
 from core.models import CodeMode, CodeRedemption, Event, Item, RedemptionCode
 from core.throttle import client_key, record_hit, seconds_blocked
@@ -104,8 +105,9 @@ def redeem_code(session: Session, event: Event, entered: str, item_keys: Collect
     update commits, so a code is never used more often than allowed. Raises CodeRefused (nothing is taken).
     """
     # The usual case is one statement: the use is taken, and what the code allows comes back with it.
-    taken = session.execute(_TAKE_USE, {"in_event": event.id, "with_hash": code_hash(_entered(entered), key),
-                                        "now": now}).first()
+    connection = transaction_connection(session)
+    taken = connection.execute(_TAKE_USE, {"in_event": event.id, "with_hash": code_hash(_entered(entered), key),
+                                           "now": now}).first()
     if taken is None:
         # Unknown or unusable; the UPDATE ran under the lock, so reading the code now gives the reason.
         code = _find(session, event, entered, key)
@@ -117,14 +119,14 @@ def redeem_code(session: Session, event: Event, entered: str, item_keys: Collect
     try:
         _refuse_if_items_not_covered(session, event, allowed, item_keys)
     except CodeRefused:
-        session.execute(_GIVE_USE_BACK, {"taken_id": code_id})  # nothing is taken, even if the caller goes on
+        connection.execute(_GIVE_USE_BACK, {"taken_id": code_id})  # nothing is taken, even if the caller goes on
         raise
     finally:
         # The UPDATEs bypassed the session: a RedemptionCode loaded in it reloads `uses` when next read.
         loaded = session.identity_map.get(identity_key(RedemptionCode, code_id))
         if loaded is not None:
             session.expire(loaded, ["uses"])
-    session.execute(_INSERT_REDEMPTION, {"code_id": code_id, "order_id": order_id, "at": now})
+    connection.execute(_INSERT_REDEMPTION, {"code_id": code_id, "order_id": order_id, "at": now})
 
 
 def release_code(session: Session, order_id: int) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Text, bindparam, cast, exists, func, select
 from sqlalchemy.orm import Session
 
+from core.db import transaction_connection
 from core.errors import NotFound
 from core.forms import FormSpec, parse_form_spec, parse_stored_form
 from core.models import Event, FormVersion, Order
@@ -36,7 +37,7 @@ def current_form(session: Session, event_id: int) -> tuple[int, FormSpec]:
     `current_form_version` without loading a FormVersion, parsed once per version and content: the parse is
     cached by the stored text, so a new version, or an unused one edited in place, is parsed anew.
     """
-    found = session.execute(_CURRENT_FORM, {"event_id": event_id}).first()
+    found = transaction_connection(session).execute(_CURRENT_FORM, {"event_id": event_id}).first()
     if found is None:
         raise NotFound("This event has no order form yet.")
     return found.id, parse_stored_form(found.schema)

@@ -21,6 +21,7 @@ from core import audit
 from core.auth import Actor, Permission, require
 from core.catalogue import load_catalogue
 from core.config import load_settings
+from core.db import transaction_connection
 from core.errors import NotFound, SchemaError, TemplateValidationError
 from core.form_versions import current_form_version
 from core.forms import FieldSpec, FieldType, FormSpec, parse_form_spec
@@ -236,7 +237,7 @@ def _check_kind(kind: MessageKind) -> None:
 def template_for(session: Session, event_id: int, kind: MessageKind) -> TemplateText:
     """The event's own template of `kind`, or the default when it has none (or its stored one no longer passes
     the checks, so that a mail is always written)."""
-    stored = session.execute(_STORED_TEMPLATE, {"event_id": event_id, "kind": kind}).first()
+    stored = transaction_connection(session).execute(_STORED_TEMPLATE, {"event_id": event_id, "kind": kind}).first()
     if stored is not None:
         try:
             subject, body = _checked_template(kind, stored.subject, stored.body)

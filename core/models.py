@@ -247,7 +247,10 @@ class Order(Base):
         UniqueConstraint("event_id", "idempotency_key"),
         # The Orders page lists one event's orders newest first; without this SQLite sorts them all per page.
         Index("ix_orders_event_id_created_at", "event_id", "created_at"),
-        Index("ix_orders_event_id_submission_hash", "event_id", "submission_hash"),
+        # The repeated-submission check (core/submissions.py) finds the newest match through this alone; with
+        # (event_id, submission_hash) only, SQLite took the created_at index to skip the sort and walked every
+        # order of the event inside the window, which in a rush is all of them.
+        Index("ix_orders_event_id_submission_hash_created_at", "event_id", "submission_hash", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

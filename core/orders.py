@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from core import audit
 from core.catalogue import load_catalogue
 from core.codes import admit_submit, count_submit, items_needing_code, normalise_code, record_wrong_code, redeem_code
-from core.db import unit_of_work
+from core.db import transaction_connection, unit_of_work
 from core.errors import (
     CodeRefused,
     CodeThrottled,
@@ -302,17 +302,18 @@ def _insert_order(session: Session, order: Order) -> None:
     """
     if order in session:  # e.g. cascaded in by a related object someone added: its flush would write it again
         raise RuntimeError("the order to insert is already in the session")
-    order.id = session.execute(_INSERT_ORDER, {
+    connection = transaction_connection(session)
+    order.id = connection.execute(_INSERT_ORDER, {
         column: getattr(order, column) for column in (
             "event_id", "form_version_id", "reference", "idempotency_key", "status", "answers", "created_at",
             "lookup_token_hash", "submission_hash")}).inserted_primary_key[0]
-    session.execute(_INSERT_STATUS_CHANGE, [
+    connection.execute(_INSERT_STATUS_CHANGE, [
         {"order_id": order.id, "status": step.status, "at": step.at, "actor": step.actor, "tracking": step.tracking}
         for step in order.history])
     if order.personal is not None:
-        session.execute(_INSERT_PERSONAL_DATA, {"order_id": order.id, "answers": order.personal.answers})
+        connection.execute(_INSERT_PERSONAL_DATA, {"order_id": order.id, "answers": order.personal.answers})
     if order.lines:
-        session.execute(_INSERT_LINES, [
+        connection.execute(_INSERT_LINES, [
             {"order_id": order.id, "item_id": line.item_id, "variant_id": line.variant_id, "item_key": line.item_key,
              "item_name": line.item_name, "variant_key": line.variant_key, "variant_label": line.variant_label,
              "quantity": line.quantity, "unit_price": line.unit_price} for line in order.lines])

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from core import audit
 from core.auth import Actor, Permission, require, visible_events
 from core.config import Settings
-from core.db import bookkeeping_durability, unit_of_work
+from core.db import bookkeeping_durability, transaction_connection, unit_of_work
 from core.errors import MessageNotRetryable, NotFound, PermissionDenied
 from core.mailer import (
     Mailer,
@@ -110,7 +110,8 @@ def enqueue_message(
         return message
     # One Core INSERT, then the row joins the session as a loaded, unchanged object: what add() and flush() give,
     # at half the cost of the ORM's flush (it runs for every order placed; bench/bench_place_order.py).
-    message = OutboxMessage(id=session.execute(_INSERT_MESSAGE, values).inserted_primary_key[0], **values)
+    inserted = transaction_connection(session).execute(_INSERT_MESSAGE, values)
+    message = OutboxMessage(id=inserted.inserted_primary_key[0], **values)
     make_transient_to_detached(message)
     session.add(message)
     return message

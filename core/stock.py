@@ -23,6 +23,7 @@ from sqlalchemy.orm.util import identity_key
 
 from core.catalogue import load_catalogue
 from core.codes import release_code
+from core.db import transaction_connection
 from core.errors import SoldOut
 from core.models import EmailClaim, Event, Item, Order, OrderLine, StockPool, Variant
 
@@ -81,6 +82,7 @@ def change_stock(session: Session, released: Iterable[OrderLine], taken: Iterabl
     """
     back_variants, back_pools = _wanted(session, released, item_pools)
     want_variants, want_pools = _wanted(session, taken, item_pools)
+    connection = transaction_connection(session)
     for statement_take, statement_release, wanted, back, where in (
             (_TAKE_VARIANT, _RELEASE_VARIANT, want_variants, back_variants, Variant),
             (_TAKE_POOL, _RELEASE_POOL, want_pools, back_pools, StockPool)):
@@ -89,8 +91,8 @@ def change_stock(session: Session, released: Iterable[OrderLine], taken: Iterabl
             want = wanted.get(row_id)
             delta = (want.quantity if want else 0) - given_back
             if delta < 0:
-                session.execute(statement_release, {"row_id": row_id, "quantity": -delta})
-            elif delta > 0 and want and session.execute(
+                connection.execute(statement_release, {"row_id": row_id, "quantity": -delta})
+            elif delta > 0 and want and connection.execute(
                     statement_take, {"row_id": row_id, "quantity": delta}).rowcount != 1:
                 raise SoldOut(_shortage_of(session, where, row_id, want, given_back), want.item_key)
     _expire_counters(session, want_variants.keys() | back_variants.keys(), want_pools.keys() | back_pools.keys())

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from core.codes import normalise_code
+from core.db import transaction_connection
 from core.forms import ChosenLine
 from core.models import Order, OrderStatus
 
@@ -72,8 +73,8 @@ def find_repeated_submission(session: Session, event_id: int, fingerprint: str, 
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:lock_class, :lock_key)"),
                         {"lock_class": _ADVISORY_LOCK_CLASS, "lock_key": _lock_key(fingerprint)})
-    return session.scalar(_RECENT_ORDER, {"event_id": event_id, "submission_hash": fingerprint,
-                                          "since": now - SUBMISSION_WINDOW})
+    return transaction_connection(session).scalar(_RECENT_ORDER, {
+        "event_id": event_id, "submission_hash": fingerprint, "since": now - SUBMISSION_WINDOW})
 
 
 def _lock_key(fingerprint: str) -> int:

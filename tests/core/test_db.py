@@ -15,6 +15,7 @@ from core.db import (
     make_engine,
     migrate,
     read_only,
+    transaction_connection,
     unit_of_work,
     writer_lock,
 )
@@ -133,6 +134,20 @@ def test_unit_of_work_rolls_back_when_the_block_raises(engine: Engine) -> None:
         raise RuntimeError("boom")
     with read_only(engine) as session:
         assert session.scalars(select(Event.slug)).all() == []
+
+
+def test_statements_on_the_transaction_connection_see_pending_changes_as_session_execute_would(
+        engine: Engine) -> None:
+    """core.db.transaction_connection autoflushes first, except inside no_autoflush, like Session.execute."""
+    slugs = select(Event.slug).order_by(Event.slug)
+    with unit_of_work(engine) as session:
+        session.add(Event(slug="pending", title="Pending"))
+        assert transaction_connection(session).scalars(slugs).all() == ["pending"]
+        with session.no_autoflush:
+            session.add(Event(slug="held", title="Held"))
+            assert transaction_connection(session).scalars(slugs).all() == ["pending"]
+        assert transaction_connection(session).connection is session.connection().connection
+    assert _count_events(engine) == 2
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:
