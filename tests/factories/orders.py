@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.fulfilment import change_status
-from core.models import AuditEntry, Event, Order, OrderStatus
+from core.models import AuditEntry, Event, MessageKind, Order, OrderStatus, OutboxMessage
 from core.orders import place_order
 from tests.factories import answers, make_shop, make_user
 
@@ -29,6 +29,34 @@ def tshirts(quantity: int = 1, *, size: str = "M") -> list[dict[str, Any]]:
 
 def hoodie(quantity: int = 1, *, size: str = "L") -> list[dict[str, Any]]:
     return [{"item": "hoodie", "options": {"size": size}, "quantity": quantity}]
+
+
+@dataclass(frozen=True)
+class TwoOrders:
+    """A shop with its organiser olivia and two orders: Ada's two t-shirts and Grace's hoodie (references)."""
+
+    engine: Engine
+    event_id: int
+    organiser: Actor
+    ada: str
+    grace: str
+
+    def status(self, reference: str) -> OrderStatus:
+        with read_only(self.engine) as session:
+            return session.scalars(select(Order.status).where(Order.reference == reference)).one()
+
+    def status_mails(self) -> list[OutboxMessage]:
+        with read_only(self.engine) as session:
+            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)))
+
+
+def make_two_orders(engine: Engine) -> TwoOrders:
+    with unit_of_work(engine) as session:
+        event = make_shop(session, title="Summer Meetup")
+        organiser = make_user(session, "olivia", member_of=[event])
+        ada = place(session, event, "a", items=tshirts(2), name="Ada Lovelace", email="ada@example.com")
+        grace = place(session, event, "b", items=hoodie(), name="Grace Hopper", email="grace@example.com")
+    return TwoOrders(engine, event.id, organiser, ada, grace)
 
 
 # Auckland is UTC+12 in June, so its calendar days differ from UTC's by half a day.

@@ -12,12 +12,12 @@ from streamlit.testing.v1 import AppTest
 from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.fulfilment import TRACKING_HINT
-from core.models import AuditEntry, Event, MessageKind, Order, OrderStatus, OutboxMessage, UserRole, Vendor
+from core.models import AuditEntry, Event, Order, OrderStatus, UserRole, Vendor
 from core.vendor_portal import PORTAL_CHANNEL
 from core.vendors import record_disclosure
 from pages.orders_page import PAGE_SIZE, table_key
 from tests.factories import make_shop, make_user
-from tests.factories.orders import hoodie, place, tshirts
+from tests.factories.orders import TwoOrders, hoodie, make_two_orders, place, tshirts
 from tests.factories.vendors import make_vendor
 from tests.pages.conftest import click, render_page
 
@@ -193,34 +193,12 @@ def test_a_portal_view_of_the_order_reads_as_vendor_portal_in_its_disclosure_reg
 TRACKING = "https://carrier.example/track/JD0146"
 
 
-@dataclass(frozen=True)
-class TrackingShop:
-    engine: Engine
-    event_id: int
-    organiser: Actor
-    ada: str
-    grace: str
-
-    def status(self, reference: str) -> OrderStatus:
-        with read_only(self.engine) as session:
-            return session.scalars(select(Order.status).where(Order.reference == reference)).one()
-
-    def status_mails(self) -> list[OutboxMessage]:
-        with read_only(self.engine) as session:
-            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)))
-
-
 @pytest.fixture
-def tracking_shop(engine: Engine) -> TrackingShop:
-    with unit_of_work(engine) as session:
-        event = make_shop(session, title="Summer Meetup")
-        organiser = make_user(session, "olivia", member_of=[event])
-        ada = place(session, event, "a", items=tshirts(2), name="Ada Lovelace", email="ada@example.com")
-        grace = place(session, event, "b", items=hoodie(), name="Grace Hopper", email="grace@example.com")
-    return TrackingShop(engine, event.id, organiser, ada, grace)
+def tracking_shop(engine: Engine) -> TwoOrders:
+    return make_two_orders(engine)
 
 
-def _orders_page(tracking_shop: TrackingShop, *references: str) -> AppTest:
+def _orders_page(tracking_shop: TwoOrders, *references: str) -> AppTest:
     at = render_page("orders_page", tracking_shop.organiser, event_id=tracking_shop.event_id)
     shown = list(at.dataframe[0].value["reference"])
     at.session_state[table_key(f"orders.{tracking_shop.event_id}", 0)] = {
@@ -229,7 +207,7 @@ def _orders_page(tracking_shop: TrackingShop, *references: str) -> AppTest:
 
 
 
-def test_the_tracking_input_appears_for_shipped_and_a_bad_one_is_shown_beside_it(tracking_shop: TrackingShop) -> None:
+def test_the_tracking_input_appears_for_shipped_and_a_bad_one_is_shown_beside_it(tracking_shop: TwoOrders) -> None:
     prefix = f"orders.{tracking_shop.event_id}"
     at = _orders_page(tracking_shop, tracking_shop.ada, tracking_shop.grace)
     assert not [t for t in at.text_input if t.key == f"{prefix}.tracking"]
@@ -242,7 +220,7 @@ def test_the_tracking_input_appears_for_shipped_and_a_bad_one_is_shown_beside_it
     assert tracking_shop.status(tracking_shop.ada) == OrderStatus.RECEIVED
 
 
-def test_a_bulk_change_with_tracking_can_tell_the_attendees(tracking_shop: TrackingShop) -> None:
+def test_a_bulk_change_with_tracking_can_tell_the_attendees(tracking_shop: TwoOrders) -> None:
     prefix = f"orders.{tracking_shop.event_id}"
     at = _orders_page(tracking_shop, tracking_shop.ada, tracking_shop.grace)
     at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()
@@ -256,7 +234,7 @@ def test_a_bulk_change_with_tracking_can_tell_the_attendees(tracking_shop: Track
     assert all(f"Tracking: {TRACKING}" in m.body_text for m in tracking_shop.status_mails())
 
 
-def test_the_order_detail_shows_its_status_history(tracking_shop: TrackingShop) -> None:
+def test_the_order_detail_shows_its_status_history(tracking_shop: TwoOrders) -> None:
     prefix = f"orders.{tracking_shop.event_id}"
     at = _orders_page(tracking_shop, tracking_shop.ada)
     at.selectbox(key=f"{prefix}.new_status").select(OrderStatus.SHIPPED).run()

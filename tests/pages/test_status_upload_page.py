@@ -3,63 +3,37 @@ applied. (Status changes on the Orders page are in test_orders_page.py.)"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
-from core.db import read_only, unit_of_work
-from core.models import MessageKind, Order, OrderStatus, OutboxMessage
-from tests.factories import make_shop, make_user
-from tests.factories.orders import hoodie, place, tshirts
+from core.models import OrderStatus
+from tests.factories.orders import TwoOrders, make_two_orders
 from tests.pages.conftest import click, render_page
 
 TRACKING = "https://carrier.example/track/JD0146"
 
 
-@dataclass(frozen=True)
-class Shop:
-    engine: Engine
-    event_id: int
-    organiser: Actor
-    ada: str
-    grace: str
-
-    def status(self, reference: str) -> OrderStatus:
-        with read_only(self.engine) as session:
-            return session.scalars(select(Order.status).where(Order.reference == reference)).one()
-
-    def status_mails(self) -> list[OutboxMessage]:
-        with read_only(self.engine) as session:
-            return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)))
-
-
 @pytest.fixture
-def shop(engine: Engine) -> Shop:
-    with unit_of_work(engine) as session:
-        event = make_shop(session, title="Summer Meetup")
-        organiser = make_user(session, "olivia", member_of=[event])
-        ada = place(session, event, "a", items=tshirts(2), name="Ada Lovelace", email="ada@example.com")
-        grace = place(session, event, "b", items=hoodie(), name="Grace Hopper", email="grace@example.com")
-    return Shop(engine, event.id, organiser, ada, grace)
+def shop(engine: Engine) -> TwoOrders:
+    return make_two_orders(engine)
 
 
 # --- Status upload page --------------------------------------------------------------------------------------------------
 
 
-def _upload_page(shop: Shop, actor: Actor | None = None) -> AppTest:
+def _upload_page(shop: TwoOrders, actor: Actor | None = None) -> AppTest:
     return render_page("status_upload_page", actor or shop.organiser, event_id=shop.event_id)
 
 
-def test_anonymous_sessions_see_the_login_warning_only(shop: Shop) -> None:
+def test_anonymous_sessions_see_the_login_warning_only(shop: TwoOrders) -> None:
     at = render_page("status_upload_page")
     assert [w.value for w in at.warning] == ["Please log in to see this page."]
     assert not at.file_uploader
 
 
-def test_an_upload_is_previewed_and_only_its_valid_rows_are_applied(shop: Shop) -> None:
+def test_an_upload_is_previewed_and_only_its_valid_rows_are_applied(shop: TwoOrders) -> None:
     at = _upload_page(shop)
     csv = f"reference;status;tracking\n{shop.ada};Shipped;JD0146\n{shop.grace};teleported;\nNOPE2345;shipped;\n"
     at.file_uploader[0].set_value(("vendor.csv", csv.encode(), "text/csv")).run()
@@ -78,7 +52,7 @@ def test_an_upload_is_previewed_and_only_its_valid_rows_are_applied(shop: Shop) 
     assert not at.dataframe
 
 
-def test_a_file_that_cannot_be_read_is_explained_beside_the_uploader(shop: Shop) -> None:
+def test_a_file_that_cannot_be_read_is_explained_beside_the_uploader(shop: TwoOrders) -> None:
     at = _upload_page(shop)
     at.file_uploader[0].set_value(("vendor.csv", b"ref\xe9rence,status\n", "text/csv")).run()
     assert not at.exception
