@@ -32,6 +32,7 @@ from core.forms import (
     FormSpec,
     parse_form_spec,
 )
+from core.wording import counted
 
 Field = dict[str, Any]
 
@@ -320,7 +321,7 @@ def personal_data_surface(spec: FormSpec) -> str:
     if not fields:
         return "Personal data collected: none."
     parts = [f"{field.label} ({_shortened(field.purpose.strip().rstrip('.'))})" for field in fields]
-    count = f"{len(fields)} field{'s' if len(fields) != 1 else ''}"
+    count = counted(len(fields), "field")
     # Every personal field states its purpose: FieldSpec refuses one that does not.
     return f"Personal data collected: {', '.join(parts)} — {count}; every one states its purpose."
 

@@ -47,6 +47,7 @@ from core.models import (
 )
 from core.portal_links import fill_portal_links
 from core.sms import SmsMailer, sms_configured, sms_sender
+from core.wording import counted
 
 MESSAGE_ID_DOMAIN = "event-orders.invalid"
 DEFAULT_LEASE = timedelta(minutes=5)
@@ -557,7 +558,7 @@ _STATUS_WORDS = {status: "held" if status == MessageStatus.HELD else label.lower
 
 
 def _messages(count: int) -> str:
-    return f"{count} message{'s' if count != 1 else ''}"
+    return counted(count, "message")
 
 
 def outbox_health(session: Session, actor: Actor, event_id: int, *, now: datetime | None = None) -> OutboxHealth:

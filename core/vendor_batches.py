@@ -60,6 +60,7 @@ from core.outbox import enqueue_message
 from core.portal_links import portal_link_paragraph
 from core.spreadsheets import write_xlsx
 from core.vendors import record_disclosure
+from core.wording import counted
 
 DISCLOSURE_CHUNK = 5_000
 
@@ -95,7 +96,7 @@ class BatchResult:
         if self.kind == BatchKind.NO_CHANGES:
             return f"Nothing has changed since the last list sent to {self.vendor_name}; no mail was sent."
         if self.kind == BatchKind.FULL:
-            return (f"The full list ({_plural(self.rows, 'line item')} in {_plural(self.orders, 'order')}) is "
+            return (f"The full list ({counted(self.rows, 'line item')} in {counted(self.orders, 'order')}) is "
                     f"queued for {self.vendor_name}.")
         return (f"The changes ({self.added} added, {self.changed} changed, {self.cancelled} cancelled) are queued "
                 f"for {self.vendor_name}.")
@@ -264,14 +265,14 @@ class VendorSendState:
     def message(self) -> str:
         if self.last_sent_at is None:
             when = "at the vendor cutoff" if not self.cutoff_passed else "by the timer's next run"
-            return f"{self.name}: not sent a list yet; {_plural(self.waiting, 'line item')} go out {when}."
+            return f"{self.name}: not sent a list yet; {counted(self.waiting, 'line item')} go out {when}."
         what = "the full list" if self.last_kind == BatchKind.FULL else "changes"
-        sent = (f"{self.name}: last sent {what} ({_plural(self.last_rows, 'row')}) on "
+        sent = (f"{self.name}: last sent {what} ({counted(self.last_rows, 'row')}) on "
                 f"{self.last_sent_at:%a %d %b %Y, %H:%M}, mail {self.mail_status or 'deleted'}.")
         if not self.waiting:
             return f"{sent} No changes waiting."
         then = "the timer's next run sends them" if self.cutoff_passed else "they go out after the vendor cutoff"
-        return f"{sent} {_plural(self.waiting, 'changed line')} waiting; {then}."
+        return f"{sent} {counted(self.waiting, 'changed line')} waiting; {then}."
 
 
 def vendor_send_states(session: Session, actor: Actor, event_id: int, now: datetime) -> tuple[VendorSendState, ...]:
@@ -460,7 +461,7 @@ def _subject(event: Event, vendor: Vendor, kind: BatchKind) -> str:
 def _body(event: Event, vendor: Vendor, kind: BatchKind, rows: int, counts: Mapping[LineChange, int],
           previous: VendorSnapshot | None, portal: str = "") -> str:
     if kind == BatchKind.FULL:
-        what = (f"Attached is the full list of line items for {event.title}: {_plural(rows, 'line item')}. "
+        what = (f"Attached is the full list of line items for {event.title}: {counted(rows, 'line item')}. "
                 "The Summary sheet counts them per item and variant.")
     else:
         assert previous is not None
@@ -470,7 +471,3 @@ def _body(event: Event, vendor: Vendor, kind: BatchKind, rows: int, counts: Mapp
                 f"{counts[LineChange.CHANGED]} changed and {counts[LineChange.CANCELLED]} cancelled. "
                 "The Summary sheet counts all current line items per item and variant.")
     return f"Hello {vendor.name},\n\n{what}\n\n" + (f"{portal}\n\n" if portal else "") + "Thank you.\n"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"

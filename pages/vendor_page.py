@@ -23,6 +23,7 @@ from core.vendor_portal import (
     update_statuses,
     upload_statuses,
 )
+from core.wording import counted
 from ui import feedback, runtime
 
 ACCESS_KEY = "vendor.access"
@@ -83,7 +84,7 @@ def _filters() -> PortalFilters:
 
 def _orders(view: PortalView) -> None:
     if view.previous_visit_at is not None:
-        st.caption(f"{view.changed_since_last_visit} order(s) new or changed since your last visit.")
+        st.caption(f"{counted(view.changed_since_last_visit, 'order')} new or changed since your last visit.")
     if not view.orders:
         st.caption("No orders to show.")
         return
@@ -117,7 +118,7 @@ def _update(access: PortalAccess) -> None:
         session, access, {reference: tracking for reference in selected}, status, settings=runtime.settings()), kept)
     if moved is None:
         return
-    feedback.note(kept, f"{moved} order(s) marked as {STATUS_LABELS[status].lower()}.")
+    feedback.note(kept, f"{counted(moved, 'order')} marked as {STATUS_LABELS[status].lower()}.")
     state["vendor.selected"] = []
     state.pop("vendor.tracking", None)
 
@@ -161,4 +162,4 @@ def _apply_file(access: PortalAccess) -> None:
     moved = feedback.apply(lambda session: upload_statuses(session, access, uploaded.getvalue(),
                                                            settings=runtime.settings()), kept)
     if moved is not None:
-        feedback.note(kept, f"{moved} order(s) updated from your file.")
+        feedback.note(kept, f"{counted(moved, 'order')} updated from your file.")

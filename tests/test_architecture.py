@@ -19,7 +19,7 @@ CORE = PROJECT / "core"
 
 # Every core module in one layer (README, "Architecture"). A new module must be placed here, which is the point.
 FOUNDATION = frozenset({"config", "db", "models", "errors", "throttle", "auth", "audit", "tokens", "spreadsheets", "money",
-                        "images", "mailer", "sms", "markup", "login_throttle", "proxies",
+                        "images", "mailer", "sms", "markup", "login_throttle", "proxies", "wording",
                         # The vendor's link in its mails: made from config, tokens and models, filled in by the outbox.
                         "portal_links"})
 FORM_LANGUAGE = frozenset({"forms", "form_versions"})

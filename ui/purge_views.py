@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.auth import Actor
 from core.purge import PlanLine, PurgePlan, PurgeReceiptView, list_purge_receipts
+from core.wording import counted
 from ui import feedback
 
 
@@ -20,9 +21,8 @@ def show_dry_run(plan: PurgePlan) -> None:
         st.info(f"Purged automatically on {plan.automatic_at:%d %b %Y, %H:%M} UTC (the end of the event, or the "
                 "close of orders, plus the days personal data is kept).", icon=":material/schedule:")
     _counts_table(plan.lines)
-    orders = f"{plan.orders_kept:,} order{'' if plan.orders_kept == 1 else 's'}"
-    lines = f"{plan.order_lines_kept:,} order line{'' if plan.order_lines_kept == 1 else 's'}"
-    st.caption(f"Kept: {orders} and {lines} (reference, status, "
+    st.caption(f"Kept: {counted(plan.orders_kept, 'order')} and {counted(plan.order_lines_kept, 'order line')} "
+               "(reference, status, "
                "times, items, variants, quantities, prices), the status history without tracking, and the audit "
                "trail.")
 

@@ -80,7 +80,7 @@ def test_a_vendor_marks_two_orders_shipped_and_the_attendees_and_organiser_see_i
             page.get_by_role("option", name="Shipped", exact=True).click()
             page.get_by_role("textbox", name="Tracking number or link (optional)").fill(TRACKING)
             page.get_by_role("button", name="Update").click()
-            page.get_by_text("2 order(s) marked as shipped.").wait_for()
+            page.get_by_text("2 orders marked as shipped.").wait_for()
             screenshot(page, "vendor-portal-shipped")
 
             received = wait_for(mail, 6, timeout=30)  # 2 confirmations, 2 vendor mails, 2 status mails

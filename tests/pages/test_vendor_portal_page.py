@@ -65,7 +65,7 @@ def test_the_vendor_sees_its_lines_and_marks_orders_shipped_with_tracking(shop: 
     at.text_input(key="vendor.tracking").input("JD0146").run()
     click(at, "Update")
     assert not at.exception
-    assert "2 order(s) marked as shipped." in at.success[0].value
+    assert "2 orders marked as shipped." in at.success[0].value
     with read_only(shop.engine) as session:
         steps = session.execute(select(OrderStatusChange.actor, OrderStatusChange.tracking)
                                 .where(OrderStatusChange.status == OrderStatus.SHIPPED)).all()
