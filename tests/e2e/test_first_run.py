@@ -82,16 +82,18 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: flo
     raise AssertionError(f"the server did not answer within {timeout:.0f} s")
 
 
-def _continue_to_dashboard(page) -> None:  # noqa: ANN001
+def _continue_to_dashboard(page, context, cookie_before: str | None) -> None:  # noqa: ANN001
     """After the new password: the run that stores the renewed login cookie often reruns the app, which then lands
-    on the Dashboard by itself; when it does not, "Continue to the Dashboard" does, as a person would click it."""
+    on the Dashboard by itself; when it does not, "Continue to the Dashboard" does, clicked once the browser holds
+    the renewed cookie. Clicked earlier, the click's run can take the page, and the component that stores the
+    cookie with it, away before the browser ran it (a race on a busy machine, not yet fixed in the app)."""
     from playwright.sync_api import Error as PlaywrightError
 
     for _ in range(40):
         if "/dashboard" in page.url:
             return
         button = page.get_by_role("button", name="Continue to the Dashboard")
-        if button.count() == 1:
+        if _login_cookie(context) not in (None, cookie_before) and button.count() == 1:
             try:
                 button.click(timeout=1000)
             except PlaywrightError:
@@ -127,7 +129,7 @@ def test_first_run_from_the_printed_password_to_a_previewed_copy(first_run: Firs
     screenshot(page, "first-run-1-new-password")
     cookie_before = _login_cookie(context)
     page.get_by_role("button", name="Set password").click()
-    _continue_to_dashboard(page)
+    _continue_to_dashboard(page, context, cookie_before)
 
     # The Dashboard, with the checklist, and no warning about mail links: make run set PUBLIC_BASE_URL.
     page.wait_for_url("**/dashboard")
