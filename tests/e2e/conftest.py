@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from core.config import PROJECT_DIR
@@ -117,9 +118,29 @@ def textbox(page, label: str):  # noqa: ANN001, ANN201
     return page.get_by_role("textbox", name=label, exact=True)
 
 
+def settled(page) -> None:  # noqa: ANN001
+    """Wait until the app's script run has ended and Streamlit has dropped the previous run's stale elements.
+
+    While a run redraws a screen, Streamlit keeps the old elements (faded) beside the new ones, so a locator can
+    match both copies, or the old one only. Call it after waiting for something the run itself draws: right after
+    a click the run may not have started yet, and the page still looks settled."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+    expect(page.locator('[data-testid="stElementContainer"][data-stale="true"]')).to_have_count(0)
+
+
+def commit(page, label: str, value: str) -> None:  # noqa: ANN001
+    """Type into a text input and leave it, as a person does; the form builder applies a change on leaving."""
+    settled(page)
+    box = textbox(page, label)
+    box.fill(value)
+    box.press("Tab")
+
+
 def choose(page, label: str, option: str) -> None:  # noqa: ANN001
-    """Pick `option` in a select box. Scrolled into view first: a select that Streamlit's main area is still
-    scrolling towards ignores the click that started the scroll (in Playwright; a finger taps what it sees)."""
+    """Pick `option` in a select box, once the screen has settled. Scrolled into view first: a select that
+    Streamlit's main area is still scrolling towards ignores the click that started the scroll (in Playwright;
+    a finger taps what it sees)."""
+    settled(page)
     box = page.get_by_role("combobox", name=label)
     box.scroll_into_view_if_needed()
     box.click()
@@ -136,8 +157,9 @@ def dismiss_page_not_found(page) -> None:  # noqa: ANN001
     dialog.wait_for(state="detached")
 
 
-def log_in(page, server: Server) -> None:  # noqa: ANN001
-    """Log the e2e admin in through /login, as the very first request the server sees."""
+def log_in(page, server: Server, *, events: bool = True) -> None:  # noqa: ANN001
+    """Log the e2e admin in through /login, as the very first request the server sees. `events=False` for a
+    server whose database holds no event yet, whose Dashboard says so instead of showing an event's figures."""
     page.goto(f"{server.url}/login")
     page.get_by_role("textbox", name="Username").wait_for()
     dismiss_page_not_found(page)
@@ -146,4 +168,7 @@ def log_in(page, server: Server) -> None:  # noqa: ANN001
     page.get_by_role("button", name="Log in").click()
     # After the rerun that stores the cookie, app.py lands the organiser on the Dashboard.
     page.wait_for_url("**/dashboard")
-    page.get_by_role("heading", name="Items ordered").wait_for()
+    if events:
+        page.get_by_role("heading", name="Items ordered").wait_for()
+    else:
+        page.get_by_text("There are no events yet. Create one on the Events page.").wait_for()

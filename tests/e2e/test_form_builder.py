@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from core.models import FormDraft, FormVersion
-from tests.e2e.conftest import Server, choose, log_in, screenshot, stored, textbox
+from tests.e2e.conftest import Server, choose, commit, log_in, screenshot, settled, stored, textbox
 
 PICKUP = "Pickup point"
 
@@ -14,13 +14,6 @@ PICKUP = "Pickup point"
 def _sidebar_to_builder(page) -> None:  # noqa: ANN001
     page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Form builder", exact=True).click()
     page.get_by_role("heading", name="Form builder", exact=True).wait_for()
-
-
-def _commit(page, label: str, value: str) -> None:  # noqa: ANN001
-    """Type into a text input and leave it, as a person does; the builder applies the change on leaving."""
-    box = textbox(page, label)
-    box.fill(value)
-    box.press("Tab")
 
 
 def test_organiser_builds_a_conditional_pickup_point_and_attendees_see_it_only_with_breakfast(
@@ -34,15 +27,17 @@ def test_organiser_builds_a_conditional_pickup_point_and_attendees_see_it_only_w
 
     # A choice from the templates, named, with its own options, moved above the consent box.
     page.get_by_role("button", name="A choice", exact=True).click()
-    textbox(page, "Label").wait_for()
-    _commit(page, "Label", PICKUP)
+    expect(textbox(page, "Label")).to_have_value("Choose one")  # the new field, open in the editor
+    commit(page, "Label", PICKUP)
     page.get_by_role("button", name=f"{PICKUP} · Single choice").wait_for()
-    _commit(page, "Option 1", "North gate")
+    commit(page, "Option 1", "North gate")
     page.get_by_text("North gate", exact=True).wait_for()  # the preview draws the option
-    _commit(page, "Option 2", "Town hall")
+    commit(page, "Option 2", "Town hall")
     page.get_by_text("Town hall", exact=True).wait_for()
     page.get_by_role("button", name=f"Move '{PICKUP}' up").click()
-    expect(page.get_by_role("button", name=f"Move '{PICKUP}' down")).to_be_enabled()  # no longer the last field
+    # No longer the last field: its "down" button is enabled (the faded copy of the old list may linger a moment).
+    page.get_by_role("button", name=f"Move '{PICKUP}' down", disabled=False).wait_for()
+    settled(page)
 
     # Shown only if a breakfast box is ordered: an earlier field, then one of its answers.
     choose(page, "Show only if", "What would you like?")
