@@ -23,7 +23,7 @@ from core.catalogue import NO_VARIANT
 from core.errors import NotFound, SchemaError
 from core.event_admin import get_event_for
 from core.forms import FieldType, FormSpec, format_answer, parse_form_spec
-from core.fulfilment import STATUS_LABELS
+from core.fulfilment import LINE_STATUS, STATUS_LABELS
 from core.models import (
     Event,
     FormVersion,
@@ -237,9 +237,10 @@ def vendor_line_condition(event: Event, vendor_id: int) -> ColumnElement[bool]:
 
 def line_frame(session: Session, event: Event, conditions: Sequence[ColumnElement[bool]],
                 line_condition: ColumnElement[bool] | None) -> pd.DataFrame:
-    """The matching order lines, in the order they were placed, with the columns everything else builds on."""
+    """The matching order lines, in the order they were placed, with the columns everything else builds on;
+    each line's status is its own (`fulfilment.line_status`)."""
     result = session.execute(
-        select(OrderLine.id, OrderLine.order_id, Order.reference, Order.status, OrderLine.item_key,
+        select(OrderLine.id, OrderLine.order_id, Order.reference, LINE_STATUS.label("status"), OrderLine.item_key,
                OrderLine.item_name, OrderLine.variant_key, OrderLine.variant_label, OrderLine.quantity,
                OrderLine.unit_price)
         .join(Order, Order.id == OrderLine.order_id)

@@ -2,28 +2,34 @@
 forward-only steps, tracking numbers, and each order's status history.
 
 Organisers move orders with `change_status`/`move_orders` (the Orders page, a vendor's status file through
-core/status_upload.py); attendees cancel their own through core/lookup.py (`cancel_by_attendee`). Placing an
-order records its first step, received (`record_status`); nothing else changes an order's status.
-Telling the attendee is core/order_mail.py's `StatusNotifier`.
+core/status_upload.py); attendees cancel their own through core/lookup.py (`cancel_by_attendee`); vendors move
+their lines through their portal (`move_vendor_lines`). Placing an order records its first step, received
+(`record_status`); nothing else changes an order's status. Telling the attendee is core/order_mail.py's
+`StatusNotifier`.
+
+A vendor who makes only part of an order (the hoodies, while a bakery brings the breakfast box) moves only its
+lines: they get a status of their own, ahead of the order, and the order follows once every line has moved past
+it, to the least advanced of them. An organiser's move applies to the whole order.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
 from core.auth import Actor, Permission, require, require_actor
 from core.config import Settings, load_settings
 from core.errors import FormValidationError, NotFound, SchemaError, StatusChangeRefused
-from core.models import Event, Order, OrderStatus, OrderStatusChange, utcnow
+from core.mail_templates import item_lines
+from core.models import Event, Order, OrderLine, OrderStatus, OrderStatusChange, utcnow
 from core.order_mail import StatusNotifier
 from core.stock import release_order
 
@@ -44,6 +50,7 @@ FULFILMENT_STEPS = (OrderStatus.RECEIVED, OrderStatus.SENT_TO_VENDOR, OrderStatu
 FORGETTABLE = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED})
 MAX_TRACKING_LENGTH = 500  # the column's size
 MAX_TRACKING_CODE_LENGTH = 100
+MAX_PART_LENGTH = 500  # order_status_changes.part
 # Carriers' codes: letters and digits, sometimes grouped with spaces, dashes, dots or slashes ("JD 0146 0000").
 _TRACKING_CODE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ./-]*[A-Za-z0-9])?")
 _URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f<>\"'\\`]")
@@ -51,12 +58,25 @@ TRACKING_HINT = "Enter a tracking number (letters, digits, spaces, - . /) or a l
 
 
 def record_status(session: Session, order: Order, status: OrderStatus, actor: str, *,
-                  tracking: str | None = None, at: datetime | None = None) -> OrderStatusChange:
-    """Append a step to the order's history (the caller has set `order.status`); `actor` is a username,
-    "attendee" or the system, never a person's name."""
-    change = OrderStatusChange(status=status, actor=actor, tracking=tracking, at=at or utcnow())
+                  tracking: str | None = None, at: datetime | None = None, part: str | None = None,
+                  ) -> OrderStatusChange:
+    """Append a step to the order's history (the caller has set `order.status`, or the status of the lines
+    `part` describes); `actor` is a username, "attendee", "vendor:<name>" or the system, never a person's name."""
+    change = OrderStatusChange(status=status, actor=actor, tracking=tracking, at=at or utcnow(), part=part)
     order.history.append(change)
     return change
+
+
+def line_status(order: Order, line: OrderLine) -> OrderStatus:
+    """Where `line` is: its own status while its vendor has moved it ahead of the order, else the order's."""
+    if line.status is None or order.status == OrderStatus.CANCELLED:
+        return order.status
+    return line.status
+
+
+# `line_status` in SQL, for lists and sheets of lines (a query that joins OrderLine to its Order).
+LINE_STATUS = case((and_(OrderLine.status.is_not(None), Order.status != OrderStatus.CANCELLED), OrderLine.status),
+                   else_=Order.status)
 
 
 # --- Tracking ------------------------------------------------------------------------------------------------
@@ -105,6 +125,15 @@ def current_tracking(order: Order) -> str | None:
     return shipped[-1].tracking if shipped else None
 
 
+def part_tracking(order: Order, actor: str) -> str | None:
+    """The tracking of what `actor` (a vendor) shipped of `order`: its own latest shipped step's, or the order's
+    when the whole order was shipped."""
+    own = [step for step in order.history if step.status == OrderStatus.SHIPPED and step.actor == actor]
+    if own:
+        return own[-1].tracking
+    return current_tracking(order) if order.status == OrderStatus.SHIPPED else None
+
+
 # --- History -------------------------------------------------------------------------------------------------
 
 
@@ -116,10 +145,11 @@ class StatusStep:
     at: datetime
     tracking: str | None
     actor: str | None = None
+    part: str | None = None  # the lines a vendor moved, when it moved only its part of the order
 
     @property
     def label(self) -> str:
-        return STATUS_LABELS[self.status]
+        return f"{STATUS_LABELS[self.status]}: {self.part}" if self.part else STATUS_LABELS[self.status]
 
 
 def status_history(session: Session, order_id: int) -> tuple[StatusStep, ...]:
@@ -127,12 +157,13 @@ def status_history(session: Session, order_id: int) -> tuple[StatusStep, ...]:
 
     Checks no permission: the caller has already shown the order is theirs to see (its lookup link).
     """
-    return tuple(StatusStep(step.status, step.at, step.tracking) for step in _steps(session, order_id))
+    return tuple(StatusStep(step.status, step.at, step.tracking, part=step.part) for step in _steps(session, order_id))
 
 
 def organiser_history(session: Session, order_id: int) -> tuple[StatusStep, ...]:
     """The order's steps, oldest first, with who made each; for callers that checked ORDERS_VIEW."""
-    return tuple(StatusStep(step.status, step.at, step.tracking, step.actor) for step in _steps(session, order_id))
+    return tuple(StatusStep(step.status, step.at, step.tracking, step.actor, step.part)
+                 for step in _steps(session, order_id))
 
 
 def _steps(session: Session, order_id: int) -> list[OrderStatusChange]:
@@ -178,21 +209,7 @@ def move_orders_by(
     """`move_orders` without a permission check, for callers that checked who acts: `actor` is a user, or the
     name of an outside party ("vendor:<name>", core/vendor_portal.py) kept in the history and the audit log."""
     actor_name = actor if isinstance(actor, str) else require_actor(actor).username
-    wanted: dict[str, str | None] = {}
-    for reference, tracking in tracking_by_reference.items():
-        wanted.setdefault(_normalise_reference(reference), clean_tracking(tracking, new_status))
-    if not wanted:
-        raise SchemaError("Choose at least one order.")
-    # FOR UPDATE (PostgreSQL; SQLite already holds the write lock) so two organisers cannot both move an order;
-    # locking in id order keeps two overlapping bulk changes from deadlocking.
-    # The history tells a new tracking number from a repeated one; lines and personal data go into messages.
-    loaded = [selectinload(Order.history)] + ([selectinload(Order.lines), selectinload(Order.personal)]
-                                              if notify_attendee else [])
-    orders = {order.reference: order for order in session.scalars(
-        select(Order).where(Order.event_id == event.id, Order.reference.in_(wanted)).order_by(Order.id)
-        .options(*loaded).with_for_update())}
-    if missing := [reference for reference in wanted if reference not in orders]:
-        raise NotFound(f"There is no order {missing[0]} in this event.")
+    wanted, orders = _lock_orders(session, event, tracking_by_reference, new_status, with_personal=notify_attendee)
     moving = [(orders[reference], tracking) for reference, tracking in wanted.items()
               if orders[reference].status != new_status
               or (tracking is not None and current_tracking(orders[reference]) != tracking)]
@@ -203,6 +220,7 @@ def move_orders_by(
     for order, tracking in moving:
         old_status = order.status
         order.status = new_status
+        _lines_follow(order)
         record_status(session, order, new_status, actor_name, tracking=tracking)
         details: dict[str, Any] = {"reference": order.reference, "old_status": old_status.value}
         if tracking is not None:
@@ -221,6 +239,122 @@ def move_orders_by(
     return len(moving)
 
 
+def move_vendor_lines(
+    session: Session, actor: str, event: Event, item_ids: Set[int], tracking_by_reference: Mapping[str, str | None],
+    new_status: OrderStatus, *, notify_attendee: bool = False, settings: Settings | None = None,
+) -> int:
+    """Move a vendor's lines (those of `item_ids`) of each order to `new_status`; returns how many orders changed.
+
+    An order made of the vendor's lines only moves as a whole, as `move_orders_by` moves it. In an order that
+    also holds other lines, only the vendor's lines move, ahead of the rest: the history records the step with
+    the lines it moved, the attendee is told about those lines, and the order itself moves once every line has
+    moved past it, to the least advanced of them. `actor` is "vendor:<name>"; the caller checked who acts.
+    All or nothing: raises StatusChangeRefused before anything is changed, NotFound for an order without such
+    lines, and what `move_orders_by` raises.
+    """
+    wanted, orders = _lock_orders(session, event, tracking_by_reference, new_status, with_personal=notify_attendee)
+    if stray := [reference for reference in wanted if not any(line.item_id in item_ids
+                                                               for line in orders[reference].lines)]:
+        raise NotFound(f"Order {stray[0]} holds none of these items.")
+    whole = {reference: tracking for reference, tracking in wanted.items()
+             if all(line.item_id in item_ids for line in orders[reference].lines)}
+    parts = [(orders[reference], [line for line in orders[reference].lines if line.item_id in item_ids], tracking)
+             for reference, tracking in wanted.items() if reference not in whole]
+    for order, lines, _ in parts:
+        _check_part(order, lines, new_status)
+    moved = move_orders_by(session, actor, event, whole, new_status, notify_attendee=notify_attendee,
+                           settings=settings) if whole else 0
+    notifier = StatusNotifier(session, event, settings or load_settings()) if notify_attendee else None
+    for order, lines, tracking in parts:
+        moved += _move_part(session, actor, event, order, lines, new_status, tracking, notifier)
+    return moved
+
+
+def _lock_orders(
+    session: Session, event: Event, tracking_by_reference: Mapping[str, str | None], new_status: OrderStatus, *,
+    with_personal: bool,
+) -> tuple[dict[str, str | None], dict[str, Order]]:
+    """The references asked for, normalised, each with its cleaned tracking; and their orders, locked.
+
+    Raises SchemaError for none, FormValidationError for a bad tracking, NotFound naming a missing reference.
+    """
+    wanted: dict[str, str | None] = {}
+    for reference, tracking in tracking_by_reference.items():
+        wanted.setdefault(_normalise_reference(reference), clean_tracking(tracking, new_status))
+    if not wanted:
+        raise SchemaError("Choose at least one order.")
+    # FOR UPDATE (PostgreSQL; SQLite already holds the write lock) so two organisers cannot both move an order;
+    # locking in id order keeps two overlapping bulk changes from deadlocking. The history tells a new tracking
+    # number from a repeated one; the lines may have moved ahead of the order (`move_vendor_lines`); lines and
+    # personal data go into messages.
+    loaded = [selectinload(Order.history), selectinload(Order.lines)] + (
+        [selectinload(Order.personal)] if with_personal else [])
+    orders = {order.reference: order for order in session.scalars(
+        select(Order).where(Order.event_id == event.id, Order.reference.in_(wanted)).order_by(Order.id)
+        .options(*loaded).with_for_update())}
+    if missing := [reference for reference in wanted if reference not in orders]:
+        raise NotFound(f"There is no order {missing[0]} in this event.")
+    return wanted, orders
+
+
+def _check_part(order: Order, lines: Sequence[OrderLine], new_status: OrderStatus) -> None:
+    if order.status == OrderStatus.CANCELLED:
+        raise StatusChangeRefused(f"Order {order.reference} is cancelled; a cancelled order cannot change.")
+    furthest = max((line_status(order, line) for line in lines), key=FULFILMENT_STEPS.index)
+    if FULFILMENT_STEPS.index(new_status) < FULFILMENT_STEPS.index(furthest):
+        raise StatusChangeRefused(
+            f"Order {order.reference}: {describe_lines(lines)} is already {STATUS_LABELS[furthest].lower()}; it "
+            f"cannot go back to {STATUS_LABELS[new_status].lower()}.")
+
+
+def _move_part(session: Session, actor: str, event: Event, order: Order, lines: Sequence[OrderLine],
+               new_status: OrderStatus, tracking: str | None, notifier: StatusNotifier | None) -> int:
+    """`move_vendor_lines` for one order shared with other lines; returns 1 if it changed, else 0."""
+    part = describe_lines(lines)
+    old = {line_status(order, line) for line in lines}
+    own_tracking = part_tracking(order, actor)
+    if old == {new_status} and (tracking is None or tracking == own_tracking):
+        return 0
+    for line in lines:
+        line.status = new_status
+    record_status(session, order, new_status, actor, tracking=tracking, part=part)
+    details: dict[str, Any] = {"reference": order.reference, "old_status": min(old, key=FULFILMENT_STEPS.index).value,
+                               "new_status": new_status.value, "lines": len(lines)}
+    if tracking is not None:
+        details["tracking"] = True
+    # The order follows once every line has moved past it, to the least advanced of them.
+    least = min((line_status(order, line) for line in order.lines), key=FULFILMENT_STEPS.index)
+    caught_up = FULFILMENT_STEPS.index(least) > FULFILMENT_STEPS.index(order.status)
+    if caught_up:
+        details["order_status"] = least.value
+        order.status = least
+        _lines_follow(order)
+        record_status(session, order, least, actor)
+    if notifier is not None:
+        whole = caught_up and least == new_status
+        label = STATUS_LABELS[new_status] if whole else \
+            f"{STATUS_LABELS[new_status]} ({part}; the rest of your order follows separately)"
+        details["notified"] = len(notifier.notify(order, tracking, status_label=label,
+                                                  lines=None if whole else lines))
+    audit.record(session, actor, "order.status_changed" if old != {new_status} else "order.tracking_changed",
+                 event=event.id, subject=f"order:{order.reference}", details=details)
+    return 1
+
+
+def describe_lines(lines: Sequence[OrderLine]) -> str:
+    """ "1 × Hoodie (M), 2 × Socks", cut to fit the history's column."""
+    text = item_lines([(line.quantity, line.item_name, line.variant_label) for line in lines], separator=", ")
+    return text if len(text) <= MAX_PART_LENGTH else text[:MAX_PART_LENGTH - 1] + "…"
+
+
+def _lines_follow(order: Order) -> None:
+    """Lines a vendor moved ahead follow the order again once it has caught up with them, or was cancelled."""
+    for line in order.lines:
+        if line.status is not None and (order.status == OrderStatus.CANCELLED
+                                        or FULFILMENT_STEPS.index(line.status) <= FULFILMENT_STEPS.index(order.status)):
+            line.status = None
+
+
 def cancel_order(session: Session, actor: Actor, event_id: int, reference: str) -> None:
     """Cancel one order (audited as `order.cancelled`); cancelling a cancelled order changes nothing.
 
@@ -234,6 +368,7 @@ def cancel_by_attendee(session: Session, order: Order, *, at: datetime) -> Order
     history by "attendee", and its stock, code use and email claim go back. Returns the status it had."""
     old_status = order.status
     order.status = OrderStatus.CANCELLED
+    _lines_follow(order)
     record_status(session, order, OrderStatus.CANCELLED, audit.ATTENDEE, at=at)
     release_order(session, order)
     return old_status
@@ -247,6 +382,8 @@ def check_transition(order: Order, new_status: OrderStatus) -> None:
     if new_status == OrderStatus.CANCELLED:
         if old == OrderStatus.DELIVERED:
             raise StatusChangeRefused(f"Order {order.reference} was delivered; it cannot be cancelled.")
+        if any(line.status == OrderStatus.DELIVERED for line in order.lines):
+            raise StatusChangeRefused(f"Part of order {order.reference} was delivered; it cannot be cancelled.")
         return
     if FULFILMENT_STEPS.index(new_status) < FULFILMENT_STEPS.index(old):
         raise StatusChangeRefused(f"Order {order.reference} is already {STATUS_LABELS[old].lower()}; it cannot go "

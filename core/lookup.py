@@ -204,6 +204,8 @@ def _locked_reason(order: Order, event: Event, now: datetime) -> str:
         return "This order is cancelled."
     if order.status not in CHANGEABLE:
         return "Your order is already being made or delivered, so it can no longer be changed or cancelled."
+    if any(line.status is not None and line.status not in CHANGEABLE for line in order.lines):
+        return "Part of your order is already being made or delivered, so it can no longer be changed or cancelled."
     if event.purged_at is not None:
         return "The details of this order have been deleted, so it can no longer be changed."
     deadline = change_deadline(event)

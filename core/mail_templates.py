@@ -406,9 +406,10 @@ def delete_after(event: Event) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
-def item_lines(lines: Sequence[tuple[int, str, str]]) -> str:
+def item_lines(lines: Sequence[tuple[int, str, str]], separator: str = "\n") -> str:
     """(quantity, item name, variant label) written one per line: "2 × T-shirt (Fitted, M)"."""
-    return "\n".join(f"{quantity} × {name}" + (f" ({label})" if label else "") for quantity, name, label in lines)
+    return separator.join(f"{quantity} × {name}" + (f" ({label})" if label else "")
+                          for quantity, name, label in lines)
 
 
 def attendee_name_key(form: FormSpec) -> str | None:

@@ -290,6 +290,8 @@ class OrderStatusChange(Base):
     actor: Mapped[str] = mapped_column(String(64))
     # A tracking number or link for SHIPPED; destroyed by a purge.
     tracking: Mapped[str | None] = mapped_column(String(500))
+    # The lines this step moved when a vendor moved only its part of the order ("1 × Hoodie (M)"); None: all.
+    part: Mapped[str | None] = mapped_column(String(500))
 
     order: Mapped[Order] = relationship(back_populates="history")
 
@@ -320,6 +322,9 @@ class OrderLine(Base):
     variant_label: Mapped[str] = mapped_column(String(300), default="")
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    # Set only while a vendor has moved its own lines of an order it shares with other vendors ahead of the
+    # order (core/fulfilment.py, `move_lines_by`); None: the line is where its order is.
+    status: Mapped[OrderStatus | None] = mapped_column(_enum(OrderStatus))
 
     order: Mapped[Order] = relationship(back_populates="lines")
 

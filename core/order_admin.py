@@ -23,7 +23,7 @@ from core import audit
 from core.auth import Actor, Permission, require
 from core.errors import DomainError, NotFound, SchemaError
 from core.forms import FieldType, FormSpec, format_answer, parse_form_spec
-from core.fulfilment import StatusStep, organiser_history
+from core.fulfilment import StatusStep, line_status, organiser_history
 from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus, Vendor
 from core.money import DEFAULT_CURRENCY, lines_total
 from core.order_mail import resend_to_vendors
@@ -77,6 +77,8 @@ class OrderLineView:
     variant_label: str
     quantity: int
     unit_price: Decimal | None
+    # Where the line is (`fulfilment.line_status`): ahead of its order when its vendor moved only its part.
+    status: OrderStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -193,8 +195,8 @@ def order_detail(session: Session, actor: Actor, event_id: int, reference: str) 
     return OrderDetail(
         reference=order.reference, status=order.status, placed_at=order.created_at, timezone=event.timezone,
         form_version=version.number, currency=event.currency,
-        lines=tuple(OrderLineView(line.item_key, line.item_name, line.variant_label, line.quantity, line.unit_price)
-                    for line in order.lines),
+        lines=tuple(OrderLineView(line.item_key, line.item_name, line.variant_label, line.quantity, line.unit_price,
+                                  line_status(order, line)) for line in order.lines),
         answers=_answer_views(spec, order.answers, personal),
         personal_data_kept=order.personal is not None,
         disclosures=disclosure_register(session, order.id, spec),

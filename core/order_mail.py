@@ -283,10 +283,12 @@ class StatusNotifier:
         self._forms: dict[int, FormSpec | None] = {}
         self._template: TemplateText | None = None
 
-    def notify(self, order: Order, tracking: str | None, *, status_label: str) -> list[OutboxMessage]:
+    def notify(self, order: Order, tracking: str | None, *, status_label: str,
+               lines: Sequence[OrderLine] | None = None) -> list[OutboxMessage]:
         """Queue the messages about `order`'s new status, called `status_label` (`fulfilment.STATUS_LABELS`: the
-        words for statuses are fulfilment's, which calls this); returns them. An order without an address (none
-        asked, or its personal data purged) gets no mail; one whose stored form is broken, nothing at all."""
+        words for statuses are fulfilment's, which calls this); returns them. `lines`: the part of the order that
+        moved, listed in the mail instead of all of it. An order without an address (none asked, or its personal
+        data purged) gets no mail; one whose stored form is broken, nothing at all."""
         if order.personal is None:
             return []
         form = self._form(order.form_version_id)
@@ -296,7 +298,8 @@ class StatusNotifier:
         status = status_label
         messages: list[OutboxMessage] = []
         if email := _first_answer(form, personal, FieldType.EMAIL):
-            messages.append(self._mail(order, form, personal, email, status, tracking))
+            messages.append(self._mail(order, form, personal, email, status, tracking,
+                                       order.lines if lines is None else lines))
         phone = _first_answer(form, personal, FieldType.PHONE)
         if phone and personal.get(SMS_OPT_IN_KEY) is True and sms_configured(self._settings):
             messages.append(enqueue_message(
@@ -307,14 +310,14 @@ class StatusNotifier:
         return messages
 
     def _mail(self, order: Order, form: FormSpec, personal: Mapping[str, Any], email: str, status: str,
-              tracking: str | None) -> OutboxMessage:
+              tracking: str | None, lines: Sequence[OrderLine]) -> OutboxMessage:
         if self._template is None:
             self._template = template_for(self._session, self._event.id, MessageKind.STATUS_UPDATE)
         name_key = attendee_name_key(form)
         mail = render_mail(MessageKind.STATUS_UPDATE, self._template.subject, self._template.body, {
             **order_values(self._event, order.reference, _priced(order.lines)),
             "name": str(personal.get(name_key, "")) if name_key else "",
-            "items": item_lines([(line.quantity, line.item_name, line.variant_label) for line in order.lines]),
+            "items": _lines_text(lines),
             # The secret link is known only when the order is placed; this one opens the lookup page.
             "lookup_link": lookup_link(None, self._settings.public_base_url),
             "status": status,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from core import audit
 from core.auth import Actor, Permission
@@ -43,10 +43,11 @@ from core.exports import (
     vendor_line_condition,
     vendor_line_items,
 )
-from core.fulfilment import STATUS_LABELS, clean_tracking, current_tracking, move_orders_by
+from core.fulfilment import STATUS_LABELS, clean_tracking, move_vendor_lines, part_tracking
 from core.models import (
     Disclosure,
     Event,
+    Item,
     Order,
     OrderStatus,
     OrderStatusChange,
@@ -276,7 +277,7 @@ def portal_view(session: Session, access: PortalAccess, filters: PortalFilters =
     counts = summary_sheet(session, event, lines)
     if event.purged_at is not None:
         return PortalView(event.title, vendor.name, True, (), counts)
-    sheet, disclosed, orders = _sheet(session, event, vendor, lines)
+    sheet, disclosed, orders = _sheet(session, event, vendor, lines, access.actor)
     changed = _changed_orders(session, lines, access.previous_visit_at)
     items = tuple(dict.fromkeys(sheet[ITEM])) if not sheet.empty else ()
     variants = tuple(dict.fromkeys(v for v in sheet[VARIANT] if v)) if not sheet.empty else ()
@@ -320,7 +321,7 @@ def portal_download(session: Session, access: PortalAccess, fmt: ExportFormat = 
             return ExportFile(export_filename(event.slug, "counts", "xlsx", stamp), XLSX_MIMETYPE,
                               write_xlsx({SHEET_SUMMARY: counts}))
         return ExportFile(export_filename(event.slug, "counts", "csv", stamp), CSV_MIMETYPE, write_csv(counts))
-    sheet, disclosed, _ = _sheet(session, event, vendor, lines)
+    sheet, disclosed, _ = _sheet(session, event, vendor, lines, access.actor)
     now = utcnow()
     for fields, order_ids in disclosed.items():
         record_disclosure(session, vendor, sorted(order_ids), list(fields), None, channel=PORTAL_CHANNEL, at=now)
@@ -336,24 +337,28 @@ def _vendor_lines(session: Session, event: Event, vendor: Vendor) -> pd.DataFram
     return line_frame(session, event, [Order.event_id == event.id], vendor_line_condition(event, vendor.id))
 
 
-def _sheet(session: Session, event: Event, vendor: Vendor, lines: pd.DataFrame
+def _sheet(session: Session, event: Event, vendor: Vendor, lines: pd.DataFrame, actor: str
            ) -> tuple[pd.DataFrame, dict[tuple[str, ...], set[int]], dict[str, dict[str, Any]]]:
-    """The vendor's line items (its batch sheet), what they disclose, and per reference the order's id, status
-    and tracking."""
+    """The vendor's line items (its batch sheet), what they disclose, and per reference the order's id, the
+    status of the vendor's lines (an order shared with other vendors may be elsewhere) and their tracking."""
     conditions = [Order.event_id == event.id]
     rows = order_rows(session, conditions, vendor_line_condition(event, vendor.id))
     sheet, disclosed = vendor_line_items(session, event, vendor, lines, lines["line_id"].tolist(), rows)
-    tracking = _tracking(session, list(rows))
-    orders = {row.reference: {"id": order_id, "status": row.status, "tracking": tracking.get(order_id)}
+    # A vendor's lines of one order always move together, so any of them tells where they are.
+    statuses = {int(order_id): OrderStatus(status)
+                for order_id, status in zip(lines["order_id"], lines["status"], strict=True)}
+    tracking = _tracking(session, [order_id for order_id, status in statuses.items()
+                                   if status == OrderStatus.SHIPPED], actor)
+    orders = {row.reference: {"id": order_id, "status": statuses[order_id], "tracking": tracking.get(order_id)}
               for order_id, row in rows.items()}
     return sheet, disclosed, orders
 
 
-def _tracking(session: Session, order_ids: Sequence[int]) -> dict[int, str | None]:
+def _tracking(session: Session, order_ids: Sequence[int], actor: str) -> dict[int, str | None]:
     if not order_ids:
         return {}
-    orders = session.scalars(select(Order).where(Order.id.in_(order_ids))).all()
-    return {order.id: current_tracking(order) for order in orders if order.status == OrderStatus.SHIPPED}
+    orders = session.scalars(select(Order).where(Order.id.in_(order_ids)).options(selectinload(Order.history)))
+    return {order.id: part_tracking(order, actor) for order in orders}
 
 
 def _changed_orders(session: Session, lines: pd.DataFrame, since: datetime | None) -> set[int]:
@@ -410,8 +415,10 @@ def update_statuses(
         Order.lines.any(vendor_line_condition(event, vendor.id)))))
     if missing := [reference for reference in wanted if reference not in mine]:
         raise NotFound(f"{missing[0][:20]} is not one of your orders.")
-    return move_orders_by(session, access.actor, event, wanted, new_status, notify_attendee=True,
-                          settings=settings)
+    # Only the vendor's own lines move: in an order shared with other vendors the rest stays where it is.
+    items = set(session.scalars(select(Item.id).where(Item.event_id == event.id, Item.vendor_id == vendor.id)))
+    return move_vendor_lines(session, access.actor, event, items, wanted, new_status, notify_attendee=True,
+                             settings=settings)
 
 
 def upload_statuses(session: Session, access: PortalAccess, data: bytes, *, settings: Settings | None = None) -> int:

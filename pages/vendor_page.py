@@ -97,6 +97,8 @@ def _orders(view: PortalView) -> None:
 
 def _status_form(access: PortalAccess, view: PortalView) -> None:
     st.subheader("Update statuses", anchor=False)
+    st.caption("Only your lines move: in an order that also holds other vendors' items, theirs stay where they "
+               "are, and the attendee is told which items moved.")
     references = [order.reference for order in view.orders if order.status != OrderStatus.CANCELLED]
     st.multiselect("Orders", references, key="vendor.selected")
     status = st.selectbox("New status", VENDOR_STATUSES, key="vendor.new_status", format_func=STATUS_LABELS.get)

@@ -13,16 +13,22 @@ from sqlalchemy import Engine, select, update
 
 from core.db import read_only, unit_of_work
 from core.errors import FormValidationError, NotFound, PermissionDenied, PortalThrottled, StatusChangeRefused
+from core.fulfilment import LINE_STATUS, cancel_order, change_status, move_vendor_lines
+from core.lookup import own_order
 from core.models import (
     AuditEntry,
     Disclosure,
+    Event,
+    Item,
     MessageKind,
     Order,
+    OrderLine,
     OrderStatus,
     OrderStatusChange,
     OutboxMessage,
     VendorLink,
 )
+from core.order_admin import order_detail
 from core.purge import purge_event
 from core.vendor_portal import (
     PortalAccess,
@@ -265,10 +271,102 @@ def test_the_vendors_own_csv_moves_its_orders_all_or_nothing(portal: Portal) -> 
     with unit_of_work(portal.world.engine) as session, pytest.raises(FormValidationError) as refused:
         upload_statuses(session, access, f"reference;status\n{portal.ada};cancelled\n".encode())
     assert "row 2" in refused.value.errors["file"]
+    # Ada's breakfast box is the caterer's: only her t-shirts moved, her order stays where the rest of it is.
+    assert _statuses(portal) == {portal.ada: OrderStatus.RECEIVED, portal.grace: OrderStatus.DELIVERED}
+    assert _line_statuses(portal) == {(portal.ada, "tshirt"): OrderStatus.SHIPPED,
+                                      (portal.ada, "breakfast"): OrderStatus.RECEIVED,
+                                      (portal.grace, "tshirt"): OrderStatus.DELIVERED}
+
+
+# --- orders shared with other vendors ------------------------------------------------------------------------------
+
+
+def _statuses(portal: Portal) -> dict[str, OrderStatus]:
     with read_only(portal.world.engine) as session:
-        statuses = dict(session.execute(select(Order.reference, Order.status)
-                                        .where(Order.reference.in_([portal.ada, portal.grace]))).all())
-    assert statuses == {portal.ada: OrderStatus.SHIPPED, portal.grace: OrderStatus.DELIVERED}
+        return dict(session.execute(select(Order.reference, Order.status)
+                                    .where(Order.reference.in_([portal.ada, portal.grace]))).all())
+
+
+def _line_statuses(portal: Portal) -> dict[tuple[str, str], OrderStatus]:
+    with read_only(portal.world.engine) as session:
+        return {(reference, item): status for reference, item, status in session.execute(
+            select(Order.reference, OrderLine.item_key, LINE_STATUS).join(Order, Order.id == OrderLine.order_id)
+            .where(Order.reference.in_([portal.ada, portal.grace])))}
+
+
+def _status_mails(portal: Portal) -> list[OutboxMessage]:
+    with read_only(portal.world.engine) as session:
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)
+                                    .order_by(OutboxMessage.id)))
+
+
+def test_a_vendor_moves_only_its_part_of_a_shared_order_and_the_order_follows_the_last_part(
+        portal: Portal, engine: Engine) -> None:
+    world = portal.world
+    with unit_of_work(engine) as session:
+        caterer_link = create_vendor_link(session, world.alice, world.event_id, world.caterer_id)
+    printer, caterer = _access(portal), _open(portal, caterer_link.path.removeprefix("/vendor?t="))
+    assert caterer is not None
+
+    # The printer ships Ada's t-shirts: they are shipped, her breakfast box and her order are not.
+    with unit_of_work(engine) as session:
+        assert update_statuses(session, printer, {portal.ada: "JD0146 0000"}, OrderStatus.SHIPPED) == 1
+    assert _statuses(portal)[portal.ada] == OrderStatus.RECEIVED
+    assert _line_statuses(portal)[(portal.ada, "breakfast")] == OrderStatus.RECEIVED
+    [mail] = _status_mails(portal)
+    assert mail.subject == (f"Your order {portal.ada}: Shipped (2 × T-shirt (Fitted, M); the rest of your order "
+                            "follows separately)")
+    assert "2 × T-shirt (Fitted, M)" in mail.body_text and "Breakfast" not in mail.body_text
+    assert "Tracking: JD0146 0000" in mail.body_text
+    with read_only(engine) as session:
+        [printed] = [o for o in portal_view(session, printer).orders if o.reference == portal.ada]
+        [catered] = portal_view(session, caterer).orders
+        ada_id = session.scalar(select(Order.id).where(Order.reference == portal.ada))
+        own = own_order(session, ada_id)
+        detail = order_detail(session, world.alice, world.event_id, portal.ada)
+    assert (printed.status, printed.tracking) == (OrderStatus.SHIPPED, "JD0146 0000")
+    assert (catered.status, catered.tracking) == (OrderStatus.RECEIVED, None)
+    # The attendee sees the step and can no longer change an order that is partly on its way.
+    assert {step.label for step in own.history} == {"Received", "Shipped: 2 × T-shirt (Fitted, M)"}
+    assert own.locked_reason.startswith("Part of your order is already being made or delivered")
+    assert [(line.item_key, line.status) for line in detail.lines] == [("tshirt", OrderStatus.SHIPPED),
+                                                                     ("breakfast", OrderStatus.RECEIVED)]
+    assert ("Shipped: 2 × T-shirt (Fitted, M)", "vendor:Print Shop") in {(s.label, s.actor) for s in detail.history}
+
+    # The caterer delivers the breakfast box: every line has moved, so the order follows to the least advanced.
+    with unit_of_work(engine) as session:
+        assert update_statuses(session, caterer, {portal.ada: None}, OrderStatus.DELIVERED) == 1
+    assert _statuses(portal)[portal.ada] == OrderStatus.SHIPPED
+    assert _line_statuses(portal)[(portal.ada, "breakfast")] == OrderStatus.DELIVERED
+    with unit_of_work(engine) as session, pytest.raises(StatusChangeRefused, match="Part of order .* was delivered"):
+        cancel_order(session, world.alice, world.event_id, portal.ada)
+    with unit_of_work(engine) as session, pytest.raises(StatusChangeRefused, match="already delivered"):
+        update_statuses(session, caterer, {portal.ada: None}, OrderStatus.SHIPPED)  # forward only, per part
+
+    # The printer's delivery is the last part: the order is delivered, and the attendee told so, as a whole.
+    with unit_of_work(engine) as session:
+        assert update_statuses(session, printer, {portal.ada: None}, OrderStatus.DELIVERED) == 1
+    assert _statuses(portal)[portal.ada] == OrderStatus.DELIVERED
+    assert set(_line_statuses(portal).values()) == {OrderStatus.DELIVERED, OrderStatus.RECEIVED}  # Grace's untouched
+    last = _status_mails(portal)[-1]
+    assert last.subject == f"Your order {portal.ada}: Delivered"
+    assert "Breakfast box" in last.body_text and "T-shirt" in last.body_text
+    with read_only(engine) as session:
+        rows = session.execute(select(OrderLine.status).join(Order).where(Order.reference == portal.ada)).all()
+    assert rows == [(None,), (None,)]  # both lines follow their order again
+
+
+def test_an_organisers_move_applies_to_the_whole_order(portal: Portal, engine: Engine) -> None:
+    with unit_of_work(engine) as session:
+        update_statuses(session, _access(portal), {portal.ada: None}, OrderStatus.SHIPPED)
+    with unit_of_work(engine) as session:
+        change_status(session, portal.world.alice, portal.world.event_id, [portal.ada], OrderStatus.IN_PRODUCTION)
+    # The t-shirts stay shipped (ahead of the order); the breakfast box moves with the order.
+    assert _line_statuses(portal)[(portal.ada, "tshirt")] == OrderStatus.SHIPPED
+    assert _line_statuses(portal)[(portal.ada, "breakfast")] == OrderStatus.IN_PRODUCTION
+    with unit_of_work(engine) as session:
+        change_status(session, portal.world.alice, portal.world.event_id, [portal.ada], OrderStatus.CANCELLED)
+    assert _line_statuses(portal)[(portal.ada, "tshirt")] == OrderStatus.CANCELLED
 
 
 # --- after the purge ---------------------------------------------------------------------------------------------
@@ -288,3 +386,12 @@ def test_after_the_purge_the_portal_shows_counts_only(portal: Portal) -> None:
     assert list(read_sheets(download.data)) == ["Summary"]
     for secret in ("Ada", "Grace", portal.ada, portal.grace):
         assert secret not in repr(view) + repr(read_sheets(download.data))
+
+
+def test_an_order_without_the_vendors_items_is_not_moved(portal: Portal, engine: Engine) -> None:
+    with unit_of_work(engine) as session, pytest.raises(NotFound, match=f"{portal.grace} holds none"):
+        event = session.get_one(Event, portal.world.event_id)
+        breakfast = session.scalars(select(Item.id).where(Item.event_id == event.id, Item.key == "breakfast")).one()
+        move_vendor_lines(session, "vendor:Caterer", event, {breakfast}, {portal.ada: None, portal.grace: None},
+                          OrderStatus.SHIPPED)
+    assert _statuses(portal) == {portal.ada: OrderStatus.RECEIVED, portal.grace: OrderStatus.RECEIVED}

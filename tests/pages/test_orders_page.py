@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.fulfilment import TRACKING_HINT
-from core.models import AuditEntry, Event, Order, OrderStatus, UserRole, Vendor
+from core.fulfilment import TRACKING_HINT, move_vendor_lines
+from core.models import AuditEntry, Event, Item, Order, OrderStatus, UserRole, Vendor
 from core.vendor_portal import PORTAL_CHANNEL
 from core.vendors import record_disclosure
 from pages.orders_page import PAGE_SIZE, table_key
@@ -247,3 +247,20 @@ def test_the_order_detail_shows_its_status_history(tracking_shop: TwoOrders) -> 
     assert list(history["By"]) == ["system", "olivia"]
     assert list(history["Tracking"]) == ["", TRACKING]
     assert tracking_shop.status_mails() == []  # the notify box was not ticked
+
+
+def test_an_order_a_vendor_moved_in_part_shows_a_status_per_line(shop: Shop) -> None:
+    with unit_of_work(shop.engine) as session:
+        event = session.get_one(Event, shop.event_id)
+        tshirt = session.scalars(select(Item.id).where(Item.event_id == event.id, Item.key == "tshirt")).one()
+        move_vendor_lines(session, "vendor:Print Shop", event, {tshirt}, {shop.ada: None}, OrderStatus.SHIPPED)
+    at = _select(_page(shop.organiser, event_id=shop.event_id), shop, shop.ada)
+    assert not at.exception
+    lines = at.dataframe[1].value
+    assert list(zip(lines["Item"], lines["Status"], strict=True)) == [("T-shirt", "Shipped"), ("Hoodie", "Received")]
+    history = next(d.value for d in at.dataframe if "Tracking" in d.value.columns)
+    assert list(zip(history["Status"], history["By"], strict=True))[-1] == ("Shipped: 2 × T-shirt (Fitted, M)",
+                                                                           "vendor:Print Shop")
+    # An order all in one place shows no Status per line.
+    at = _select(at, shop, shop.grace)
+    assert "Status" not in at.dataframe[1].value.columns
