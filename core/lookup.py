@@ -38,6 +38,7 @@ from core.fulfilment import (
     STATUS_LABELS,
     StatusStep,
     cancel_by_attendee,
+    line_status,
     status_history,
     tracking_problem,
 )
@@ -152,6 +153,8 @@ class OwnOrder:
     change_until: datetime | None
     locked_reason: str
     currency: str = DEFAULT_CURRENCY
+    # Each line's status, when a vendor moved its part ahead of the rest (empty while all are where the order is).
+    line_status_labels: tuple[str, ...] = ()
 
     @property
     def can_change(self) -> bool:
@@ -183,6 +186,8 @@ def own_order(session: Session, order_id: int, *, now: datetime | None = None) -
         delete_after=delete_after(event), personal_data_kept=order.personal is not None,
         change_until=change_deadline(event), locked_reason=_locked_reason(order, event, now),
         currency=event.currency,
+        line_status_labels=tuple(STATUS_LABELS[line_status(order, line)] for line in order.lines)
+        if any(line_status(order, line) != order.status for line in order.lines) else (),
     )
 
 

@@ -329,6 +329,7 @@ def test_a_vendor_moves_only_its_part_of_a_shared_order_and_the_order_follows_th
     # The attendee sees the step and can no longer change an order that is partly on its way.
     assert {step.label for step in own.history} == {"Received", "Shipped: 2 × T-shirt (Fitted, M)"}
     assert own.locked_reason.startswith("Part of your order is already being made or delivered")
+    assert own.line_status_labels == ("Shipped", "Received")
     assert [(line.item_key, line.status) for line in detail.lines] == [("tshirt", OrderStatus.SHIPPED),
                                                                      ("breakfast", OrderStatus.RECEIVED)]
     assert ("Shipped: 2 × T-shirt (Fitted, M)", "vendor:Print Shop") in {(s.label, s.actor) for s in detail.history}
