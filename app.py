@@ -58,6 +58,7 @@ def main() -> None:
     _set_layout(wide=logged_in and page.url_path in WIDE_PAGES)
     if logged_in:
         _draw_navigation(sections)
+        login_session.store_login_cookie()
     page.run()
 
 

@@ -196,6 +196,13 @@ def session_actor(session: Session, username: str, issued_at: datetime) -> Actor
     return actor_for(user)
 
 
+def login_cookie_token(username: str, key: str, expiry_days: float, issued_at: datetime) -> str:
+    """The login cookie for `username` issued at `issued_at`, as streamlit-authenticator writes it (the username
+    and an expiry date, signed with `key`); `login_cookie_claims` reads it back."""
+    expires = issued_at + timedelta(days=expiry_days)
+    return jwt.encode({"username": username, "exp_date": expires.timestamp()}, key, algorithm="HS256")
+
+
 def login_cookie_claims(token: str | None, key: str, expiry_days: float) -> tuple[str, datetime] | None:
     """Read streamlit-authenticator's login cookie: (username, issued at), or None if absent, forged or expired.
 

@@ -15,7 +15,7 @@ from core.login_throttle import login_credentials, record_failed_login
 from core.models import utcnow
 from core.users import session_actor
 from ui import feedback, runtime
-from ui.login_session import ISSUED_KEY, authenticator
+from ui.login_session import authenticator, start_login
 
 
 def render() -> None:
@@ -43,10 +43,11 @@ def render() -> None:
         found = feedback.read(lambda session: [session_actor(session, st.session_state["username"], issued)])
         if found is None:
             return
-        st.session_state[runtime.ACTOR_KEY], st.session_state[ISSUED_KEY] = found[0], issued
-        st.success(f"Welcome, {st.session_state.get('name')}.")
-        # No st.rerun() here: the cookie component needs this run to finish to store the cookie (DESIGN.md).
-        st.button("Continue", type="primary")  # app.py then lands them on the Dashboard
+        if found[0] is None:  # removed, or its logins revoked, since the password was checked
+            st.error("Username or password is incorrect.")
+            return
+        # app.py lands them on the Dashboard and keeps the cookie component drawn until the cookie is stored.
+        start_login(found[0], issued)
     elif status is False:
         st.session_state["authentication_status"] = None  # so that the next run does not count it again
         failed = [name for name, user in credentials["usernames"].items()

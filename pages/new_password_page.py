@@ -4,12 +4,11 @@ chosen by an admin (`users.must_change_password`). The login continues with the 
 from __future__ import annotations
 
 import streamlit as st
-import streamlit_authenticator as stauth
 
 from core.models import utcnow
 from core.users import session_actor, set_own_password
 from ui import feedback, runtime
-from ui.login_session import ISSUED_KEY, authenticator
+from ui.login_session import start_login
 
 
 def render() -> None:
@@ -22,9 +21,6 @@ def render() -> None:
         st.success("Your password is your own.")
         runtime.page_link("dashboard", "Continue to the Dashboard", icon=":material/dashboard:")
         return
-    # The cookie component, mounted on every run of this screen: drawn for the first time in the run that renews
-    # the cookie, its first answer would rerun the app before the renewal reached the browser.
-    login = authenticator()
     st.write("You logged in with a password that someone else has seen (printed on the console, or set by an "
              "admin). Choose one that only you know before you go on.")
     with st.form("new_password", clear_on_submit=True):
@@ -34,20 +30,9 @@ def render() -> None:
         submitted = st.form_submit_button("Set password", type="primary")
     if not submitted or not feedback.apply(lambda session: set_own_password(session, actor, new, repeated)):
         return
-    if not _continue_login(login, actor.username):
-        return
-    st.success("Your new password is set.")
-    # No switch here: the cookie component needs this run to finish to store the renewed cookie (DESIGN.md).
-    st.button("Continue to the Dashboard", type="primary", icon=":material/dashboard:")
-
-
-def _continue_login(login: stauth.Authenticate, username: str) -> bool:
-    """The change revoked every login issued until now, this one too: issue this session and its cookie anew."""
+    # The change revoked every login issued until now, this one too: issue this session and its cookie anew, and
+    # go on to the Dashboard (app.py lands them there).
     issued = utcnow()
-    found = feedback.read(lambda session: [session_actor(session, username, issued)])
-    if found is None:
-        return False
-    st.session_state[runtime.ACTOR_KEY], st.session_state[ISSUED_KEY] = found[0], issued
-    st.session_state["username"] = username  # the library signs the cookie for this name
-    login.cookie_controller.set_cookie()
-    return True
+    found = feedback.read(lambda session: [session_actor(session, actor.username, issued)])
+    if found is not None and found[0] is not None:
+        start_login(found[0], issued, note="Your new password is set.")

@@ -1,18 +1,25 @@
 """The organiser's login in this session: restored from the cookie and re-checked against the database on every
-run, forgotten on logout; the streamlit-authenticator object both the login and the account screens use."""
+run, kept in the browser's cookie once it starts, forgotten on logout; the streamlit-authenticator object both
+the login and the account screens use."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import streamlit as st
 
+from core.auth import Actor
 from core.config import cookie_key
 from core.db import read_only
-from core.users import login_cookie_claims, session_actor
+from core.users import login_cookie_claims, login_cookie_token, session_actor
 from ui import runtime
 
 ISSUED_KEY = "auth.issued_at"
+# The login cookie the browser has not yet confirmed storing, and the cookie component's answer once it has.
+COOKIE_PENDING_KEY = "auth.cookie_pending"
+COOKIE_STORED_KEY = "auth.cookie_stored"
+NOTE_KEY = "auth.note"
 # streamlit-authenticator's own session keys; cleared together with ours.
 LIBRARY_KEYS = ("authentication_status", "username", "name", "email", "roles")
 
@@ -37,8 +44,46 @@ def restore_session() -> None:
 
 
 def forget_login() -> None:
-    for key in (runtime.ACTOR_KEY, ISSUED_KEY, *LIBRARY_KEYS):
+    for key in (runtime.ACTOR_KEY, ISSUED_KEY, COOKIE_PENDING_KEY, *LIBRARY_KEYS):
         st.session_state.pop(key, None)
+
+
+def start_login(actor: Actor, issued: datetime, note: str = "") -> None:
+    """Log `actor` in for this session and have the browser keep the login (`store_login_cookie`); then rerun, so
+    that app.py lands them where they belong, with `note` shown there."""
+    state = st.session_state
+    settings = runtime.settings()
+    state[runtime.ACTOR_KEY], state[ISSUED_KEY] = actor, issued
+    state.pop(COOKIE_STORED_KEY, None)
+    state[COOKIE_PENDING_KEY] = login_cookie_token(actor.username, cookie_key(settings), settings.cookie_expiry_days,
+                                                   issued)
+    if note:
+        state[NOTE_KEY] = note
+    st.rerun()
+
+
+def store_login_cookie() -> None:
+    """In app.py's frame, on every run whatever the page, until the browser confirms it stored the login cookie.
+
+    The cookie is set by a component in the browser after its run has reached it. Drawn only by the login screen,
+    a rerun or a switch to another page right after logging in took it away before it ran, and the next visit
+    found no login; drawn here, it stays until its answer comes back.
+    """
+    state = st.session_state
+    if note := state.pop(NOTE_KEY, None):
+        st.toast(note, icon=":material/check_circle:")
+    token = state.get(COOKIE_PENDING_KEY)
+    if token is None:
+        return
+    if state.get(COOKIE_STORED_KEY):
+        del state[COOKIE_PENDING_KEY]
+        return
+    # deferred: only a session that has just logged in needs it
+    from extra_streamlit_components import CookieManager
+
+    settings = runtime.settings()
+    CookieManager(key="auth.cookies").set(settings.cookie_name, token, key=COOKIE_STORED_KEY,
+                                          expires_at=datetime.now() + timedelta(days=settings.cookie_expiry_days))
 
 
 def authenticator(credentials: dict | None = None) -> Any:  # a streamlit_authenticator.Authenticate

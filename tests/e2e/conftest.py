@@ -157,18 +157,22 @@ def dismiss_page_not_found(page) -> None:  # noqa: ANN001
     dialog.wait_for(state="detached")
 
 
-def log_in(page, server: Server, *, events: bool = True) -> None:  # noqa: ANN001
-    """Log the e2e admin in through /login, as the very first request the server sees. `events=False` for a
-    server whose database holds no event yet, whose Dashboard says so instead of showing an event's figures."""
+def log_in(page, server: Server, *, events: bool = True, cookie: bool = True) -> None:  # noqa: ANN001
+    """Log the e2e admin in through /login, as the very first request the server sees, and wait until the browser
+    holds the login cookie (`cookie=False`: only until the Dashboard shows). `events=False` for a server whose
+    database holds no event yet, whose Dashboard says so instead of showing an event's figures."""
     page.goto(f"{server.url}/login")
     page.get_by_role("textbox", name="Username").wait_for()
     dismiss_page_not_found(page)
     page.get_by_role("textbox", name="Username").fill("e2e")
     page.get_by_role("textbox", name="Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    # After the rerun that stores the cookie, app.py lands the organiser on the Dashboard.
-    page.wait_for_url("**/dashboard")
+    page.wait_for_url("**/dashboard")  # where app.py lands a login
     if events:
         page.get_by_role("heading", name="Items ordered").wait_for()
     else:
         page.get_by_text("There are no events yet. Create one on the Events page.").wait_for()
+    # The login cookie is stored by a component in the browser, a moment later: a reload before it would find
+    # no login (the new tab of a person who just logged in would too).
+    if cookie:
+        page.wait_for_function("document.cookie.includes('event_orders_login=')")

@@ -82,26 +82,6 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: flo
     raise AssertionError(f"the server did not answer within {timeout:.0f} s")
 
 
-def _continue_to_dashboard(page, context, cookie_before: str | None) -> None:  # noqa: ANN001
-    """After the new password: the run that stores the renewed login cookie often reruns the app, which then lands
-    on the Dashboard by itself; when it does not, "Continue to the Dashboard" does, clicked once the browser holds
-    the renewed cookie. Clicked earlier, the click's run can take the page, and the component that stores the
-    cookie with it, away before the browser ran it (a race on a busy machine, not yet fixed in the app)."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    for _ in range(40):
-        if "/dashboard" in page.url:
-            return
-        button = page.get_by_role("button", name="Continue to the Dashboard")
-        if _login_cookie(context) not in (None, cookie_before) and button.count() == 1:
-            try:
-                button.click(timeout=1000)
-            except PlaywrightError:
-                pass  # gone meanwhile: the app moved on by itself
-        page.wait_for_timeout(500)
-    page.wait_for_url("**/dashboard")
-
-
 def _login_cookie(context) -> str | None:  # noqa: ANN001
     return next((c["value"] for c in context.cookies() if c["name"] == "event_orders_login"), None)
 
@@ -129,10 +109,11 @@ def test_first_run_from_the_printed_password_to_a_previewed_copy(first_run: Firs
     screenshot(page, "first-run-1-new-password")
     cookie_before = _login_cookie(context)
     page.get_by_role("button", name="Set password").click()
-    _continue_to_dashboard(page, context, cookie_before)
 
-    # The Dashboard, with the checklist, and no warning about mail links: make run set PUBLIC_BASE_URL.
+    # Straight on to the Dashboard, with the checklist, and no warning about mail links: make run set
+    # PUBLIC_BASE_URL.
     page.wait_for_url("**/dashboard")
+    page.get_by_text("Your new password is set.").wait_for()
     page.get_by_role("heading", name="Summer Meetup 2027").wait_for()
     page.get_by_text("Setup checklist:").wait_for()
     page.get_by_role("link", name="Route items to vendors").wait_for()
@@ -140,7 +121,7 @@ def test_first_run_from_the_printed_password_to_a_previewed_copy(first_run: Firs
     screenshot(page, "first-run-2-dashboard-checklist")
 
     # The new password holds after a reload (the cookie was issued anew), and the login lands on the Dashboard.
-    # The renewed cookie is stored by a component in the browser, a moment after the page moved on: wait for it.
+    # The renewed cookie is stored by a component in the browser, which app.py keeps drawn until it has: wait.
     for _ in range(40):
         if _login_cookie(context) not in (None, cookie_before):
             break

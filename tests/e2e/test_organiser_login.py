@@ -15,6 +15,9 @@ PROTECTED_PATHS = ["dashboard", "orders", "status-upload", "exports", "events", 
                    "mail-templates", "outbox", "audit", "purge", "users", "account"]
 
 
+COOKIE_COMPONENT = "**/component/extra_streamlit_components.CookieManager.cookie_manager/**"
+
+
 def _sidebar_has_orders_link(page) -> bool:  # noqa: ANN001
     return page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Orders").count() == 1
 
@@ -46,6 +49,36 @@ def test_login_survives_a_reload_and_logout_revokes_the_cookie(server: Server, b
     screenshot(replayed, "organiser-2-replayed-cookie-refused")
     replay.close()
     context.close()
+
+
+def test_the_login_cookie_is_stored_even_when_the_organiser_moves_on_before_it_could_be(
+        server: Server, browser) -> None:  # noqa: ANN001
+    context = browser.new_context()
+    # The component that stores the cookie runs in an iframe of its own; hold its files back, as a slow network
+    # or a busy machine would, until the organiser has long left the login screen.
+    held = []
+    context.route(COOKIE_COMPONENT, lambda route: held.append(route))
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    log_in(page, server, cookie=False)  # lands on the Dashboard at once
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Orders", exact=True).click()
+    page.get_by_role("heading", name="Orders", exact=True).wait_for()
+    assert held and not _login_cookie(context)
+    for route in held:
+        route.continue_()
+    context.unroute(COOKIE_COMPONENT)
+    page.wait_for_function("document.cookie.includes('event_orders_login=')")
+    # A new tab of the same browser is logged in by that cookie.
+    other = context.new_page()
+    other.set_default_timeout(20_000)
+    other.goto(f"{server.url}/orders")
+    other.locator('[data-testid="stSidebar"]').get_by_role("link", name="Orders").wait_for()
+    assert _sidebar_has_orders_link(other)
+    context.close()
+
+
+def _login_cookie(context) -> str | None:  # noqa: ANN001
+    return next((c["value"] for c in context.cookies() if c["name"] == "event_orders_login"), None)
 
 
 @pytest.mark.parametrize("path", PROTECTED_PATHS)

@@ -363,7 +363,14 @@ def test_the_public_form_the_login_and_the_dashboard_run_under_the_proxys_securi
             page.get_by_role("textbox", name="Password").fill(PASSWORD)
             page.get_by_role("button", name="Log in").click()
             page.wait_for_url("**/dashboard")  # where a login lands
-            page.wait_for_timeout(1000)  # the login cookie's component runs in its iframe
+            # The login cookie's component runs in its iframe (under the CSP), and stores the cookie. Asked of the
+            # browser context: the CSP refuses the eval behind page.wait_for_function, as it should.
+            for _ in range(80):
+                if any(cookie["name"] == "event_orders_login" for cookie in context.cookies()):
+                    break
+                page.wait_for_timeout(250)
+            else:
+                raise AssertionError("the login cookie was not stored within 20 s")
             violations_login = page.evaluate("window.__cspViolations")
             screenshot(page, "serve-3-login-under-csp")
             page.goto(f"{stack.url}/dashboard")  # tables and charts

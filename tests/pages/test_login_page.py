@@ -10,8 +10,8 @@ from core.auth import Actor
 from core.db import read_only, unit_of_work
 from core.login_throttle import USERNAME_MAX_DELAY, login_wait, record_failed_login
 from core.models import UserRole, utcnow
-from core.users import create_user, get_user, revoke_sessions
-from tests.pages.conftest import AppFactory, render_page
+from core.users import create_user, get_user, login_cookie_claims, revoke_sessions
+from tests.pages.conftest import TEST_COOKIE_KEY, AppFactory, render_page
 
 PASSWORD = "a long enough password"
 PROTECTED_PAGES = ["dashboard_page", "orders_page", "exports_page", "events_page", "form_builder_page", "items_page",
@@ -45,11 +45,13 @@ def _submit(at: AppTest, username: str, password: str) -> AppTest:
 def test_correct_password_logs_in(login_page: AppTest, organiser: str) -> None:
     at = _submit(login_page, organiser, PASSWORD)
     assert not at.exception
-    assert at.session_state["auth.actor"].username == "olga"
-    assert "Welcome" in at.success[0].value
-    at = at.button[0].click().run()  # "Continue": the login survives the next run
+    # The run after the login (app.py would land it on the Dashboard) still holds it, and the cookie waiting
+    # to be stored in the browser (ui/login_session.store_login_cookie) is olga's, issued with this login.
     assert at.session_state["auth.actor"].username == "olga"
     assert at.success[0].value.startswith("You are logged in.")
+    claims = login_cookie_claims(at.session_state["auth.cookie_pending"], TEST_COOKIE_KEY, 7.0)
+    assert claims is not None and claims[0] == "olga"
+    assert abs((claims[1] - at.session_state["auth.issued_at"]).total_seconds()) < 0.01
 
 
 def test_wrong_password_is_refused_without_saying_which_part_was_wrong(login_page: AppTest, organiser: str) -> None:
