@@ -120,15 +120,16 @@ def clean_tracking(raw: str | None, status: OrderStatus) -> str | None:
 
 
 def current_tracking(order: Order) -> str | None:
-    """The tracking number or link of the order's latest shipped step, if it has one."""
-    shipped = [step for step in order.history if step.status == OrderStatus.SHIPPED]
-    return shipped[-1].tracking if shipped else None
+    """The tracking number or link of the order's latest shipped step that has one."""
+    tracked = [step for step in order.history if step.status == OrderStatus.SHIPPED and step.tracking]
+    return tracked[-1].tracking if tracked else None
 
 
 def part_tracking(order: Order, actor: str) -> str | None:
     """The tracking of what `actor` (a vendor) shipped of `order`: its own latest shipped step's, or the order's
     when the whole order was shipped."""
-    own = [step for step in order.history if step.status == OrderStatus.SHIPPED and step.actor == actor]
+    own = [step for step in order.history
+           if step.status == OrderStatus.SHIPPED and step.actor == actor and step.tracking]
     if own:
         return own[-1].tracking
     return current_tracking(order) if order.status == OrderStatus.SHIPPED else None
@@ -207,7 +208,8 @@ def move_orders_by(
     new_status: OrderStatus, *, notify_attendee: bool = False, settings: Settings | None = None,
 ) -> int:
     """`move_orders` without a permission check, for callers that checked who acts: `actor` is a user, or the
-    name of an outside party ("vendor:<name>", core/vendor_portal.py) kept in the history and the audit log."""
+    name of an outside party ("vendor:<name>", core/vendor_portal.py) kept in the history and the audit log.
+    Lines a vendor has moved further along than `new_status` stay there; the attendee is told about the others."""
     actor_name = actor if isinstance(actor, str) else require_actor(actor).username
     wanted, orders = _lock_orders(session, event, tracking_by_reference, new_status, with_personal=notify_attendee)
     moving = [(orders[reference], tracking) for reference, tracking in wanted.items()
@@ -219,6 +221,9 @@ def move_orders_by(
     notifier = StatusNotifier(session, event, settings or load_settings()) if notify_attendee else None
     for order, tracking in moving:
         old_status = order.status
+        # Lines a vendor moved further along stay there; the attendee hears about the others only.
+        moved = [line for line in order.lines if new_status == OrderStatus.CANCELLED or line.status is None
+                 or FULFILMENT_STEPS.index(line.status) <= FULFILMENT_STEPS.index(new_status)]
         order.status = new_status
         _lines_follow(order)
         record_status(session, order, new_status, actor_name, tracking=tracking)
@@ -227,7 +232,8 @@ def move_orders_by(
             # That a tracking number was recorded, not the number: it may lead to the attendee's address.
             details["tracking"] = True
         if notifier is not None:
-            details["notified"] = len(notifier.notify(order, tracking, status_label=STATUS_LABELS[new_status]))
+            details["notified"] = len(notifier.notify(order, tracking, status_label=STATUS_LABELS[new_status],
+                                                      part=None if len(moved) == len(order.lines) else moved))
         if new_status == OrderStatus.CANCELLED:
             release_order(session, order)  # its stock, code use and email claim go back
             audit.record(session, actor, "order.cancelled", event=event.id, subject=f"order:{order.reference}",
@@ -323,19 +329,19 @@ def _move_part(session: Session, actor: str, event: Event, order: Order, lines: 
     if tracking is not None:
         details["tracking"] = True
     # The order follows once every line has moved past it, to the least advanced of them.
-    least = min((line_status(order, line) for line in order.lines), key=FULFILMENT_STEPS.index)
-    caught_up = FULFILMENT_STEPS.index(least) > FULFILMENT_STEPS.index(order.status)
-    if caught_up:
+    now_at = {line_status(order, line) for line in order.lines}
+    least = min(now_at, key=FULFILMENT_STEPS.index)
+    if FULFILMENT_STEPS.index(least) > FULFILMENT_STEPS.index(order.status):
         details["order_status"] = least.value
         order.status = least
         _lines_follow(order)
-        record_status(session, order, least, actor)
+        record_status(session, order, least, audit.SYSTEM)
     if notifier is not None:
-        whole = caught_up and least == new_status
-        label = STATUS_LABELS[new_status] if whole else \
-            f"{STATUS_LABELS[new_status]} ({part}; the rest of your order follows separately)"
-        details["notified"] = len(notifier.notify(order, tracking, status_label=label,
-                                                  lines=None if whole else lines))
+        # The whole order, once every line is where these are; else these lines, and whether the rest follows.
+        whole = now_at == {new_status}
+        details["notified"] = len(notifier.notify(
+            order, tracking, status_label=STATUS_LABELS[new_status], part=None if whole else lines,
+            rest_behind=FULFILMENT_STEPS.index(least) < FULFILMENT_STEPS.index(new_status)))
     audit.record(session, actor, "order.status_changed" if old != {new_status} else "order.tracking_changed",
                  event=event.id, subject=f"order:{order.reference}", details=details)
     return 1

@@ -323,7 +323,7 @@ class OrderLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     # Set only while a vendor has moved its own lines of an order it shares with other vendors ahead of the
-    # order (core/fulfilment.py, `move_lines_by`); None: the line is where its order is.
+    # order (core/fulfilment.py, `move_vendor_lines`); None: the line is where its order is.
     status: Mapped[OrderStatus | None] = mapped_column(_enum(OrderStatus))
 
     order: Mapped[Order] = relationship(back_populates="lines")

@@ -23,7 +23,7 @@ from core import audit
 from core.auth import Actor, Permission, require
 from core.errors import DomainError, NotFound, SchemaError
 from core.forms import FieldType, FormSpec, format_answer, parse_form_spec
-from core.fulfilment import StatusStep, line_status, organiser_history
+from core.fulfilment import LINE_STATUS, STATUS_LABELS, StatusStep, line_status, organiser_history
 from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus, Vendor
 from core.money import DEFAULT_CURRENCY, lines_total
 from core.order_mail import resend_to_vendors
@@ -114,6 +114,13 @@ class OrderDetail:
         return _total(self.lines)
 
     @property
+    def line_status_labels(self) -> tuple[str, ...]:
+        """Each line's status while a vendor has moved its part ahead of the rest; empty while all are together."""
+        if all(line.status in (None, self.status) for line in self.lines):
+            return ()
+        return tuple(STATUS_LABELS[line.status or self.status] for line in self.lines)
+
+    @property
     def local_placed_at(self) -> datetime:
         return self.placed_at.astimezone(ZoneInfo(self.timezone))
 
@@ -147,11 +154,12 @@ def search_orders(
     if lines:
         for line in session.execute(
             select(OrderLine.order_id, OrderLine.item_key, OrderLine.item_name, OrderLine.variant_label,
-                   OrderLine.quantity, OrderLine.unit_price)
+                   OrderLine.quantity, OrderLine.unit_price, LINE_STATUS.label("status"))
+            .join(Order, Order.id == OrderLine.order_id)
             .where(OrderLine.order_id.in_(lines)).order_by(OrderLine.id)
         ):
             lines[line.order_id].append(OrderLineView(line.item_key, line.item_name, line.variant_label,
-                                                      line.quantity, line.unit_price))
+                                                      line.quantity, line.unit_price, line.status))
     contacts = {version_id: _contact_keys(spec) for version_id, spec in forms.items()}
     names, emails = [], []
     for row in found:
@@ -164,7 +172,7 @@ def search_orders(
         "reference": pd.Series([row.reference for row in found], dtype="str"),
         "placed_at": pd.Series(pd.to_datetime([row.created_at for row in found], utc=True).tz_convert(event.timezone)),
         "status": pd.Series([row.status.value for row in found], dtype="str"),
-        "items": pd.Series([summarise_lines(lines[row.id]) for row in found], dtype="str"),
+        "items": pd.Series([summarise_lines(lines[row.id], row.status) for row in found], dtype="str"),
         "total": pd.Series([float(t) if t is not None else math.nan for t in totals], dtype="float64"),
         "name": pd.Series(names, dtype="str"),
         "email": pd.Series(emails, dtype="str"),
@@ -175,9 +183,12 @@ def search_orders(
                      item_choices=item_choices, currency=event.currency)
 
 
-def summarise_lines(lines: Sequence[OrderLineView]) -> str:
-    """A one-line summary such as "2× T-shirt (Fitted, M); 1× Breakfast box"."""
+def summarise_lines(lines: Sequence[OrderLineView], order_status: OrderStatus | None = None) -> str:
+    """A one-line summary such as "2× T-shirt (Fitted, M); 1× Breakfast box"; a line whose vendor moved it ahead
+    of `order_status` says where it is: "2× T-shirt (Fitted, M), shipped"."""
     return "; ".join(f"{line.quantity}× {line.item_name}" + (f" ({line.variant_label})" if line.variant_label else "")
+                     + (f", {STATUS_LABELS[line.status].lower()}"
+                        if order_status is not None and line.status not in (None, order_status) else "")
                      for line in lines)
 
 

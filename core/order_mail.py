@@ -260,8 +260,8 @@ def _priced(lines: Sequence[OrderLine]) -> list[tuple[Decimal | None, int]]:
     return [(line.unit_price, line.quantity) for line in lines]
 
 
-def _lines_text(lines: Sequence[OrderLine]) -> str:
-    return item_lines([(line.quantity, line.item_name, line.variant_label) for line in lines])
+def _lines_text(lines: Sequence[OrderLine], separator: str = "\n") -> str:
+    return item_lines([(line.quantity, line.item_name, line.variant_label) for line in lines], separator)
 
 
 # --- When an order moves along ----------------------------------------------------------------------------------
@@ -284,24 +284,32 @@ class StatusNotifier:
         self._template: TemplateText | None = None
 
     def notify(self, order: Order, tracking: str | None, *, status_label: str,
-               lines: Sequence[OrderLine] | None = None) -> list[OutboxMessage]:
+               part: Sequence[OrderLine] | None = None, rest_behind: bool = False) -> list[OutboxMessage]:
         """Queue the messages about `order`'s new status, called `status_label` (`fulfilment.STATUS_LABELS`: the
-        words for statuses are fulfilment's, which calls this); returns them. `lines`: the part of the order that
-        moved, listed in the mail instead of all of it. An order without an address (none asked, or its personal
-        data purged) gets no mail; one whose stored form is broken, nothing at all."""
+        words for statuses are fulfilment's, which calls this); returns them.
+
+        `part`: the lines that moved, when not the whole order did; the mail names and lists only those, and says
+        the rest follows separately when `rest_behind`; an SMS says "part of your order". An order without an
+        address (none asked, or its personal data purged) gets no mail; one whose stored form is broken, nothing.
+        """
         if order.personal is None:
             return []
         form = self._form(order.form_version_id)
         if form is None:
             return []
         personal: Mapping[str, Any] = order.personal.answers
-        status = status_label
         messages: list[OutboxMessage] = []
         if email := _first_answer(form, personal, FieldType.EMAIL):
+            status = status_label
+            if part is not None:
+                rest = "; the rest of your order follows separately" if rest_behind else ""
+                status = f"{status_label} ({_lines_text(part, separator=', ')}{rest})"
             messages.append(self._mail(order, form, personal, email, status, tracking,
-                                       order.lines if lines is None else lines))
+                                       order.lines if part is None else part))
         phone = _first_answer(form, personal, FieldType.PHONE)
         if phone and personal.get(SMS_OPT_IN_KEY) is True and sms_configured(self._settings):
+            # Item names stay out of the text: they may hold characters outside GSM-7, which cost a part each 70.
+            status = status_label if part is None else f"{status_label} (part of your order)"
             messages.append(enqueue_message(
                 self._session, kind=MessageKind.STATUS_UPDATE, channel=MessageChannel.SMS, recipients=[phone],
                 subject=f"SMS: order {order.reference} {status.lower()}",

@@ -278,7 +278,7 @@ def portal_view(session: Session, access: PortalAccess, filters: PortalFilters =
     if event.purged_at is not None:
         return PortalView(event.title, vendor.name, True, (), counts)
     sheet, disclosed, orders = _sheet(session, event, vendor, lines, access.actor)
-    changed = _changed_orders(session, lines, access.previous_visit_at)
+    changed = _changed_orders(session, lines, access.previous_visit_at, access.actor)
     items = tuple(dict.fromkeys(sheet[ITEM])) if not sheet.empty else ()
     variants = tuple(dict.fromkeys(v for v in sheet[VARIANT] if v)) if not sheet.empty else ()
     field_headers = [column for column in sheet.columns if column not in (REFERENCE, ITEM, VARIANT, QUANTITY, STATUS)]
@@ -361,15 +361,17 @@ def _tracking(session: Session, order_ids: Sequence[int], actor: str) -> dict[in
     return {order.id: part_tracking(order, actor) for order in orders}
 
 
-def _changed_orders(session: Session, lines: pd.DataFrame, since: datetime | None) -> set[int]:
-    """Orders placed, changed or moved since the vendor's previous visit (all of them on the first visit)."""
+def _changed_orders(session: Session, lines: pd.DataFrame, since: datetime | None, actor: str) -> set[int]:
+    """Orders placed, changed or moved since the vendor's previous visit (all of them on the first visit); another
+    vendor moving its own part of a shared order is no news to this one."""
     order_ids = sorted({int(i) for i in lines["order_id"]})
     if since is None or not order_ids:
         return set(order_ids)
     changed = set(session.scalars(select(Order.id).where(
         Order.id.in_(order_ids), or_(Order.created_at > since, Order.changed_at > since))))
     moved = set(session.scalars(select(OrderStatusChange.order_id).where(
-        OrderStatusChange.order_id.in_(order_ids), OrderStatusChange.at > since)))
+        OrderStatusChange.order_id.in_(order_ids), OrderStatusChange.at > since,
+        or_(OrderStatusChange.part.is_(None), OrderStatusChange.actor == actor))))
     return changed | moved
 
 

@@ -15,7 +15,7 @@ from core.login_throttle import login_credentials, record_failed_login
 from core.models import utcnow
 from core.users import session_actor
 from ui import feedback, runtime
-from ui.login_session import authenticator, start_login
+from ui.login_session import authenticator, forget_login, start_login
 
 
 def render() -> None:
@@ -44,6 +44,7 @@ def render() -> None:
         if found is None:
             return
         if found[0] is None:  # removed, or its logins revoked, since the password was checked
+            forget_login()  # the library's own "logged in" too, so that the form is drawn again
             st.error("Username or password is incorrect.")
             return
         # app.py lands them on the Dashboard and keeps the cookie component drawn until the cookie is stored.

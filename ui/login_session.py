@@ -4,6 +4,7 @@ the login and the account screens use."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,9 +17,9 @@ from core.users import login_cookie_claims, login_cookie_token, session_actor
 from ui import runtime
 
 ISSUED_KEY = "auth.issued_at"
-# The login cookie the browser has not yet confirmed storing, and the cookie component's answer once it has.
+# The login cookie the browser has not yet confirmed storing: its token, and the key of the component whose
+# answer says it is stored (one per cookie: a late answer about an earlier cookie must not count for this one).
 COOKIE_PENDING_KEY = "auth.cookie_pending"
-COOKIE_STORED_KEY = "auth.cookie_stored"
 NOTE_KEY = "auth.note"
 # streamlit-authenticator's own session keys; cleared together with ours.
 LIBRARY_KEYS = ("authentication_status", "username", "name", "email", "roles")
@@ -44,7 +45,7 @@ def restore_session() -> None:
 
 
 def forget_login() -> None:
-    for key in (runtime.ACTOR_KEY, ISSUED_KEY, COOKIE_PENDING_KEY, *LIBRARY_KEYS):
+    for key in (runtime.ACTOR_KEY, ISSUED_KEY, COOKIE_PENDING_KEY, NOTE_KEY, *LIBRARY_KEYS):
         st.session_state.pop(key, None)
 
 
@@ -54,9 +55,8 @@ def start_login(actor: Actor, issued: datetime, note: str = "") -> None:
     state = st.session_state
     settings = runtime.settings()
     state[runtime.ACTOR_KEY], state[ISSUED_KEY] = actor, issued
-    state.pop(COOKIE_STORED_KEY, None)
-    state[COOKIE_PENDING_KEY] = login_cookie_token(actor.username, cookie_key(settings), settings.cookie_expiry_days,
-                                                   issued)
+    token = login_cookie_token(actor.username, cookie_key(settings), settings.cookie_expiry_days, issued)
+    state[COOKIE_PENDING_KEY] = (token, f"auth.cookie_stored.{secrets.token_hex(4)}")
     if note:
         state[NOTE_KEY] = note
     st.rerun()
@@ -72,18 +72,20 @@ def store_login_cookie() -> None:
     state = st.session_state
     if note := state.pop(NOTE_KEY, None):
         st.toast(note, icon=":material/check_circle:")
-    token = state.get(COOKIE_PENDING_KEY)
-    if token is None:
+    pending = state.get(COOKIE_PENDING_KEY)
+    if pending is None:
         return
-    if state.get(COOKIE_STORED_KEY):
+    token, stored_key = pending
+    if state.get(stored_key):
         del state[COOKIE_PENDING_KEY]
         return
     # deferred: only a session that has just logged in needs it
     from extra_streamlit_components import CookieManager
 
     settings = runtime.settings()
-    CookieManager(key="auth.cookies").set(settings.cookie_name, token, key=COOKIE_STORED_KEY,
-                                          expires_at=datetime.now() + timedelta(days=settings.cookie_expiry_days))
+    # The token's own expiry, with its timezone: the browser reads a naive time as its own local time.
+    CookieManager(key="auth.cookies").set(settings.cookie_name, token, key=stored_key,
+                                          expires_at=state[ISSUED_KEY] + timedelta(days=settings.cookie_expiry_days))
 
 
 def authenticator(credentials: dict | None = None) -> Any:  # a streamlit_authenticator.Authenticate

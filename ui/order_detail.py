@@ -24,10 +24,7 @@ def show_order_detail(actor: Actor, event_id: int, reference: str) -> None:
     st.subheader(f"Order {detail.reference}")
     st.caption(f"Placed {detail.local_placed_at:%d %b %Y, %H:%M} ({detail.timezone}) · "
                f"{STATUS_LABELS[detail.status]} · form version {detail.form_version}")
-    # Each line's status only when a vendor moved its part of the order ahead of the rest.
-    parted = any(line.status not in (None, detail.status) for line in detail.lines)
-    show_order_lines(detail.lines, detail.total, detail.currency,
-                     [STATUS_LABELS[line.status or detail.status] for line in detail.lines] if parted else None)
+    show_order_lines(detail.lines, detail.total, detail.currency, detail.line_status_labels or None)
     st.dataframe([{"Question": answer.label, "Answer": answer.value, "Personal": answer.personal}
                   for answer in detail.answers], hide_index=True, width="stretch")
     if not detail.personal_data_kept:

@@ -28,7 +28,7 @@ from core.models import (
     OutboxMessage,
     VendorLink,
 )
-from core.order_admin import order_detail
+from core.order_admin import OrderFilters, order_detail, search_orders
 from core.purge import purge_event
 from core.vendor_portal import (
     PortalAccess,
@@ -357,17 +357,66 @@ def test_a_vendor_moves_only_its_part_of_a_shared_order_and_the_order_follows_th
     assert rows == [(None,), (None,)]  # both lines follow their order again
 
 
-def test_an_organisers_move_applies_to_the_whole_order(portal: Portal, engine: Engine) -> None:
+def test_the_last_part_to_move_is_told_as_a_part_when_the_rest_is_further_along(
+        portal: Portal, engine: Engine) -> None:
+    world = portal.world
+    with unit_of_work(engine) as session:
+        caterer_link = create_vendor_link(session, world.alice, world.event_id, world.caterer_id)
+    printer, caterer = _access(portal), _open(portal, caterer_link.path.removeprefix("/vendor?t="))
+    assert caterer is not None
+    with unit_of_work(engine) as session:
+        update_statuses(session, caterer, {portal.ada: None}, OrderStatus.DELIVERED)
+    with unit_of_work(engine) as session:
+        update_statuses(session, printer, {portal.ada: "JD0146 0000"}, OrderStatus.SHIPPED)
+    assert _statuses(portal)[portal.ada] == OrderStatus.SHIPPED
+    delivered, shipped = _status_mails(portal)
+    assert delivered.subject == (f"Your order {portal.ada}: Delivered (1 × Breakfast box; the rest of your order "
+                                 "follows separately)")
+    # The breakfast box was delivered: the t-shirts' mail is about them alone, and nothing is left to follow.
+    assert shipped.subject == f"Your order {portal.ada}: Shipped (2 × T-shirt (Fitted, M))"
+    assert "Breakfast" not in shipped.body_text
+    with read_only(engine) as session:
+        ada_id = session.scalar(select(Order.id).where(Order.reference == portal.ada))
+        steps = session.execute(select(OrderStatusChange.status, OrderStatusChange.actor, OrderStatusChange.part)
+                                .where(OrderStatusChange.order_id == ada_id)
+                                .where(OrderStatusChange.status != OrderStatus.RECEIVED)
+                                .order_by(OrderStatusChange.id)).all()
+    assert [tuple(step) for step in steps] == [
+        (OrderStatus.DELIVERED, "vendor:Caterer", "1 × Breakfast box"),
+        (OrderStatus.SHIPPED, "vendor:Print Shop", "2 × T-shirt (Fitted, M)"),
+        (OrderStatus.SHIPPED, "system", None)]  # the order caught up
+    # The same file again changes nothing and tells nobody twice; the printer still sees its tracking.
+    with unit_of_work(engine) as session:
+        assert update_statuses(session, printer, {portal.ada: "JD0146 0000"}, OrderStatus.SHIPPED) == 0
+    assert len(_status_mails(portal)) == 2
+    with read_only(engine) as session:
+        [printed] = [o for o in portal_view(session, printer).orders if o.reference == portal.ada]
+    assert printed.tracking == "JD0146 0000"
+
+
+def test_an_organisers_move_applies_to_the_whole_order_and_tells_about_the_lines_it_moved(
+        portal: Portal, engine: Engine) -> None:
     with unit_of_work(engine) as session:
         update_statuses(session, _access(portal), {portal.ada: None}, OrderStatus.SHIPPED)
     with unit_of_work(engine) as session:
-        change_status(session, portal.world.alice, portal.world.event_id, [portal.ada], OrderStatus.IN_PRODUCTION)
-    # The t-shirts stay shipped (ahead of the order); the breakfast box moves with the order.
+        change_status(session, portal.world.alice, portal.world.event_id, [portal.ada], OrderStatus.IN_PRODUCTION,
+                      notify_attendee=True)
+    # The t-shirts stay shipped (ahead of the order); the breakfast box moves with the order, and only it is named.
     assert _line_statuses(portal)[(portal.ada, "tshirt")] == OrderStatus.SHIPPED
     assert _line_statuses(portal)[(portal.ada, "breakfast")] == OrderStatus.IN_PRODUCTION
+    last = _status_mails(portal)[-1]
+    assert last.subject == f"Your order {portal.ada}: In production (1 × Breakfast box)"
+    assert "T-shirt" not in last.body_text
+    with read_only(engine) as session:
+        [row] = search_orders(session, portal.world.alice, portal.world.event_id, OrderFilters(text=portal.ada),
+                              page=1, page_size=10).rows.itertuples()
+    assert row.items == "2× T-shirt (Fitted, M), shipped; 1× Breakfast box"
     with unit_of_work(engine) as session:
         change_status(session, portal.world.alice, portal.world.event_id, [portal.ada], OrderStatus.CANCELLED)
     assert _line_statuses(portal)[(portal.ada, "tshirt")] == OrderStatus.CANCELLED
+    with read_only(engine) as session:  # the lines follow the cancelled order: none keeps a status of its own
+        assert session.scalars(select(OrderLine.status).join(Order).where(Order.reference == portal.ada)).all() \
+            == [None, None]
 
 
 # --- after the purge ---------------------------------------------------------------------------------------------

@@ -125,15 +125,29 @@ def settled(page) -> None:  # noqa: ANN001
     match both copies, or the old one only. Call it after waiting for something the run itself draws: right after
     a click the run may not have started yet, and the page still looks settled."""
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
-    expect(page.locator('[data-testid="stElementContainer"][data-stale="true"]')).to_have_count(0)
+    expect(page.locator('[data-testid="stElementContainer"][data-stale="true"]')).to_have_count(0, timeout=20_000)
+
+
+def after_change(page) -> None:  # noqa: ANN001
+    """Wait for the run that a change in a widget starts, then until it has settled (`settled`)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        page.locator('[data-testid="stApp"][data-test-script-state="running"]').wait_for(state="attached",
+                                                                                          timeout=2000)
+    except PlaywrightTimeoutError:
+        pass  # it was over before we looked
+    settled(page)
 
 
 def commit(page, label: str, value: str) -> None:  # noqa: ANN001
-    """Type into a text input and leave it, as a person does; the form builder applies a change on leaving."""
+    """Type into a text input and leave it, as a person does, and wait for the run that applies it (the form
+    builder applies a change on leaving)."""
     settled(page)
     box = textbox(page, label)
     box.fill(value)
     box.press("Tab")
+    after_change(page)
 
 
 def choose(page, label: str, option: str) -> None:  # noqa: ANN001
@@ -145,6 +159,7 @@ def choose(page, label: str, option: str) -> None:  # noqa: ANN001
     box.scroll_into_view_if_needed()
     box.click()
     page.get_by_role("option", name=option, exact=True).click()
+    after_change(page)
 
 
 def dismiss_page_not_found(page) -> None:  # noqa: ANN001
@@ -176,3 +191,6 @@ def log_in(page, server: Server, *, events: bool = True, cookie: bool = True) ->
     # no login (the new tab of a person who just logged in would too).
     if cookie:
         page.wait_for_function("document.cookie.includes('event_orders_login=')")
+        # The component's answer reruns the page once more, which then draws it no longer.
+        expect(page.locator('iframe[src*="cookie_manager"]')).to_have_count(0, timeout=20_000)
+        settled(page)

@@ -49,9 +49,25 @@ def test_correct_password_logs_in(login_page: AppTest, organiser: str) -> None:
     # to be stored in the browser (ui/login_session.store_login_cookie) is olga's, issued with this login.
     assert at.session_state["auth.actor"].username == "olga"
     assert at.success[0].value.startswith("You are logged in.")
-    claims = login_cookie_claims(at.session_state["auth.cookie_pending"], TEST_COOKIE_KEY, 7.0)
+    token, _ = at.session_state["auth.cookie_pending"]
+    claims = login_cookie_claims(token, TEST_COOKIE_KEY, 7.0)
     assert claims is not None and claims[0] == "olga"
     assert abs((claims[1] - at.session_state["auth.issued_at"]).total_seconds()) < 0.01
+
+
+def test_the_pending_cookie_is_drawn_on_every_run_until_the_browser_says_it_stored_it(
+        login_page: AppTest, organiser: str) -> None:
+    at = _submit(login_page, organiser, PASSWORD)
+    frame = _script("login_session.store_login_cookie()")  # what app.py runs on every page after a login
+    frame.session_state["auth.actor"] = at.session_state["auth.actor"]
+    frame.session_state["auth.issued_at"] = at.session_state["auth.issued_at"]
+    frame.session_state["auth.cookie_pending"] = pending = at.session_state["auth.cookie_pending"]
+    frame = frame.run().run()  # whatever the page, the component stays until it answers
+    assert not frame.exception
+    assert frame.session_state["auth.cookie_pending"] == pending
+    frame.session_state[pending[1]] = True  # the component's answer: the browser stored the cookie
+    frame = frame.run()
+    assert "auth.cookie_pending" not in frame.session_state
 
 
 def test_wrong_password_is_refused_without_saying_which_part_was_wrong(login_page: AppTest, organiser: str) -> None:
