@@ -23,7 +23,7 @@ from core.catalogue import NO_VARIANT
 from core.errors import NotFound, SchemaError
 from core.event_admin import get_event_for
 from core.forms import FieldType, FormSpec, format_answer, parse_form_spec
-from core.fulfilment import LINE_STATUS, STATUS_LABELS
+from core.fulfilment import LINE_STATUS, STATUS_LABELS, in_statuses
 from core.models import (
     Event,
     FormVersion,
@@ -219,7 +219,7 @@ def routed_vendor(session: Session, event: Event, vendor_id: int | None) -> Vend
 def _order_conditions(event: Event, filters: ExportFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [Order.event_id == event.id]
     if filters.statuses:
-        conditions.append(Order.status.in_(sorted(filters.statuses)))
+        conditions.append(in_statuses(filters.statuses))
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         raise SchemaError("The first day is after the last day.")
     zone = ZoneInfo(event.timezone)

@@ -15,13 +15,13 @@ it, to the least advanced of them. An organiser's move applies to the whole orde
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Collection, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, case, select
+from sqlalchemy import ColumnElement, and_, case, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
@@ -77,6 +77,13 @@ def line_status(order: Order, line: OrderLine) -> OrderStatus:
 # `line_status` in SQL, for lists and sheets of lines (a query that joins OrderLine to its Order).
 LINE_STATUS = case((and_(OrderLine.status.is_not(None), Order.status != OrderStatus.CANCELLED), OrderLine.status),
                    else_=Order.status)
+
+
+def in_statuses(statuses: Collection[OrderStatus]) -> ColumnElement[bool]:
+    """SQL: the order is in one of `statuses`, or a line of it is (a vendor moved its part there ahead)."""
+    chosen = sorted(statuses)
+    return or_(Order.status.in_(chosen),
+               and_(Order.status != OrderStatus.CANCELLED, Order.lines.any(OrderLine.status.in_(chosen))))
 
 
 # --- Tracking ------------------------------------------------------------------------------------------------

@@ -23,7 +23,14 @@ from core import audit
 from core.auth import Actor, Permission, require
 from core.errors import DomainError, NotFound, SchemaError
 from core.forms import FieldType, FormSpec, format_answer, parse_form_spec
-from core.fulfilment import LINE_STATUS, STATUS_LABELS, StatusStep, line_status, organiser_history
+from core.fulfilment import (
+    LINE_STATUS,
+    STATUS_LABELS,
+    StatusStep,
+    in_statuses,
+    line_status,
+    organiser_history,
+)
 from core.models import Event, FormVersion, Item, Order, OrderLine, OrderPersonalData, OrderStatus, Vendor
 from core.money import DEFAULT_CURRENCY, lines_total
 from core.order_mail import resend_to_vendors
@@ -294,7 +301,7 @@ def _order_conditions(
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [Order.event_id == event.id]
     if filters.statuses:
-        conditions.append(Order.status.in_(sorted(filters.statuses)))
+        conditions.append(in_statuses(filters.statuses))
     if filters.item_key:
         conditions.append(exists().where(OrderLine.order_id == Order.id, OrderLine.item_key == filters.item_key))
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:

@@ -294,6 +294,13 @@ def _line_statuses(portal: Portal) -> dict[tuple[str, str], OrderStatus]:
             .where(Order.reference.in_([portal.ada, portal.grace])))}
 
 
+def _found(portal: Portal, status: OrderStatus) -> set[str]:
+    with read_only(portal.world.engine) as session:
+        found = search_orders(session, portal.world.alice, portal.world.event_id,
+                              OrderFilters(statuses=frozenset({status})), page=1, page_size=10)
+    return set(found.rows["reference"])
+
+
 def _status_mails(portal: Portal) -> list[OutboxMessage]:
     with read_only(portal.world.engine) as session:
         return list(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)
@@ -326,6 +333,9 @@ def test_a_vendor_moves_only_its_part_of_a_shared_order_and_the_order_follows_th
         detail = order_detail(session, world.alice, world.event_id, portal.ada)
     assert (printed.status, printed.tracking) == (OrderStatus.SHIPPED, "JD0146 0000")
     assert (catered.status, catered.tracking) == (OrderStatus.RECEIVED, None)
+    # The organiser's status filter finds the order by its own status and by its part that moved.
+    assert _found(portal, OrderStatus.SHIPPED) == {portal.ada}
+    assert _found(portal, OrderStatus.RECEIVED) == {portal.ada, portal.grace}
     # The attendee sees the step and can no longer change an order that is partly on its way.
     assert {step.label for step in own.history} == {"Received", "Shipped: 2 × T-shirt (Fitted, M)"}
     assert own.locked_reason.startswith("Part of your order is already being made or delivered")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.config import PROJECT_DIR
 from core.db import make_engine, unit_of_work
 from core.events import get_published_event
-from core.models import Item, OrderStatus, OrderStatusChange, User, Vendor, VendorMode
+from core.models import Item, Order, OrderStatus, OrderStatusChange, User, Vendor, VendorMode
 from core.orders import place_order
 from core.users import actor_for
 from core.vendor_portal import create_vendor_link
@@ -41,11 +41,12 @@ def _seed(database_url: str) -> tuple[str, list[str]]:
         session.add(printer)
         session.flush()
         session.scalars(select(Item).where(Item.event_id == event.id, Item.key == "tshirt")).one().vendor_id = printer.id
-        for key, name in (("ada", "Ada Lovelace"), ("grace", "Grace Hopper")):
+        tshirt = {"item": "tshirt", "options": {"type": "Fitted", "size": "M", "colour": "Black"}, "quantity": 1}
+        hoodie = {"item": "hoodie", "options": {"size": "M"}, "quantity": 1}  # no vendor: the organiser's own
+        for key, name, items in (("ada", "Ada Lovelace", [tshirt, hoodie]), ("grace", "Grace Hopper", [tshirt])):
             references.append(place_order(session, event, {
-                "name": name, "email": f"{key}@example.com", "consent": True,
-                "items": [{"item": "tshirt", "options": {"type": "Fitted", "size": "M", "colour": "Black"},
-                           "quantity": 1}]}, idempotency_key=f"e2e-{key}").reference)
+                "name": name, "email": f"{key}@example.com", "consent": True, "items": items},
+                idempotency_key=f"e2e-{key}").reference)
         admin = actor_for(session.scalars(select(User).where(User.username == "e2e")).one())
         link = create_vendor_link(session, admin, event.id, printer.id)
     engine.dispose()
@@ -86,6 +87,13 @@ def test_a_vendor_marks_two_orders_shipped_and_the_attendees_and_organiser_see_i
             received = wait_for(mail, 6, timeout=30)  # 2 confirmations, 2 vendor mails, 2 status mails
             status_mails = [m for m in received if TRACKING in m.message.get_body(("plain",)).get_content()]
             assert sorted(m.rcpt_tos for m in status_mails) == [("ada@example.com",), ("grace@example.com",)]
+            # Ada's hoodie is not the printer's: her mail is about the t-shirt, and her order is not shipped yet.
+            subjects = {m.rcpt_tos[0]: m.message["Subject"] for m in status_mails}
+            assert subjects["ada@example.com"] == (f"Your order {references[0]}: Shipped (1 × T-shirt (Fitted, M, "
+                                                   "Black); the rest of your order follows separately)")
+            assert subjects["grace@example.com"] == f"Your order {references[1]}: Shipped"
+            statuses = {order.reference: order.status for order in stored(database_url, Order)}
+            assert statuses == {references[0]: OrderStatus.RECEIVED, references[1]: OrderStatus.SHIPPED}
 
             # The organiser finds the step, by the vendor, on the order's detail.
             page.goto(f"{url}/login")
