@@ -93,6 +93,15 @@ def _access(portal: Portal) -> PortalAccess:
     return access
 
 
+def _caterer(portal: Portal) -> PortalAccess:
+    """The caterer's portal, opened by a link of its own (the breakfast boxes' vendor)."""
+    with unit_of_work(portal.world.engine) as session:
+        link = create_vendor_link(session, portal.world.alice, portal.world.event_id, portal.world.caterer_id)
+    access = _open(portal, link.path.removeprefix("/vendor?t="))
+    assert access is not None
+    return access
+
+
 # --- links -------------------------------------------------------------------------------------------------------
 
 
@@ -247,10 +256,7 @@ def test_the_vendor_marks_orders_shipped_as_an_organiser_would_and_attendees_are
 
 def test_a_vendor_cannot_touch_orders_that_are_not_its_own(portal: Portal, engine: Engine) -> None:
     world = portal.world
-    with unit_of_work(engine) as session:
-        caterer = create_vendor_link(session, world.alice, world.event_id, world.caterer_id)
-    cook = _open(portal, caterer.path.removeprefix("/vendor?t="))
-    assert cook is not None
+    cook = _caterer(portal)
     breakfast_only = place_at(world, "e", BREAKFAST, name="Barbara Liskov", delivery=ADDRESS)
     printer = _access(portal)
     with unit_of_work(engine) as session:
@@ -310,10 +316,7 @@ def _status_mails(portal: Portal) -> list[OutboxMessage]:
 def test_a_vendor_moves_only_its_part_of_a_shared_order_and_the_order_follows_the_last_part(
         portal: Portal, engine: Engine) -> None:
     world = portal.world
-    with unit_of_work(engine) as session:
-        caterer_link = create_vendor_link(session, world.alice, world.event_id, world.caterer_id)
-    printer, caterer = _access(portal), _open(portal, caterer_link.path.removeprefix("/vendor?t="))
-    assert caterer is not None
+    printer, caterer = _access(portal), _caterer(portal)
 
     # The printer ships Ada's t-shirts: they are shipped, her breakfast box and her order are not.
     with unit_of_work(engine) as session:
@@ -369,11 +372,7 @@ def test_a_vendor_moves_only_its_part_of_a_shared_order_and_the_order_follows_th
 
 def test_the_last_part_to_move_is_told_as_a_part_when_the_rest_is_further_along(
         portal: Portal, engine: Engine) -> None:
-    world = portal.world
-    with unit_of_work(engine) as session:
-        caterer_link = create_vendor_link(session, world.alice, world.event_id, world.caterer_id)
-    printer, caterer = _access(portal), _open(portal, caterer_link.path.removeprefix("/vendor?t="))
-    assert caterer is not None
+    printer, caterer = _access(portal), _caterer(portal)
     with unit_of_work(engine) as session:
         update_statuses(session, caterer, {portal.ada: None}, OrderStatus.DELIVERED)
     with unit_of_work(engine) as session:
