@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -139,8 +140,21 @@ def run_tick(engine: Engine, settings: Settings, *, now: datetime | None = None,
     return report
 
 
+TICK_SPREAD = 0.1  # each interval between ticks is TICK_SECONDS give or take this share of it
+
+
+def next_tick_after(started: float, every: float, rng: random.Random | None = None) -> float:
+    """When the tick after one started at `started` is due: `every` seconds later, give or take TICK_SPREAD.
+
+    Workers started together would otherwise keep trying for the lease in the same instant, the same one winning
+    every time; the spread lets their turns drift apart, as systemd's RandomizedDelaySec does for timers.
+    """
+    return started + every * (rng or random).uniform(1 - TICK_SPREAD, 1 + TICK_SPREAD)
+
+
 def run_scheduler(engine: Engine, settings: Settings, stop: threading.Event) -> None:
-    """Until `stop` is set: the tick every TICK_SECONDS, and the outbox every MAIL_DISPATCH_SECONDS in between.
+    """Until `stop` is set: the tick about every TICK_SECONDS (`next_tick_after`), and the outbox every
+    MAIL_DISPATCH_SECONDS in between.
 
     Either set to 0 is off; with both off this returns at once. The app runs this in one background thread.
     """
@@ -150,7 +164,7 @@ def run_scheduler(engine: Engine, settings: Settings, stop: threading.Event) -> 
         started = time.monotonic()
         if tick_every > 0 and started >= next_tick:
             _logged("tick", lambda: run_tick(engine, settings, drain_mail=mail_every > 0))
-            next_tick, next_mail = started + tick_every, started + mail_every  # the tick drained the outbox
+            next_tick, next_mail = next_tick_after(started, tick_every), started + mail_every  # outbox drained
         elif mail_every > 0 and started >= next_mail:
             _logged("mail dispatch", lambda: drain_outbox(engine, settings))
             next_mail = started + mail_every

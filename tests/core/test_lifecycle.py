@@ -4,6 +4,7 @@ runner at a time across processes (threads with their own engines here, on the s
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,16 @@ import core.lifecycle
 from core.config import Settings
 from core.dashboard import event_dashboard
 from core.db import make_engine, read_only, unit_of_work
-from core.lifecycle import TICK_LEASE, TickReport, claim_job, release_job, run_scheduler, run_tick
+from core.lifecycle import (
+    TICK_LEASE,
+    TICK_SPREAD,
+    TickReport,
+    claim_job,
+    next_tick_after,
+    release_job,
+    run_scheduler,
+    run_tick,
+)
 from core.models import (
     AuditEntry,
     Event,
@@ -432,6 +442,13 @@ def test_the_scheduler_ticks_in_its_thread_until_stopped(world: World) -> None:
     # By the real clock the event is open; the outbox was left alone (MAIL_DISPATCH_SECONDS=0).
     assert _actions(world.engine, "event.opened") == ["event.opened"]
     assert {m.status for m in _messages(world.engine, MessageKind.CONFIRMATION)} == {MessageStatus.PENDING}
+
+
+def test_ticks_are_spread_around_the_interval_so_that_workers_started_together_take_turns() -> None:
+    rng = random.Random(7)
+    gaps = [next_tick_after(1000.0, 60, rng) - 1000.0 for _ in range(200)]
+    assert all(60 * (1 - TICK_SPREAD) <= gap <= 60 * (1 + TICK_SPREAD) for gap in gaps)
+    assert max(gaps) - min(gaps) > 60 * TICK_SPREAD  # not the same instant every time
 
 
 def test_the_scheduler_with_everything_off_returns_at_once(world: World) -> None:

@@ -233,7 +233,7 @@ def test_behind_the_proxy_an_attendee_orders_and_the_tick_in_both_workers_does_e
                 return bool(stored(database_url, PurgeReceipt))
 
             _wait(lambda: vendor_lists() >= 1 and purged(), 60, "the vendor list and the purge")
-            _wait(lambda: len(leases.pids()) >= 2, 30, "both workers to have held the tick's lease")
+            _wait(lambda: len(leases.pids()) >= 2, 45, "both workers to have held the tick's lease")
             time.sleep(4)  # several more ticks in each worker: none may repeat the work
             workers = {worker.process.pid for worker in stack.workers}
         assert leases.pids() == workers
