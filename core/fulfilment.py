@@ -9,7 +9,8 @@ their lines through their portal (`move_vendor_lines`). Placing an order records
 
 A vendor who makes only part of an order (the hoodies, while a bakery brings the breakfast box) moves only its
 lines: they get a status of their own, ahead of the order, and the order follows once every line has moved past
-it, to the least advanced of them. An organiser's move applies to the whole order.
+it, to the least advanced of them. An organiser's move applies to the whole order (a vendor's file that the
+organiser uploads naming the vendor moves that vendor's lines, core/status_upload.py).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ FULFILMENT_STEPS = (OrderStatus.RECEIVED, OrderStatus.SENT_TO_VENDOR, OrderStatu
 # Nothing more happens to such an order: its attendee may have their personal data deleted at once
 # (core/purge.py's `forget_order`).
 FORGETTABLE = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED})
+# What a vendor reports about its own lines (its portal, its file uploaded by an organiser), in step order.
+VENDOR_STATUSES = (OrderStatus.IN_PRODUCTION, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 MAX_TRACKING_LENGTH = 500  # the column's size
 MAX_TRACKING_CODE_LENGTH = 100
 MAX_PART_LENGTH = 500  # order_status_changes.part
@@ -130,6 +133,12 @@ def current_tracking(order: Order) -> str | None:
     """The tracking number or link of the order's latest shipped step that has one."""
     tracked = [step for step in order.history if step.status == OrderStatus.SHIPPED and step.tracking]
     return tracked[-1].tracking if tracked else None
+
+
+def vendor_actor(vendor_name: str) -> str:
+    """How the history and the audit log name a vendor reporting its lines: as its organiser named it, one line,
+    bounded."""
+    return f"vendor:{' '.join(vendor_name.split())}"[:64]
 
 
 def part_tracking(order: Order, actor: str) -> str | None:
@@ -274,7 +283,7 @@ def move_vendor_lines(
     parts = [(orders[reference], [line for line in orders[reference].lines if line.item_id in item_ids], tracking)
              for reference, tracking in wanted.items() if reference not in whole]
     for order, lines, _ in parts:
-        _check_part(order, lines, new_status)
+        check_part(order, lines, new_status)
     moved = move_orders_by(session, actor, event, whole, new_status, notify_attendee=notify_attendee,
                            settings=settings) if whole else 0
     notifier = StatusNotifier(session, event, settings or load_settings()) if notify_attendee else None
@@ -310,7 +319,9 @@ def _lock_orders(
     return wanted, orders
 
 
-def _check_part(order: Order, lines: Sequence[OrderLine], new_status: OrderStatus) -> None:
+def check_part(order: Order, lines: Sequence[OrderLine], new_status: OrderStatus) -> None:
+    """Raise StatusChangeRefused, naming the order and the lines, unless `lines` of `order` may move to
+    `new_status` (forward only, per part; never in a cancelled order)."""
     if order.status == OrderStatus.CANCELLED:
         raise StatusChangeRefused(f"Order {order.reference} is cancelled; a cancelled order cannot change.")
     furthest = max((line_status(order, line) for line in lines), key=FULFILMENT_STEPS.index)

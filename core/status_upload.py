@@ -9,6 +9,10 @@ Applying takes the rows that were valid in the preview the organiser saw, and on
 similar tools' imports do): rows with errors are skipped, not fixed by guessing. All valid rows go in one
 transaction, so an import is applied entirely or not at all; if one of them can no longer be applied (another
 organiser moved that order meanwhile), nothing is applied and the organiser is asked to look at a new preview.
+
+A file from one vendor, forwarded by the organiser, moves only that vendor's lines (`vendor_id`): in an order
+shared with other vendors the rest stays where it is, exactly as when the vendor reports through its portal
+(`fulfilment.move_vendor_lines`; the history names the vendor, the audit log also the organiser who applied it).
 """
 
 from __future__ import annotations
@@ -27,8 +31,21 @@ from core import audit
 from core.auth import Actor, Permission, require
 from core.config import Settings
 from core.errors import FormValidationError, NotFound, StatusChangeRefused, StatusImportStale
-from core.fulfilment import STATUS_LABELS, check_transition, current_tracking, move_orders, tracking_problem
-from core.models import Event, Order, OrderStatus
+from core.fulfilment import (
+    FULFILMENT_STEPS,
+    STATUS_LABELS,
+    VENDOR_STATUSES,
+    check_part,
+    check_transition,
+    current_tracking,
+    line_status,
+    move_orders,
+    move_vendor_lines,
+    part_tracking,
+    tracking_problem,
+    vendor_actor,
+)
+from core.models import Event, Item, Order, OrderStatus, Vendor
 
 MAX_FILE_BYTES = 2_000_000
 # Applying holds the database's write lock: 2,000 rows with mails take a few seconds, while orders wait.
@@ -87,6 +104,7 @@ class StatusImportPreview:
 
     event_id: int
     rows: tuple[StatusImportRow, ...]
+    vendor_id: int | None = None  # a vendor's file: only its lines move
 
     @property
     def changes(self) -> tuple[StatusImportRow, ...]:
@@ -115,18 +133,38 @@ def parse_status(text: str) -> OrderStatus | None:
     return _STATUS_NAMES.get(_SEPARATORS.sub(" ", text.strip()).casefold())
 
 
-def preview_status_import(session: Session, actor: Actor, event_id: int, data: bytes) -> StatusImportPreview:
-    """Read a status CSV and check each row against the event's orders; changes nothing.
+@dataclass(frozen=True)
+class FileVendor:
+    """A vendor whose file an organiser may upload for an event: one with items of the event routed to it."""
 
-    Raises PermissionDenied, NotFound, or FormValidationError under "file" for a file that cannot be read as a
-    whole (not UTF-8, not CSV, no reference or status column, no rows, too many rows or bytes). Problems of
-    single rows are reported in the rows: unknown reference or status, a move backwards, a cancelled order,
-    a bad tracking number, a reference repeated in the file.
+    id: int
+    name: str
+
+
+def file_vendors(session: Session, actor: Actor, event_id: int) -> tuple[FileVendor, ...]:
+    """The vendors with items in the event, by name. Raises PermissionDenied."""
+    require(session, actor, Permission.ORDERS_UPDATE, event_id)
+    return tuple(FileVendor(vendor_id, name) for vendor_id, name in session.execute(
+        select(Vendor.id, Vendor.name).where(Vendor.id.in_(
+            select(Item.vendor_id).where(Item.event_id == event_id))).order_by(Vendor.name, Vendor.id)))
+
+
+def preview_status_import(session: Session, actor: Actor, event_id: int, data: bytes, *,
+                          vendor_id: int | None = None) -> StatusImportPreview:
+    """Read a status CSV and check each row against the event's orders (with `vendor_id`, against that vendor's
+    lines of each order); changes nothing.
+
+    Raises PermissionDenied, NotFound (also for a vendor without items in the event), or FormValidationError
+    under "file" for a file that cannot be read as a whole (not UTF-8, not CSV, no reference or status column, no
+    rows, too many rows or bytes). Problems of single rows are reported in the rows: unknown reference or status,
+    a move backwards, a cancelled order, a bad tracking number, a reference repeated in the file; for a vendor's
+    file also an order without its items and a status a vendor does not report.
     """
     require(session, actor, Permission.ORDERS_UPDATE, event_id)
     if session.get(Event, event_id) is None:
         raise NotFound("There is no such event.")
-    return StatusImportPreview(event_id, _check_rows(session, event_id, _read_rows(data)))
+    source = _source(session, event_id, vendor_id)
+    return StatusImportPreview(event_id, _check_rows(session, event_id, _read_rows(data), source), vendor_id)
 
 
 def apply_status_import(
@@ -136,17 +174,18 @@ def apply_status_import(
     """Apply the rows of `preview` that would change an order, in one transaction; returns how many changed.
 
     Each goes through `fulfilment.move_orders`, as the Orders page's changes do (history, audit, stock given back
-    on cancelling, the attendee told if `notify_attendee`); the import itself is audited as
-    `order.status_imported` with its counts. Raises PermissionDenied, StatusImportStale (nothing applied) when a
-    row to apply no longer applies as previewed.
+    on cancelling, the attendee told if `notify_attendee`); a vendor's file through `move_vendor_lines`, as the
+    vendor's portal does. The import itself is audited as `order.status_imported` with its counts. Raises
+    PermissionDenied, StatusImportStale (nothing applied) when a row to apply no longer applies as previewed.
     """
     require(session, actor, Permission.ORDERS_UPDATE, event_id)
     if preview.event_id != event_id:
         raise StatusImportStale("This preview belongs to another event. Upload the file again.")
+    source = _source(session, event_id, preview.vendor_id)
     wanted = preview.changes
     again = {row.row: row for row in _check_rows(
         session, event_id, [(row.row, row.reference, row.status.value if row.status else "", row.tracking or "")
-                            for row in wanted], lock=True)}
+                            for row in wanted], source, lock=True)}
     stale = [row.row for row in wanted if again[row.row] != row]
     if stale:
         raise StatusImportStale(f"Orders changed since the preview (row{'s' if len(stale) > 1 else ''} "
@@ -154,11 +193,20 @@ def apply_status_import(
     by_status: dict[OrderStatus, dict[str, str | None]] = {}
     for row in wanted:
         by_status.setdefault(row.status, {})[row.reference] = row.tracking  # type: ignore[index]
-    changed = sum(move_orders(session, actor, event_id, tracking, status, notify_attendee=notify_attendee,
-                              settings=settings) for status, tracking in by_status.items())
+    # In the order of the steps, so that a file saying "in production" for some and "shipped" for others works.
+    steps = [(status, by_status[status]) for status in (*FULFILMENT_STEPS, OrderStatus.CANCELLED) if status in by_status]
+    if source is None:
+        changed = sum(move_orders(session, actor, event_id, tracking, status, notify_attendee=notify_attendee,
+                                  settings=settings) for status, tracking in steps)
+    else:
+        event = session.get_one(Event, event_id)
+        changed = sum(move_vendor_lines(session, source.actor, event, source.item_ids, tracking, status,
+                                        notify_attendee=notify_attendee, settings=settings)
+                      for status, tracking in steps)
+    details = {"rows": len(preview.rows), "applied": changed, "skipped": len(preview.errors),
+               "notified": notify_attendee}
     audit.record(session, actor, "order.status_imported", event=event_id, subject="orders",
-                 details={"rows": len(preview.rows), "applied": changed, "skipped": len(preview.errors),
-                          "notified": notify_attendee})
+                 details=details if source is None else {**details, "vendor": source.vendor_id})
     return changed
 
 
@@ -230,11 +278,34 @@ def _limited(reader: Iterable[list[str]]) -> list[list[str]]:
 # --- Checking rows against the orders ---------------------------------------------------------------------------
 
 
-def _check_rows(session: Session, event_id: int, raw: Sequence[_RawRow], *, lock: bool = False
-                ) -> tuple[StatusImportRow, ...]:
+@dataclass(frozen=True)
+class _VendorFile:
+    """Whose file it is, when it is one vendor's: its name in the history, and the items whose lines it moves."""
+
+    vendor_id: int
+    name: str
+    item_ids: frozenset[int]
+
+    @property
+    def actor(self) -> str:
+        return vendor_actor(self.name)
+
+
+def _source(session: Session, event_id: int, vendor_id: int | None) -> _VendorFile | None:
+    if vendor_id is None:
+        return None
+    vendor = session.get(Vendor, vendor_id)
+    items = frozenset(session.scalars(select(Item.id).where(Item.event_id == event_id, Item.vendor_id == vendor_id)))
+    if vendor is None or not items:
+        raise NotFound("That vendor makes none of this event's items.")
+    return _VendorFile(vendor.id, vendor.name, items)
+
+
+def _check_rows(session: Session, event_id: int, raw: Sequence[_RawRow], source: _VendorFile | None, *,
+                lock: bool = False) -> tuple[StatusImportRow, ...]:
     references = {reference.upper() for _, reference, _, _ in raw if 0 < len(reference) <= MAX_REFERENCE_LENGTH}
     query = (select(Order).where(Order.event_id == event_id, Order.reference.in_(references))
-             .options(selectinload(Order.history)).order_by(Order.id))
+             .options(selectinload(Order.history), selectinload(Order.lines)).order_by(Order.id))
     orders = {order.reference: order for order in session.scalars(query.with_for_update() if lock else query)}
     first_row: dict[str, int] = {}
     checked: list[StatusImportRow] = []
@@ -243,18 +314,27 @@ def _check_rows(session: Session, event_id: int, raw: Sequence[_RawRow], *, lock
         order = orders.get(reference)
         status = parse_status(status_text) if status_text else None
         tracking = tracking_text or None
-        error = _row_error(reference, order, status_text, status, tracking, first_row.get(reference))
+        error = _row_error(reference, order, status_text, status, tracking, first_row.get(reference), source)
         first_row.setdefault(reference, number)
+        current, current_track = _where(order, source) if order else (None, None)
         checked.append(StatusImportRow(
             row=number, reference=reference[:MAX_REFERENCE_LENGTH * 2], status=status,
             tracking=tracking if tracking is None or len(tracking) <= 500 else tracking[:500] + "…",
-            current=order.status if order else None, current_tracking=current_tracking(order) if order else None,
-            error=error))
+            current=current, current_tracking=current_track, error=error))
     return tuple(checked)
 
 
+def _where(order: Order, source: _VendorFile | None) -> tuple[OrderStatus, str | None]:
+    """The status and tracking a row moves from: the order's, or for a vendor's file its lines' (the least
+    advanced of them) and the tracking it gave."""
+    lines = [] if source is None else [line for line in order.lines if line.item_id in source.item_ids]
+    if source is None or not lines or order.status == OrderStatus.CANCELLED:
+        return order.status, current_tracking(order)
+    return min((line_status(order, line) for line in lines), key=FULFILMENT_STEPS.index), part_tracking(order, source.actor)
+
+
 def _row_error(reference: str, order: Order | None, status_text: str, status: OrderStatus | None,
-               tracking: str | None, seen_in_row: int | None) -> str:
+               tracking: str | None, seen_in_row: int | None, source: _VendorFile | None) -> str:
     if not reference:
         return "No order reference."
     if seen_in_row is not None:
@@ -271,9 +351,25 @@ def _row_error(reference: str, order: Order | None, status_text: str, status: Or
             return "A tracking number or link goes with the status Shipped only."
         if problem := tracking_problem(tracking):
             return problem
+    if source is not None:
+        return _vendor_row_error(order, status, source)
     if order.status != status:
         try:
             check_transition(order, status)
         except StatusChangeRefused as exc:
             return str(exc)
+    return ""
+
+
+def _vendor_row_error(order: Order, status: OrderStatus, source: _VendorFile) -> str:
+    if status not in VENDOR_STATUSES:
+        return (f"A vendor's file sets {', '.join(STATUS_LABELS[s] for s in VENDOR_STATUSES)} only; change "
+                "anything else on the Orders page.")
+    lines = [line for line in order.lines if line.item_id in source.item_ids]
+    if not lines:
+        return f"Order {order.reference} holds none of {source.name}'s items."
+    try:
+        check_part(order, lines, status)
+    except StatusChangeRefused as exc:
+        return str(exc)
     return ""

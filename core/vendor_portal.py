@@ -43,7 +43,14 @@ from core.exports import (
     vendor_line_condition,
     vendor_line_items,
 )
-from core.fulfilment import STATUS_LABELS, clean_tracking, move_vendor_lines, part_tracking
+from core.fulfilment import (
+    STATUS_LABELS,
+    VENDOR_STATUSES,
+    clean_tracking,
+    move_vendor_lines,
+    part_tracking,
+    vendor_actor,
+)
 from core.models import (
     Disclosure,
     Event,
@@ -69,7 +76,6 @@ MAX_TOKEN_LENGTH = 100
 WRONG_LINKS_FREE = 10.0
 WRONG_LINKS_MAX_DELAY = timedelta(minutes=15)
 # What a vendor may move its orders to; "received", "sent to vendor" and cancelling stay with the organisers.
-VENDOR_STATUSES = (OrderStatus.IN_PRODUCTION, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 
 
 # --- Links, for organisers ---------------------------------------------------------------------------------------
@@ -184,8 +190,7 @@ class PortalAccess:
 
     @property
     def actor(self) -> str:
-        # The history and audit log name the vendor as its organiser named it, one line, bounded.
-        return f"vendor:{' '.join(self.vendor_name.split())}"[:64]
+        return vendor_actor(self.vendor_name)
 
 
 def open_portal(session: Session, token: object, *, client: str, now: datetime | None = None) -> PortalAccess | None:

@@ -12,10 +12,11 @@ import streamlit as st
 
 from core.errors import LoginThrottled
 from core.login_throttle import login_credentials, record_failed_login
-from core.models import utcnow
-from core.users import session_actor
 from ui import feedback, runtime
-from ui.login_session import authenticator, forget_login, start_login
+from ui.login_session import authenticator, start_login
+
+# The same for a wrong password, an unknown username, and a login revoked while it was checked.
+INCORRECT = "Username or password is incorrect."
 
 
 def render() -> None:
@@ -39,19 +40,11 @@ def render() -> None:
                                      fields={"Form name": "Log in", "Login": "Log in"})
     status = st.session_state.get("authentication_status")
     if status:
-        issued = utcnow()
-        found = feedback.read(lambda session: [session_actor(session, st.session_state["username"], issued)])
-        if found is None:
-            return
-        if found[0] is None:  # removed, or its logins revoked, since the password was checked
-            forget_login()  # the library's own "logged in" too, so that the form is drawn again
-            st.error("Username or password is incorrect.")
-            return
         # app.py lands them on the Dashboard and keeps the cookie component drawn until the cookie is stored.
-        start_login(found[0], issued)
+        start_login(st.session_state["username"], refused=INCORRECT)
     elif status is False:
         st.session_state["authentication_status"] = None  # so that the next run does not count it again
         failed = [name for name, user in credentials["usernames"].items()
                   if user.get("failed_login_attempts", 0) > failures_before[name]]
         wait = feedback.apply(lambda session: record_failed_login(session, failed[0] if failed else None, client))
-        st.error(str(LoginThrottled(wait)) if wait else "Username or password is incorrect.")
+        st.error(str(LoginThrottled(wait)) if wait else INCORRECT)

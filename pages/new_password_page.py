@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.models import utcnow
-from core.users import session_actor, set_own_password
+from core.users import set_own_password
 from ui import feedback, runtime
 from ui.login_session import start_login
 
@@ -32,7 +31,5 @@ def render() -> None:
         return
     # The change revoked every login issued until now, this one too: issue this session and its cookie anew, and
     # go on to the Dashboard (app.py lands them there).
-    issued = utcnow()
-    found = feedback.read(lambda session: [session_actor(session, actor.username, issued)])
-    if found is not None and found[0] is not None:
-        start_login(found[0], issued, note="Your new password is set.")
+    start_login(actor.username, note="Your new password is set.",
+                refused="Your new password is set, but this login was ended meanwhile. Please log in again.")

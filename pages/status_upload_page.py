@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.status_upload import FILE_FIELD, MAX_ROWS, StatusImportPreview, apply_status_import, preview_status_import
+from core.auth import Actor
+from core.status_upload import (
+    FILE_FIELD,
+    MAX_ROWS,
+    StatusImportPreview,
+    apply_status_import,
+    file_vendors,
+    preview_status_import,
+)
+from core.wording import counted
 from ui import feedback, runtime
 
 PREFIX = "status_upload"
@@ -24,11 +33,13 @@ def render() -> None:
     if done := state.pop(f"{PREFIX}.done", None):
         st.success(done, icon=":material/check_circle:")
     generation = state.get(f"{PREFIX}.generation", 0)
+    vendor_id = _whose_file(actor, event.id)
     upload = st.file_uploader("CSV file", type=["csv", "txt"], key=f"{PREFIX}.file.{event.id}.{generation}")
     file_slot = st.empty()
     if upload is None:
         return
-    preview = feedback.read(lambda session: preview_status_import(session, actor, event.id, upload.getvalue()),
+    preview = feedback.read(lambda session: preview_status_import(session, actor, event.id, upload.getvalue(),
+                                                                  vendor_id=vendor_id),
                             slots={FILE_FIELD: file_slot})
     if preview is None:
         return
@@ -44,10 +55,25 @@ def render() -> None:
         applied = feedback.apply(lambda session: apply_status_import(
             session, actor, event.id, preview, notify_attendee=notify, settings=runtime.settings()))
         if applied is not None:
-            state[f"{PREFIX}.done"] = (f"{applied} order{'s' if applied != 1 else ''} updated"
-                                       f"{f'; {len(preview.errors)} rows with errors skipped' if preview.errors else ''}.")
+            skipped = f"; {counted(len(preview.errors), 'row')} with errors skipped" if preview.errors else ""
+            state[f"{PREFIX}.done"] = f"{counted(applied, 'order')} updated{skipped}."
             state[f"{PREFIX}.generation"] = generation + 1  # a fresh uploader: the file is done
             st.rerun()
+
+
+def _whose_file(actor: Actor, event_id: int) -> int | None:
+    """The vendor whose file this is (only its lines move), or None for whole orders."""
+    vendors = feedback.read(lambda session: file_vendors(session, actor, event_id)) or ()
+    if not vendors:
+        return None
+    names = {vendor.id: vendor.name for vendor in vendors}
+    return st.selectbox(
+        "Whose file is this?", [None, *names], key=f"{PREFIX}.vendor.{event_id}",
+        format_func=lambda vendor_id: "Not one vendor's: move whole orders" if vendor_id is None
+        else f"{names[vendor_id]}'s: move only its items",
+        help="A vendor who makes part of an order reports only its own items. Choose it, and in an order shared "
+             "with other vendors only its items move, as when it reports through its vendor link; the rest of the "
+             "order stays where it is.")
 
 
 def _preview(preview: StatusImportPreview) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.fulfilment import MAX_TRACKING_LENGTH, STATUS_LABELS
+from core.fulfilment import MAX_TRACKING_LENGTH, STATUS_LABELS, VENDOR_STATUSES
 from core.models import OrderStatus
 from core.status_upload import FILE_FIELD
 from core.vendor_portal import (
     NOT_A_LINK,
-    VENDOR_STATUSES,
     PortalAccess,
     PortalFilters,
     PortalView,

@@ -5,16 +5,16 @@ the login and the account screens use."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import streamlit as st
 
-from core.auth import Actor
 from core.config import cookie_key
 from core.db import read_only
+from core.models import utcnow
 from core.users import login_cookie_claims, login_cookie_token, session_actor
-from ui import runtime
+from ui import feedback, runtime
 
 ISSUED_KEY = "auth.issued_at"
 # The login cookie the browser has not yet confirmed storing: its token, and the key of the component whose
@@ -49,10 +49,22 @@ def forget_login() -> None:
         st.session_state.pop(key, None)
 
 
-def start_login(actor: Actor, issued: datetime, note: str = "") -> None:
-    """Log `actor` in for this session and have the browser keep the login (`store_login_cookie`); then rerun, so
-    that app.py lands them where they belong, with `note` shown there."""
+def start_login(username: str, *, refused: str, note: str = "") -> None:
+    """Log `username` in for this session from now, have the browser keep the login (`store_login_cookie`), and
+    rerun, so that app.py lands them where they belong, with `note` shown there.
+
+    If the user was removed or their logins revoked since their password was checked (an admin's "log out
+    everywhere" in that instant), nothing starts: the session forgets the login and shows `refused`.
+    """
+    issued = utcnow()
+    found = feedback.read(lambda session: [session_actor(session, username, issued)])
+    if found is None:
+        return  # the database could not be read: feedback said so
     state = st.session_state
+    if (actor := found[0]) is None:
+        forget_login()  # the library's own "logged in" too, so that its login form is drawn again
+        st.error(refused, icon=":material/error:")
+        return
     settings = runtime.settings()
     state[runtime.ACTOR_KEY], state[ISSUED_KEY] = actor, issued
     token = login_cookie_token(actor.username, cookie_key(settings), settings.cookie_expiry_days, issued)

@@ -10,18 +10,22 @@ from sqlalchemy import Engine, select
 import core.status_upload
 from core.auth import Actor
 from core.db import read_only, unit_of_work
-from core.errors import FormValidationError, PermissionDenied, StatusImportStale
-from core.fulfilment import change_status
-from core.models import AuditEntry, MessageKind, Order, OrderStatus, OutboxMessage
+from core.errors import FormValidationError, NotFound, PermissionDenied, StatusImportStale
+from core.fulfilment import LINE_STATUS, change_status, move_vendor_lines
+from core.models import AuditEntry, Event, Item, MessageKind, Order, OrderLine, OrderStatus, OutboxMessage
+from core.order_admin import order_detail
 from core.status_upload import (
     PREVIEW_COLUMNS,
     StatusImportPreview,
     apply_status_import,
+    file_vendors,
     parse_status,
     preview_status_import,
 )
 from tests.factories import make_shop, make_user
-from tests.factories.orders import place
+from tests.factories.exports import ADDRESS, BREAKFAST, make_world, place_at
+from tests.factories.exports import World as VendorWorld
+from tests.factories.orders import place, tshirts
 
 
 @dataclass(frozen=True)
@@ -229,3 +233,74 @@ def test_each_row_keeps_its_own_tracking(world: World) -> None:
         tracking = {order.reference: order.history[-1].tracking
                     for order in session.scalars(select(Order).where(Order.reference.in_([a, b])))}
     assert tracking == {a: "JD0001", b: "https://t.example/2"}
+
+
+# --- a file from one vendor ----------------------------------------------------------------------------------------
+
+
+def _shared_orders(engine: Engine) -> tuple[VendorWorld, str, str]:
+    """make_world's event with Ada's order shared by the printer (t-shirts) and the caterer (breakfast), and
+    Grace's of t-shirts only."""
+    world = make_world(engine)
+    ada = place_at(world, "a", [*tshirts(2), *BREAKFAST], delivery=ADDRESS)
+    grace = place_at(world, "b", tshirts(1))
+    return world, ada, grace
+
+
+def _vendor_file(world: VendorWorld, text: str, vendor_id: int | None) -> StatusImportPreview:
+    with read_only(world.engine) as session:
+        return preview_status_import(session, world.alice, world.event_id, text.encode(), vendor_id=vendor_id)
+
+
+def test_a_vendors_file_moves_only_its_lines_of_a_shared_order_as_its_portal_would(engine: Engine) -> None:
+    world, ada, grace = _shared_orders(engine)
+    with read_only(engine) as session:
+        assert [v.name for v in file_vendors(session, world.alice, world.event_id)] == ["Caterer", "Print Shop"]
+    preview = _vendor_file(world, f"reference,status,tracking\n{ada},shipped,JD0146\n{grace},shipped,\n",
+                           world.printer_id)
+    assert [(row.current, row.outcome) for row in preview.rows] == [
+        (OrderStatus.RECEIVED, "Received → shipped"), (OrderStatus.RECEIVED, "Received → shipped")]
+    with unit_of_work(engine) as session:
+        assert apply_status_import(session, world.alice, world.event_id, preview, notify_attendee=True) == 2
+    with read_only(engine) as session:
+        lines = dict(session.execute(select(OrderLine.item_key, LINE_STATUS).join(Order, Order.id == OrderLine.order_id)
+                                     .where(Order.reference == ada)).all())
+        statuses = dict(session.execute(select(Order.reference, Order.status)).all())
+        history = order_detail(session, world.alice, world.event_id, ada).history
+        [imported] = session.scalars(select(AuditEntry).where(AuditEntry.action == "order.status_imported")).all()
+        mails = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)
+                                .order_by(OutboxMessage.id)).all()
+    # Ada's breakfast box, the caterer's, stays where it was, and so does her order; Grace's is all t-shirts.
+    assert lines == {"tshirt": OrderStatus.SHIPPED, "breakfast": OrderStatus.RECEIVED}
+    assert (statuses[ada], statuses[grace]) == (OrderStatus.RECEIVED, OrderStatus.SHIPPED)
+    assert ("Shipped: 2 × T-shirt (Fitted, M)", "vendor:Print Shop") in {(s.label, s.actor) for s in history}
+    assert (imported.actor, imported.details["vendor"]) == ("alice", world.printer_id)
+    assert sorted(mail.subject for mail in mails) == sorted([
+        f"Your order {ada}: Shipped (2 × T-shirt (Fitted, M); the rest of your order follows separately)",
+        f"Your order {grace}: Shipped"])
+    # The same file again: the tracking the printer gave is known, so nothing changes and nobody is told twice.
+    again = _vendor_file(world, f"reference,status,tracking\n{ada},shipped,JD0146\n", world.printer_id)
+    assert [row.outcome for row in again.rows] == ["No change: already shipped."]
+
+
+def test_a_vendors_file_refuses_rows_that_are_not_the_vendors_to_report(engine: Engine) -> None:
+    world, ada, grace = _shared_orders(engine)
+    with unit_of_work(engine) as session:
+        move_vendor_lines(session, "vendor:Caterer", session.get_one(Event, world.event_id), {
+            item_id for item_id in session.scalars(select(Item.id).where(Item.key == "breakfast"))},
+            {ada: None}, OrderStatus.DELIVERED)
+    preview = _vendor_file(world, f"reference,status\n{ada},in production\n{grace},shipped\n{grace.lower()},x\n",
+                           world.caterer_id)
+    assert [row.error for row in preview.rows] == [
+        f"Order {ada}: 1 × Breakfast box is already delivered; it cannot go back to in production.",
+        f"Order {grace} holds none of Caterer's items.",
+        f"Order {grace} is already in row 3.",
+    ]
+    cancelled = _vendor_file(world, f"reference,status\n{ada},cancelled\n", world.printer_id)
+    assert cancelled.rows[0].error == ("A vendor's file sets In production, Shipped, Delivered only; change "
+                                       "anything else on the Orders page.")
+    with read_only(engine) as session, pytest.raises(NotFound, match="makes none of this event's items"):
+        preview_status_import(session, world.alice, world.event_id, b"reference,status\nX,shipped\n",
+                              vendor_id=world.printer_id + world.caterer_id + 100)
+    with read_only(engine) as session, pytest.raises(PermissionDenied):
+        file_vendors(session, world.bob, world.event_id)

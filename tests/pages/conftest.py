@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
 from core.config import PROJECT_DIR
+from core.db import unit_of_work
 from core.models import utcnow
+from core.users import get_user, revoke_sessions, session_actor
 
 AppFactory = Callable[..., AppTest]
 TEST_COOKIE_KEY = "test-only-cookie-key-0123456789abcdefghijklmnop"
@@ -83,3 +88,19 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bytes]]:
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
     yield files
+
+
+def revoking_once(engine: Engine) -> Callable[[Session, str, datetime], Actor | None]:
+    """`users.session_actor` as it answers, once, when an admin's "log out everywhere" comes in the instant before
+    it reads a login issued from now on (a login starting); otherwise as usual. Patched into ui.login_session."""
+    armed_at = utcnow()
+    revoked: list[str] = []
+
+    def revoked_in_that_instant(session: Session, username: str, issued: datetime) -> Actor | None:
+        if not revoked and issued >= armed_at:
+            revoked.append(username)
+            with unit_of_work(engine) as other:
+                revoke_sessions(other, get_user(other, username))
+        return session_actor(session, username, issued)
+
+    return revoked_in_that_instant

@@ -12,7 +12,8 @@ from core.db import read_only, unit_of_work
 from core.demo import seed_demo
 from core.models import UserRole, utcnow
 from core.users import actor_for, check_password, create_user, ensure_initial_admin, get_user
-from tests.pages.conftest import click, render_page
+from tests.pages.conftest import click, render_page, revoking_once
+from ui import login_session
 
 NEW_PASSWORD = "a password only I know"
 
@@ -83,6 +84,22 @@ def test_after_the_new_password_the_organiser_lands_on_the_dashboard_still_logge
     assert at.session_state["auth.cookie_pending"]  # and its new cookie waits for the browser to store it
     assert at.title[0].value == "Summer Meetup 2027"  # the demo event's Dashboard
     assert [m.label for m in at.metric][:1] == ["Orders"]
+
+
+def test_a_login_ended_while_the_new_password_was_saved_says_so_and_asks_to_log_in_again(
+    engine: Engine, printed_password: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _logged_in_app(engine, "admin")
+    monkeypatch.setattr(login_session, "session_actor", revoking_once(engine))
+    at.text_input[0].input(NEW_PASSWORD)
+    at.text_input[1].input(NEW_PASSWORD)
+    at = click(at, "Set password")
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Your new password is set, but this login was ended meanwhile. Please log in again."]
+    assert "auth.actor" not in at.session_state and "auth.cookie_pending" not in at.session_state
+    with read_only(engine) as session:
+        assert check_password(session, "admin", NEW_PASSWORD)
 
 
 def test_a_logged_in_organiser_at_the_bare_address_lands_on_the_dashboard(engine: Engine) -> None:

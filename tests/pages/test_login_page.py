@@ -11,7 +11,8 @@ from core.db import read_only, unit_of_work
 from core.login_throttle import USERNAME_MAX_DELAY, login_wait, record_failed_login
 from core.models import UserRole, utcnow
 from core.users import create_user, get_user, login_cookie_claims, revoke_sessions
-from tests.pages.conftest import TEST_COOKIE_KEY, AppFactory, render_page
+from tests.pages.conftest import TEST_COOKIE_KEY, AppFactory, render_page, revoking_once
+from ui import login_session
 
 PASSWORD = "a long enough password"
 PROTECTED_PAGES = ["dashboard_page", "orders_page", "exports_page", "events_page", "form_builder_page", "items_page",
@@ -136,6 +137,17 @@ def test_revoked_login_is_dropped_on_the_next_run(login_page: AppTest, engine: E
         revoke_sessions(session, get_user(session, organiser))  # e.g. a logout on another device
     at.run()
     assert "auth.actor" not in at.session_state
+
+
+def test_a_login_revoked_while_its_password_was_checked_does_not_start(
+        login_page: AppTest, engine: Engine, organiser: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(login_session, "session_actor", revoking_once(engine))
+    at = _submit(login_page, organiser, PASSWORD)
+    assert not at.exception
+    assert "auth.actor" not in at.session_state and "auth.cookie_pending" not in at.session_state
+    assert [e.value for e in at.error] == ["Username or password is incorrect."]
+    assert [w.label for w in at.text_input] == ["Username", "Password"]  # the form, to log in again
+    assert "auth.actor" in _submit(at, organiser, PASSWORD).session_state
 
 
 def test_logout_on_the_account_page_ends_the_login(engine: Engine, organiser: str) -> None:

@@ -4,12 +4,15 @@ applied. (Status changes on the Orders page are in test_orders_page.py.)"""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
-from core.models import OrderStatus
-from tests.factories.orders import TwoOrders, make_two_orders
+from core.db import read_only
+from core.fulfilment import LINE_STATUS
+from core.models import Order, OrderLine, OrderStatus
+from tests.factories.exports import ADDRESS, BREAKFAST, make_world, place_at
+from tests.factories.orders import TwoOrders, make_two_orders, tshirts
 from tests.pages.conftest import click, render_page
 
 TRACKING = "https://carrier.example/track/JD0146"
@@ -58,3 +61,24 @@ def test_a_file_that_cannot_be_read_is_explained_beside_the_uploader(shop: TwoOr
     assert not at.exception
     assert [e.value for e in at.error] == ["The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."]
     assert not at.dataframe and not at.button
+
+
+def test_a_vendors_file_moves_only_that_vendors_items(engine: Engine) -> None:
+    world = make_world(engine)
+    ada = place_at(world, "a", [*tshirts(2), *BREAKFAST], delivery=ADDRESS)
+    at = render_page("status_upload_page", world.alice, event_id=world.event_id)
+    whose = at.selectbox(key="status_upload.vendor." + str(world.event_id))
+    assert whose.options == ["Not one vendor's: move whole orders", "Caterer's: move only its items",
+                             "Print Shop's: move only its items"]
+    at = whose.set_value(world.caterer_id).run()
+    at.file_uploader[0].set_value(("bakery.csv", f"reference,status\n{ada},Delivered\n".encode(), "text/csv")).run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["outcome"]) == ["Received → delivered"]
+    at = click(at, "Apply 1 change")
+    assert [s.value for s in at.success] == ["1 order updated."]
+    with read_only(engine) as session:
+        lines = dict(session.execute(select(OrderLine.item_key, LINE_STATUS).join(Order, Order.id == OrderLine.order_id)
+                                     .where(Order.reference == ada)).all())
+        order_status = session.scalar(select(Order.status).where(Order.reference == ada))
+    assert lines == {"tshirt": OrderStatus.RECEIVED, "breakfast": OrderStatus.DELIVERED}
+    assert order_status == OrderStatus.RECEIVED
