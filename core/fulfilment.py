@@ -222,10 +222,13 @@ def move_orders(
 def move_orders_by(
     session: Session, actor: Actor | str, event: Event, tracking_by_reference: Mapping[str, str | None],
     new_status: OrderStatus, *, notify_attendee: bool = False, settings: Settings | None = None,
+    applied_by: Actor | None = None,
 ) -> int:
     """`move_orders` without a permission check, for callers that checked who acts: `actor` is a user, or the
     name of an outside party ("vendor:<name>", core/vendor_portal.py) kept in the history and the audit log.
-    Lines a vendor has moved further along than `new_status` stay there; the attendee is told about the others."""
+    `applied_by`, an organiser who applies an outside party's report (its file), is the audit log's actor then,
+    the party its `reported_by`. Lines a vendor has moved further along than `new_status` stay there; the
+    attendee is told about the others."""
     actor_name = actor if isinstance(actor, str) else require_actor(actor).username
     wanted, orders = _lock_orders(session, event, tracking_by_reference, new_status, with_personal=notify_attendee)
     moving = [(orders[reference], tracking) for reference, tracking in wanted.items()
@@ -252,25 +255,25 @@ def move_orders_by(
                                                       part=None if len(moved) == len(order.lines) else moved))
         if new_status == OrderStatus.CANCELLED:
             release_order(session, order)  # its stock, code use and email claim go back
-            audit.record(session, actor, "order.cancelled", event=event.id, subject=f"order:{order.reference}",
-                         details=details)
+            _audit(session, actor, applied_by, "order.cancelled", event, order, details)
         else:
             action = "order.status_changed" if old_status != new_status else "order.tracking_changed"
-            audit.record(session, actor, action, event=event.id, subject=f"order:{order.reference}",
-                         details={**details, "new_status": new_status.value})
+            _audit(session, actor, applied_by, action, event, order, {**details, "new_status": new_status.value})
     return len(moving)
 
 
 def move_vendor_lines(
     session: Session, actor: str, event: Event, item_ids: Set[int], tracking_by_reference: Mapping[str, str | None],
     new_status: OrderStatus, *, notify_attendee: bool = False, settings: Settings | None = None,
+    applied_by: Actor | None = None,
 ) -> int:
     """Move a vendor's lines (those of `item_ids`) of each order to `new_status`; returns how many orders changed.
 
     An order made of the vendor's lines only moves as a whole, as `move_orders_by` moves it. In an order that
     also holds other lines, only the vendor's lines move, ahead of the rest: the history records the step with
     the lines it moved, the attendee is told about those lines, and the order itself moves once every line has
-    moved past it, to the least advanced of them. `actor` is "vendor:<name>"; the caller checked who acts.
+    moved past it, to the least advanced of them. `actor` is "vendor:<name>"; the caller checked who acts (an
+    organiser applying the vendor's file is `applied_by`, as in `move_orders_by`).
     All or nothing: raises StatusChangeRefused before anything is changed, NotFound for an order without such
     lines, and what `move_orders_by` raises.
     """
@@ -285,10 +288,10 @@ def move_vendor_lines(
     for order, lines, _ in parts:
         check_part(order, lines, new_status)
     moved = move_orders_by(session, actor, event, whole, new_status, notify_attendee=notify_attendee,
-                           settings=settings) if whole else 0
+                           settings=settings, applied_by=applied_by) if whole else 0
     notifier = StatusNotifier(session, event, settings or load_settings()) if notify_attendee else None
     for order, lines, tracking in parts:
-        moved += _move_part(session, actor, event, order, lines, new_status, tracking, notifier)
+        moved += _move_part(session, actor, event, order, lines, new_status, tracking, notifier, applied_by)
     return moved
 
 
@@ -332,7 +335,8 @@ def check_part(order: Order, lines: Sequence[OrderLine], new_status: OrderStatus
 
 
 def _move_part(session: Session, actor: str, event: Event, order: Order, lines: Sequence[OrderLine],
-               new_status: OrderStatus, tracking: str | None, notifier: StatusNotifier | None) -> int:
+               new_status: OrderStatus, tracking: str | None, notifier: StatusNotifier | None,
+               applied_by: Actor | None) -> int:
     """`move_vendor_lines` for one order shared with other lines; returns 1 if it changed, else 0."""
     part = describe_lines(lines)
     old = {line_status(order, line) for line in lines}
@@ -360,9 +364,18 @@ def _move_part(session: Session, actor: str, event: Event, order: Order, lines: 
         details["notified"] = len(notifier.notify(
             order, tracking, status_label=STATUS_LABELS[new_status], part=None if whole else lines,
             rest_behind=FULFILMENT_STEPS.index(least) < FULFILMENT_STEPS.index(new_status)))
-    audit.record(session, actor, "order.status_changed" if old != {new_status} else "order.tracking_changed",
-                 event=event.id, subject=f"order:{order.reference}", details=details)
+    _audit(session, actor, applied_by, "order.status_changed" if old != {new_status} else "order.tracking_changed",
+           event, order, details)
     return 1
+
+
+def _audit(session: Session, actor: Actor | str, applied_by: Actor | None, action: str, event: Event, order: Order,
+           details: dict[str, Any]) -> None:
+    """Audit a change of `order` by `actor`, or by the organiser `applied_by` who applied `actor`'s report."""
+    if applied_by is not None:
+        details = {**details, "reported_by": actor if isinstance(actor, str) else actor.username}
+    audit.record(session, applied_by or actor, action, event=event.id, subject=f"order:{order.reference}",
+                 details=details)
 
 
 def describe_lines(lines: Sequence[OrderLine]) -> str:

@@ -12,7 +12,8 @@ organiser moved that order meanwhile), nothing is applied and the organiser is a
 
 A file from one vendor, forwarded by the organiser, moves only that vendor's lines (`vendor_id`): in an order
 shared with other vendors the rest stays where it is, exactly as when the vendor reports through its portal
-(`fulfilment.move_vendor_lines`; the history names the vendor, the audit log also the organiser who applied it).
+(`fulfilment.move_vendor_lines`). The history names the vendor; the audit log the organiser who applied it, with
+the vendor as `reported_by`.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def apply_status_import(
     by_status: dict[OrderStatus, dict[str, str | None]] = {}
     for row in wanted:
         by_status.setdefault(row.status, {})[row.reference] = row.tracking  # type: ignore[index]
-    # In the order of the steps, so that a file saying "in production" for some and "shipped" for others works.
+    # Each reference is in one row only; the groups go in the order of the steps, so mails and audit entries do too.
     steps = [(status, by_status[status]) for status in (*FULFILMENT_STEPS, OrderStatus.CANCELLED) if status in by_status]
     if source is None:
         changed = sum(move_orders(session, actor, event_id, tracking, status, notify_attendee=notify_attendee,
@@ -201,7 +202,7 @@ def apply_status_import(
     else:
         event = session.get_one(Event, event_id)
         changed = sum(move_vendor_lines(session, source.actor, event, source.item_ids, tracking, status,
-                                        notify_attendee=notify_attendee, settings=settings)
+                                        notify_attendee=notify_attendee, settings=settings, applied_by=actor)
                       for status, tracking in steps)
     details = {"rows": len(preview.rows), "applied": changed, "skipped": len(preview.errors),
                "notified": notify_attendee}
@@ -325,10 +326,11 @@ def _check_rows(session: Session, event_id: int, raw: Sequence[_RawRow], source:
 
 
 def _where(order: Order, source: _VendorFile | None) -> tuple[OrderStatus, str | None]:
-    """The status and tracking a row moves from: the order's, or for a vendor's file its lines' (the least
-    advanced of them) and the tracking it gave."""
+    """The status and tracking a row moves from: the order's, or for a vendor's file and an order shared with
+    other vendors its lines' (the least advanced of them) and the tracking it gave."""
     lines = [] if source is None else [line for line in order.lines if line.item_id in source.item_ids]
-    if source is None or not lines or order.status == OrderStatus.CANCELLED:
+    # An order of the vendor's items only moves as a whole (`move_vendor_lines`): its own status and tracking.
+    if source is None or len(lines) in (0, len(order.lines)) or order.status == OrderStatus.CANCELLED:
         return order.status, current_tracking(order)
     return min((line_status(order, line) for line in lines), key=FULFILMENT_STEPS.index), part_tracking(order, source.actor)
 
@@ -344,8 +346,8 @@ def _row_error(reference: str, order: Order | None, status_text: str, status: Or
     if not status_text:
         return "No status."
     if status is None:
-        return (f"Unknown status “{status_text[:40]}”: use one of "
-                f"{', '.join(STATUS_LABELS[s] for s in OrderStatus)}.")
+        return (f"Unknown status “{status_text[:40]}”: use {_vendor_steps()}." if source is not None else
+                f"Unknown status “{status_text[:40]}”: use one of {', '.join(STATUS_LABELS[s] for s in OrderStatus)}.")
     if tracking is not None:
         if status != OrderStatus.SHIPPED:
             return "A tracking number or link goes with the status Shipped only."
@@ -363,13 +365,19 @@ def _row_error(reference: str, order: Order | None, status_text: str, status: Or
 
 def _vendor_row_error(order: Order, status: OrderStatus, source: _VendorFile) -> str:
     if status not in VENDOR_STATUSES:
-        return (f"A vendor's file sets {', '.join(STATUS_LABELS[s] for s in VENDOR_STATUSES)} only; change "
-                "anything else on the Orders page.")
+        return (f"A vendor reports {_vendor_steps()} only. To cancel, or for any other status, upload the file "
+                "as no vendor's, or use the Orders page.")
     lines = [line for line in order.lines if line.item_id in source.item_ids]
     if not lines:
-        return f"Order {order.reference} holds none of {source.name}'s items."
+        return f"Order {order.reference} holds none of the items {source.name} makes."
     try:
         check_part(order, lines, status)
     except StatusChangeRefused as exc:
         return str(exc)
     return ""
+
+
+def _vendor_steps() -> str:
+    """ "in production, shipped or delivered" """
+    labels = [STATUS_LABELS[status].lower() for status in VENDOR_STATUSES]
+    return f"{', '.join(labels[:-1])} or {labels[-1]}"

@@ -32,4 +32,6 @@ def render() -> None:
     # The change revoked every login issued until now, this one too: issue this session and its cookie anew, and
     # go on to the Dashboard (app.py lands them there).
     start_login(actor.username, note="Your new password is set.",
-                refused="Your new password is set, but this login was ended meanwhile. Please log in again.")
+                refused="Your new password is set, but this login was ended meanwhile. Please log in again with "
+                        "your new password.")
+    runtime.page_link("login", "Log in", icon=":material/login:")  # reached only when the login was refused

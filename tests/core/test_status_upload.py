@@ -268,6 +268,7 @@ def test_a_vendors_file_moves_only_its_lines_of_a_shared_order_as_its_portal_wou
         statuses = dict(session.execute(select(Order.reference, Order.status)).all())
         history = order_detail(session, world.alice, world.event_id, ada).history
         [imported] = session.scalars(select(AuditEntry).where(AuditEntry.action == "order.status_imported")).all()
+        changes = session.scalars(select(AuditEntry).where(AuditEntry.action == "order.status_changed")).all()
         mails = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == MessageKind.STATUS_UPDATE)
                                 .order_by(OutboxMessage.id)).all()
     # Ada's breakfast box, the caterer's, stays where it was, and so does her order; Grace's is all t-shirts.
@@ -275,6 +276,9 @@ def test_a_vendors_file_moves_only_its_lines_of_a_shared_order_as_its_portal_wou
     assert (statuses[ada], statuses[grace]) == (OrderStatus.RECEIVED, OrderStatus.SHIPPED)
     assert ("Shipped: 2 × T-shirt (Fitted, M)", "vendor:Print Shop") in {(s.label, s.actor) for s in history}
     assert (imported.actor, imported.details["vendor"]) == ("alice", world.printer_id)
+    # Each order's entry names the organiser who applied the file, and the vendor who reported it.
+    assert sorted((entry.actor, entry.subject, entry.details["reported_by"]) for entry in changes) == sorted([
+        ("alice", f"order:{ada}", "vendor:Print Shop"), ("alice", f"order:{grace}", "vendor:Print Shop")])
     assert sorted(mail.subject for mail in mails) == sorted([
         f"Your order {ada}: Shipped (2 × T-shirt (Fitted, M); the rest of your order follows separately)",
         f"Your order {grace}: Shipped"])
@@ -293,14 +297,55 @@ def test_a_vendors_file_refuses_rows_that_are_not_the_vendors_to_report(engine: 
                            world.caterer_id)
     assert [row.error for row in preview.rows] == [
         f"Order {ada}: 1 × Breakfast box is already delivered; it cannot go back to in production.",
-        f"Order {grace} holds none of Caterer's items.",
+        f"Order {grace} holds none of the items Caterer makes.",
         f"Order {grace} is already in row 3.",
     ]
-    cancelled = _vendor_file(world, f"reference,status\n{ada},cancelled\n", world.printer_id)
-    assert cancelled.rows[0].error == ("A vendor's file sets In production, Shipped, Delivered only; change "
-                                       "anything else on the Orders page.")
-    with read_only(engine) as session, pytest.raises(NotFound, match="makes none of this event's items"):
-        preview_status_import(session, world.alice, world.event_id, b"reference,status\nX,shipped\n",
-                              vendor_id=world.printer_id + world.caterer_id + 100)
+    others = _vendor_file(world, f"reference,status\n{ada},cancelled\n{grace},lost\n", world.printer_id)
+    assert [row.error for row in others.rows] == [
+        "A vendor reports in production, shipped or delivered only. To cancel, or for any other status, upload "
+        "the file as no vendor's, or use the Orders page.",
+        "Unknown status “lost”: use in production, shipped or delivered."]
     with read_only(engine) as session, pytest.raises(PermissionDenied):
         file_vendors(session, world.bob, world.event_id)
+
+
+def test_a_vendor_of_another_event_is_unknown_and_names_nothing(engine: Engine) -> None:
+    world, _, _ = _shared_orders(engine)
+    with read_only(engine) as session:
+        assert file_vendors(session, world.bob, world.other_event_id) == ()
+        with pytest.raises(NotFound) as refused:
+            preview_status_import(session, world.bob, world.other_event_id, b"reference,status\nX,shipped\n",
+                                  vendor_id=world.printer_id)
+    assert str(refused.value) == "That vendor makes none of this event's items."  # not even its name
+
+
+def test_a_vendors_file_compares_with_the_tracking_the_attendee_was_given(engine: Engine) -> None:
+    """An order of the vendor's items only moves as a whole, so its tracking is the order's, even one an organiser
+    corrected; in a shared order it is the one the vendor gave for its part."""
+    world, ada, grace = _shared_orders(engine)
+    shipped = _vendor_file(world, f"reference,status,tracking\n{ada},shipped,T1\n{grace},shipped,T1\n",
+                           world.printer_id)
+    with unit_of_work(engine) as session:
+        assert apply_status_import(session, world.alice, world.event_id, shipped) == 2
+        change_status(session, world.alice, world.event_id, [grace], OrderStatus.SHIPPED, tracking="T2")
+    again = _vendor_file(world, f"reference,status,tracking\n{ada},shipped,T1\n{grace},shipped,T2\n"
+                                "", world.printer_id)
+    assert [row.outcome for row in again.rows] == ["No change: already shipped.", "No change: already shipped."]
+    newer = _vendor_file(world, f"reference,status,tracking\n{ada},shipped,T3\n", world.printer_id)
+    assert [row.outcome for row in newer.rows] == ["New tracking number or link."]
+    with unit_of_work(engine) as session:
+        assert apply_status_import(session, world.alice, world.event_id, newer) == 1
+
+
+def test_a_vendors_file_whose_lines_moved_since_the_preview_applies_nothing(engine: Engine) -> None:
+    world, ada, grace = _shared_orders(engine)
+    preview = _vendor_file(world, f"reference,status\n{ada},in production\n{grace},in production\n",
+                           world.printer_id)
+    with unit_of_work(engine) as session:  # meanwhile the printer reports Ada's t-shirts shipped
+        move_vendor_lines(session, "vendor:Print Shop", session.get_one(Event, world.event_id), {
+            item_id for item_id in session.scalars(select(Item.id).where(Item.key == "tshirt"))},
+            {ada: None}, OrderStatus.SHIPPED)
+    with unit_of_work(engine) as session, pytest.raises(StatusImportStale, match="row 2"):
+        apply_status_import(session, world.alice, world.event_id, preview)
+    with read_only(engine) as session:
+        assert session.scalar(select(Order.status).where(Order.reference == grace)) == OrderStatus.RECEIVED

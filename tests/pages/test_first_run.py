@@ -96,7 +96,8 @@ def test_a_login_ended_while_the_new_password_was_saved_says_so_and_asks_to_log_
     at = click(at, "Set password")
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "Your new password is set, but this login was ended meanwhile. Please log in again."]
+        "Your new password is set, but this login was ended meanwhile. Please log in again with your new password."]
+    assert "Log in" in [link.label for link in at.main.get("page_link")] + [m.value for m in at.markdown]
     assert "auth.actor" not in at.session_state and "auth.cookie_pending" not in at.session_state
     with read_only(engine) as session:
         assert check_password(session, "admin", NEW_PASSWORD)

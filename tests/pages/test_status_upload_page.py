@@ -8,8 +8,8 @@ from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Actor
-from core.db import read_only
-from core.fulfilment import LINE_STATUS
+from core.db import read_only, unit_of_work
+from core.fulfilment import LINE_STATUS, change_status
 from core.models import Order, OrderLine, OrderStatus
 from tests.factories.exports import ADDRESS, BREAKFAST, make_world, place_at
 from tests.factories.orders import TwoOrders, make_two_orders, tshirts
@@ -41,6 +41,7 @@ def test_an_upload_is_previewed_and_only_its_valid_rows_are_applied(shop: TwoOrd
     csv = f"reference;status;tracking\n{shop.ada};Shipped;JD0146\n{shop.grace};teleported;\nNOPE2345;shipped;\n"
     at.file_uploader[0].set_value(("vendor.csv", csv.encode(), "text/csv")).run()
     assert not at.exception
+    assert not at.main.selectbox  # no vendors in this event: nothing to ask
     frame = at.dataframe[0].value
     assert list(frame["ok"]) == [True, False, False]
     assert frame.loc[2, "outcome"] == "There is no order NOPE2345 in this event."
@@ -67,18 +68,34 @@ def test_a_vendors_file_moves_only_that_vendors_items(engine: Engine) -> None:
     world = make_world(engine)
     ada = place_at(world, "a", [*tshirts(2), *BREAKFAST], delivery=ADDRESS)
     at = render_page("status_upload_page", world.alice, event_id=world.event_id)
-    whose = at.selectbox(key="status_upload.vendor." + str(world.event_id))
-    assert whose.options == ["Not one vendor's: move whole orders", "Caterer's: move only its items",
-                             "Print Shop's: move only its items"]
+    whose = at.selectbox(key=f"status_upload.vendor.{world.event_id}.0")
+    assert whose.options == ["No vendor's (mine, or several vendors'): move whole orders",
+                             "From Caterer: move only the items it makes", "From Print Shop: move only the items it makes"]
     at = whose.set_value(world.caterer_id).run()
     at.file_uploader[0].set_value(("bakery.csv", f"reference,status\n{ada},Delivered\n".encode(), "text/csv")).run()
     assert not at.exception
     assert list(at.dataframe[0].value["outcome"]) == ["Received → delivered"]
     at = click(at, "Apply 1 change")
     assert [s.value for s in at.success] == ["1 order updated."]
+    assert at.main.selectbox[0].value is None  # the next file is asked about anew
     with read_only(engine) as session:
         lines = dict(session.execute(select(OrderLine.item_key, LINE_STATUS).join(Order, Order.id == OrderLine.order_id)
                                      .where(Order.reference == ada)).all())
         order_status = session.scalar(select(Order.status).where(Order.reference == ada))
     assert lines == {"tshirt": OrderStatus.RECEIVED, "breakfast": OrderStatus.DELIVERED}
     assert order_status == OrderStatus.RECEIVED
+
+
+def test_apply_takes_the_preview_that_was_shown_and_refuses_it_when_an_order_moved_since(shop: TwoOrders) -> None:
+    at = _upload_page(shop)
+    csv = f"reference,status\n{shop.ada},shipped\n{shop.grace},shipped\n"
+    at.file_uploader[0].set_value(("vendor.csv", csv.encode(), "text/csv")).run()
+    assert list(at.dataframe[0].value["ok"]) == [True, True]
+    with unit_of_work(shop.engine) as session:  # another organiser delivers Grace's order meanwhile
+        change_status(session, shop.organiser, shop.event_id, [shop.grace], OrderStatus.DELIVERED)
+    at = click(at, "Apply 2 changes")
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "Orders changed since the preview (row 3). Look at the new preview and apply again."]
+    assert shop.status(shop.ada) == OrderStatus.RECEIVED  # nothing applied, not even the row that still could be
+    assert list(at.dataframe[0].value["ok"]) == [True, False]  # the new preview
