@@ -22,7 +22,7 @@ def render() -> None:
     st.title("Status upload")
     st.caption(event.title)
     st.markdown("Upload a vendor's CSV with the columns **reference**, **status** and, optionally, **tracking** "
-                f"(at most {MAX_ROWS} rows; commas or semicolons; UTF-8). Statuses may be written as on the Orders "
+                f"(at most {MAX_ROWS:,} rows; commas or semicolons; UTF-8). Statuses may be written as on the Orders "
                 "page (“In production”, “Shipped”). Nothing changes until you apply the preview.")
     state = st.session_state
     if done := state.pop(f"{PREFIX}.done", None):
