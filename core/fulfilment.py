@@ -49,7 +49,8 @@ FULFILMENT_STEPS = (OrderStatus.RECEIVED, OrderStatus.SENT_TO_VENDOR, OrderStatu
 # Nothing more happens to such an order: its attendee may have their personal data deleted at once
 # (core/purge.py's `forget_order`).
 FORGETTABLE = frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED})
-# What a vendor reports about its own lines (its portal, its file uploaded by an organiser), in step order.
+# What a vendor reports about its own lines (its portal, its file uploaded by an organiser), in step order;
+# "received", "sent to vendor" and cancelling stay with the organisers.
 VENDOR_STATUSES = (OrderStatus.IN_PRODUCTION, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 MAX_TRACKING_LENGTH = 500  # the column's size
 MAX_TRACKING_CODE_LENGTH = 100

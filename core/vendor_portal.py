@@ -75,7 +75,6 @@ MAX_TOKEN_LENGTH = 100
 # Like wrong codes: a vendor who mistypes is barely slowed; guessing links is hopeless anyway.
 WRONG_LINKS_FREE = 10.0
 WRONG_LINKS_MAX_DELAY = timedelta(minutes=15)
-# What a vendor may move its orders to; "received", "sent to vendor" and cancelling stay with the organisers.
 
 
 # --- Links, for organisers ---------------------------------------------------------------------------------------

@@ -34,4 +34,4 @@ def render() -> None:
     start_login(actor.username, note="Your new password is set.",
                 refused="Your new password is set, but this login was ended meanwhile. Please log in again with "
                         "your new password.")
-    runtime.page_link("login", "Log in", icon=":material/login:")  # reached only when the login was refused
+    runtime.page_link("login", "Log in", icon=":material/login:")  # reached only when the login did not start
