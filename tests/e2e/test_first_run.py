@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from core.config import PROJECT_DIR
-from tests.e2e.conftest import E2E_COOKIE_KEY, dismiss_page_not_found, screenshot, textbox
+from tests.e2e.conftest import E2E_COOKIE_KEY, dismiss_page_not_found, screenshot, settled, textbox
 from tests.streamlit_server import free_port
 
 NEW_PASSWORD = "my own first-run password"
@@ -102,7 +103,10 @@ def test_first_run_from_the_printed_password_to_a_previewed_copy(first_run: Firs
     page.get_by_role("textbox", name="Username").fill("admin")
     page.get_by_role("textbox", name="Password").fill(first_run.printed_password)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_role("heading", name="Set your own password").wait_for()
+    # The login's rerun and the switch to this screen may briefly show two copies of it: wait until it settles.
+    page.get_by_role("heading", name="Set your own password").first.wait_for()
+    settled(page)
+    expect(page.get_by_role("heading", name="Set your own password")).to_have_count(1)
     assert page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Orders").count() == 0
     textbox(page, "New password").fill(NEW_PASSWORD)
     textbox(page, "New password again").fill(NEW_PASSWORD)
