@@ -60,6 +60,7 @@ def main() -> None:
         _draw_navigation(sections)
         login_session.store_login_cookie()
     page.run()
+    runtime.freeze_startup_heap()
 
 
 def _land(url_path: str, must_change_password: bool) -> None:

@@ -20,7 +20,6 @@ keep the attacked username refused to all of them for as long as the attack goes
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -30,8 +29,8 @@ import bcrypt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import LoginThrottle, User, utcnow
-from core.throttle import client_key, decayed_score, record_hit
+from core.models import User, utcnow
+from core.throttle import client_key, decayed_score, entries, entry, record_hit, wait_of
 
 FREE_FAILURES = 5.0
 CLIENT_MAX_DELAY = timedelta(minutes=15)
@@ -67,12 +66,12 @@ def login_wait(session: Session, username: str | None, client: str, now: datetim
     `username` None stands for one that does not exist: it waits while the client does.
     """
     now = now or utcnow()
-    client_wait = _wait(_entry(session, _client_key(client)), now)
+    client_wait = wait_of(entry(session, _client_key(client)), now)
     if username is None:
         return client_wait
-    pair = _entry(session, _pair_key(client, username))
+    pair = entry(session, _pair_key(client, username))
     failed_on = pair is not None and decayed_score(pair, now) > FAILED_ON_SCORE
-    return max(_wait(_entry(session, _user_key(username)), now), _wait(pair, now), client_wait if failed_on else 0)
+    return max(wait_of(entry(session, _user_key(username)), now), wait_of(pair, now), client_wait if failed_on else 0)
 
 
 def record_failed_login(session: Session, username: str | None, client: str, now: datetime | None = None) -> int:
@@ -83,8 +82,8 @@ def record_failed_login(session: Session, username: str | None, client: str, now
     now = now or utcnow()
     if username is not None:
         username = _normalised(username)
-        refused_by_client = max(_wait(_entry(session, _pair_key(client, username)), now),
-                                _wait(_entry(session, _client_key(client)), now)) > 0
+        refused_by_client = max(wait_of(entry(session, _pair_key(client, username)), now),
+                                wait_of(entry(session, _client_key(client)), now)) > 0
         _record(session, _pair_key(client, username), now, CLIENT_MAX_DELAY)
         if not refused_by_client:
             _record(session, _user_key(username), now, USERNAME_MAX_DELAY)
@@ -95,25 +94,15 @@ def record_failed_login(session: Session, username: str | None, client: str, now
 def _blocked_usernames(session: Session, usernames: Iterable[str], client: str, now: datetime) -> set[str]:
     names = list(usernames)
     keys = [_client_key(client)] + [_user_key(name) for name in names] + [_pair_key(client, name) for name in names]
-    entries = {entry.key: entry for entry in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))}
-    client_waits = _wait(entries.get(_client_key(client)), now) > 0
+    found = entries(session, keys)
+    client_waits = wait_of(found.get(_client_key(client)), now) > 0
     blocked = set()
     for name in names:
-        pair = entries.get(_pair_key(client, name))
+        pair = found.get(_pair_key(client, name))
         failed_on = pair is not None and decayed_score(pair, now) > FAILED_ON_SCORE
-        if _wait(entries.get(_user_key(name)), now) or _wait(pair, now) or (client_waits and failed_on):
+        if wait_of(found.get(_user_key(name)), now) or wait_of(pair, now) or (client_waits and failed_on):
             blocked.add(name)
     return blocked
-
-
-def _entry(session: Session, key: str) -> LoginThrottle | None:
-    return session.get(LoginThrottle, key)
-
-
-def _wait(entry: LoginThrottle | None, now: datetime) -> int:
-    if entry is None or entry.blocked_until is None or entry.blocked_until <= now:
-        return 0
-    return math.ceil((entry.blocked_until - now).total_seconds())
 
 
 def _record(session: Session, key: str, now: datetime, cap: timedelta) -> None:

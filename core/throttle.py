@@ -2,16 +2,27 @@
 
 Used for logins (core/users.py), and per client for the public form, code entry and order lookup. Keys are
 "<scope>:<value>"; client addresses are stored only as a hash (`client_key`).
+
+Entries are read and written with prebuilt Core statements, never as ORM objects: every public submit counts
+one inside the order's write transaction, and `Session.get` plus a flush of the entry cost about a third of
+that transaction's time (bench/README.md, "The rush"). So that no session ever holds a stale copy, nothing
+loads them through the ORM (`entry` and `entries` are the way to read them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.db import transaction_connection
 from core.models import LoginThrottle
 
 HALF_LIFE = timedelta(minutes=10)
@@ -23,12 +34,46 @@ def client_key(scope: str, client: str) -> str:
     return f"{scope}:{hashlib.sha256(client.encode()).hexdigest()[:32]}"
 
 
+_TABLE = LoginThrottle.__table__
+_ENTRY = select(_TABLE.c.key, _TABLE.c.score, _TABLE.c.updated_at, _TABLE.c.blocked_until)
+_ENTRY_BY_KEY = _ENTRY.where(_TABLE.c.key == bindparam("key"))
+_ENTRY_TO_UPDATE = _ENTRY_BY_KEY.with_for_update()  # PostgreSQL locks the row; SQLite's writer holds the file
+# A key's first hit from two transactions at once (two tabs, or several people behind one address) must not fail
+# the second one's order on the unique key: the later INSERT does nothing (and returns no row), and that hit
+# updates the row instead.
+_INSERT_NEW_ENTRY = {
+    "postgresql": postgresql_insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.key]).returning(_TABLE.c.key),
+    "sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.key]).returning(_TABLE.c.key),
+}
+_UPDATE_ENTRY = update(_TABLE).where(_TABLE.c.key == bindparam("entry_key")).values(
+    score=bindparam("score"), updated_at=bindparam("updated_at"), blocked_until=bindparam("blocked_until"))
+
+
+def entry(session: Session, key: str) -> Row | None:
+    """The stored entry of `key` (key, score, updated_at, blocked_until), or None."""
+    return transaction_connection(session).execute(_ENTRY_BY_KEY, {"key": key}).first()
+
+
+def entries(session: Session, keys: Iterable[str]) -> dict[str, Row]:
+    """The stored entries of `keys`, by key."""
+    rows = transaction_connection(session).execute(_ENTRY.where(_TABLE.c.key.in_(list(keys))))
+    return {row.key: row for row in rows}
+
+
+def wait_of(found: Row | None, now: datetime) -> int:
+    """How long an entry still blocks, in whole seconds; 0 for none, or one that no longer blocks."""
+    return _wait_until(found.blocked_until if found is not None else None, now)
+
+
 def seconds_blocked(session: Session, key: str, now: datetime) -> int:
     """How long `key` must still wait, in whole seconds; 0 if it need not."""
-    entry = session.get(LoginThrottle, key)
-    if entry is None or entry.blocked_until is None or entry.blocked_until <= now:
+    return wait_of(entry(session, key), now)
+
+
+def _wait_until(blocked_until: datetime | None, now: datetime) -> int:
+    if blocked_until is None or blocked_until <= now:
         return 0
-    return math.ceil((entry.blocked_until - now).total_seconds())
+    return math.ceil((blocked_until - now).total_seconds())
 
 
 def record_hit(session: Session, key: str, now: datetime, *, free: float, cap: timedelta,
@@ -38,20 +83,32 @@ def record_hit(session: Session, key: str, now: datetime, *, free: float, cap: t
 
     `max_score` bounds the score, so that the wait ends soon after the hits stop however long they went on.
     """
-    entry = session.get(LoginThrottle, key)
-    if entry is None:
-        entry = LoginThrottle(key=key, score=0.0, updated_at=now)
-        session.add(entry)
-    entry.score = decayed_score(entry, now) + weight
+    connection = transaction_connection(session)
+    found = connection.execute(_ENTRY_TO_UPDATE, {"key": key}).first()
+    if found is None:
+        values = _hit(None, now, free=free, cap=cap, weight=weight, max_score=max_score)
+        if connection.execute(_INSERT_NEW_ENTRY[connection.dialect.name], {"key": key, **values}).first():
+            return _wait_until(values["blocked_until"], now)
+        found = connection.execute(_ENTRY_TO_UPDATE, {"key": key}).first()  # another transaction's, just made
+    values = _hit(found, now, free=free, cap=cap, weight=weight, max_score=max_score)
+    connection.execute(_UPDATE_ENTRY, {"entry_key": key, **values})
+    return _wait_until(values["blocked_until"], now)
+
+
+def _hit(found: Row | None, now: datetime, *, free: float, cap: timedelta, weight: float,
+         max_score: float | None) -> dict[str, Any]:
+    """The entry's values after one more hit."""
+    score = (decayed_score(found, now) if found is not None else 0.0) + weight
     if max_score is not None:
-        entry.score = min(entry.score, max_score)
-    entry.updated_at = now
-    excess = entry.score - free
+        score = min(score, max_score)
+    blocked_until = found.blocked_until if found is not None else None
+    excess = score - free
     if excess >= 0:
-        entry.blocked_until = now + min(timedelta(seconds=BASE_DELAY_SECONDS * 2 ** min(excess, 20)), cap)
-    return seconds_blocked(session, key, now)
+        blocked_until = now + min(timedelta(seconds=BASE_DELAY_SECONDS * 2 ** min(excess, 20)), cap)
+    return {"score": score, "updated_at": now, "blocked_until": blocked_until}
 
 
-def decayed_score(entry: LoginThrottle, now: datetime) -> float:
-    elapsed = max((now - entry.updated_at).total_seconds(), 0.0)
-    return entry.score * math.pow(0.5, elapsed / HALF_LIFE.total_seconds())
+def decayed_score(found: Row, now: datetime) -> float:
+    """An entry's score decayed to `now`."""
+    elapsed = max((now - found.updated_at).total_seconds(), 0.0)
+    return float(found.score * math.pow(0.5, elapsed / HALF_LIFE.total_seconds()))

@@ -234,3 +234,58 @@ def test_a_failed_commit_of_a_public_submit_is_order_not_saved(shop: Engine) -> 
     with commits_of_orders_fail(), pytest.raises(OrderNotSaved):
         _submit_public(shop, answers())
     assert _count(shop, Order) == 0
+
+
+def test_public_submits_of_one_moment_are_committed_together_each_with_its_own_order(shop: Engine) -> None:
+    """On SQLite, submits that arrive while another is being written wait and are committed as one group
+    (core.db.group_commit): one COMMIT for them all, and each attendee still gets the receipt of its own order,
+    stored. Two of them share a client and both count; a refused one is counted once, after the group. On
+    PostgreSQL each has its own transaction."""
+    import threading
+
+    from sqlalchemy import event
+
+    import core.db
+    from core.throttle import client_key, entry
+    from tests.waiting import wait_until
+
+    commits: list[int] = []
+    event.listen(shop, "commit", lambda _connection: commits.append(1))
+    outcomes: dict[int, object] = {}
+    clients = {0: "203.0.113.1", 1: "203.0.113.2", 2: "203.0.113.3", 3: "203.0.113.34", 4: "203.0.113.34",
+               5: "203.0.113.99"}
+
+    def submit(number: int) -> None:
+        email = "not an address" if number == 5 else f"attendee{number}@example.org"
+        try:
+            outcomes[number] = _submit_public(shop, answers(email=email), client=clients[number],
+                                              key=f"session-{number}")
+        except FormValidationError as exc:
+            outcomes[number] = exc
+
+    threads = [threading.Thread(target=submit, args=(number,)) for number in range(6)]
+    writer = core.db.writer_lock(shop)
+    if writer is None:  # PostgreSQL
+        for thread in threads:
+            thread.start()
+    else:
+        group = core.db._GROUPS[shop.pool]
+        with writer:  # another writer of this process is busy: the first submit waits at BEGIN, leading a group
+            threads[0].start()
+            wait_until(lambda: group.leader.locked() and not group.waiting)
+            for thread in threads[1:]:
+                thread.start()
+            wait_until(lambda: len(group.waiting) == 5)
+    for thread in threads:
+        thread.join(timeout=30)
+    receipts = [outcomes[number] for number in range(5)]
+    assert all(isinstance(receipt, OrderReceipt) and receipt.created for receipt in receipts)
+    assert isinstance(outcomes[5], FormValidationError) and set(outcomes[5].errors) == {"email"}
+    with read_only(shop) as session:
+        stored = set(session.scalars(select(Order.reference)))
+        scores = {client: entry(session, client_key("submit", client)).score  # type: ignore[union-attr]
+                  for client in ("203.0.113.34", "203.0.113.99")}
+    assert stored == {receipt.reference for receipt in receipts} and len(stored) == 5  # type: ignore[union-attr]
+    assert scores == {"203.0.113.34": 2.0, "203.0.113.99": 1.0}
+    # SQLite: the first alone, the other five together, then the refused one's count; PostgreSQL: one each.
+    assert len(commits) == (3 if writer is not None else 6)

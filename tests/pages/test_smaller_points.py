@@ -20,7 +20,7 @@ from core.outbox import enqueue_message
 from tests.factories import make_event, make_shop, make_user
 from tests.factories.events import make_member
 from tests.factories.orders import place
-from tests.pages.conftest import render_page
+from tests.pages.conftest import AppFactory, render_page
 
 _items_page = partial(render_page, "items_page")
 
@@ -184,3 +184,22 @@ def test_variants_are_charted_in_neutral_colours_never_red(engine: Engine) -> No
         hue, _, saturation = colorsys.rgb_to_hls(red, green, blue)
         # Reds, oranges and yellows (hue under 70 degrees or over 330) only when greyish.
         assert saturation < 0.15 or 70 / 360 <= hue <= 330 / 360, swatch
+
+
+def test_a_process_freezes_its_start_up_heap_after_its_first_whole_run(app: AppFactory) -> None:
+    """Python's full collections then skip what the start loaded (ui/runtime.py, freeze_startup_heap)."""
+    import gc
+
+    from ui import runtime
+
+    gc.unfreeze()  # as a process that has not run the app yet
+    runtime._startup_heap_frozen.clear()
+    try:
+        assert gc.get_freeze_count() == 0
+        app(None)
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # the app's modules, the engine and the caches at least
+        app(None)
+        assert gc.get_freeze_count() <= frozen  # once per process: a second freeze would add this run's objects
+    finally:
+        gc.unfreeze()  # the rest of the test run collects as before
