@@ -6,6 +6,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 
 import pytest
 from alembic import command
@@ -227,82 +228,82 @@ def _file_lock_free(descriptor: int) -> bool:
     return True
 
 
+def _lead_then_one_group(engine: Engine, work: Callable[[Session, str], str], later: tuple[str, ...],
+                         ) -> dict[str, object]:
+    """Run `work(session, slug)` for "lead" and each of `later` through group_commit, each from a thread of its own;
+    return what each returned or raised.
+
+    "lead" is held at a gate until the others have all queued behind it: on SQLite it is a group of its own, and
+    `later` forms the next group. On PostgreSQL each runs in a transaction of its own, as soon as it starts.
+    """
+    gate = threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def call(slug: str) -> None:
+        def run(session: Session) -> str:
+            if slug == "lead":
+                gate.wait(10)
+            return work(session, slug)
+        try:
+            outcomes[slug] = group_commit(engine, run)
+        except BaseException as exc:  # noqa: BLE001 - what each caller got is what the tests look at
+            outcomes[slug] = exc
+
+    threads = {slug: threading.Thread(target=call, args=(slug,)) for slug in ("lead", *later)}
+    group = core.db._GROUPS.get(engine.pool)  # None on PostgreSQL
+    threads["lead"].start()
+    if group is not None:
+        wait_until(lambda: group.leader.locked() and not group.waiting)
+    for slug in later:
+        threads[slug].start()
+    if group is not None:
+        wait_until(lambda: len(group.waiting) == len(later))
+    gate.set()
+    for thread in threads.values():
+        thread.join(timeout=30)
+    return outcomes
+
+
+def _add_event(session: Session, slug: str) -> str:
+    make_event(session, slug=slug)
+    session.flush()
+    return slug
+
+
+def _stored_slugs(engine: Engine) -> list[str]:
+    with read_only(engine) as session:
+        return sorted(session.scalars(select(Event.slug)))
+
+
 def test_group_commit_commits_the_work_queued_meanwhile_together_and_returns_each_its_own_result(
         engine: Engine) -> None:
     """On SQLite, work that arrives while a group commits waits and is committed as the next group, in one
     transaction; on PostgreSQL each work has its own. Either way each caller gets its own result, once stored."""
     commits: list[int] = []
     event.listen(engine, "commit", lambda _connection: commits.append(1))
-    first_running, others_queued = threading.Event(), threading.Event()
-    results: dict[int, object] = {}
-
-    def add_event(number: int) -> object:
-        def run(session: Session) -> str:
-            if number == 0:
-                first_running.set()
-                assert others_queued.wait(10)
-            make_event(session, slug=f"event-{number}")
-            session.flush()
-            return f"event-{number}"
-        return group_commit(engine, run)
-
-    def caller(number: int) -> None:
-        results[number] = add_event(number)
-
-    first = threading.Thread(target=caller, args=(0,))
-    first.start()
-    assert first_running.wait(10)
-    others = [threading.Thread(target=caller, args=(number,)) for number in range(1, 6)]
-    for thread in others:
-        thread.start()
-    if engine.dialect.name == "sqlite":
-        wait_until(lambda: len(core.db._GROUPS[engine.pool].waiting) == 5)  # all five queued behind the first
-    others_queued.set()
-    for thread in [first, *others]:
-        thread.join(timeout=30)
-    assert results == {number: f"event-{number}" for number in range(6)}
-    assert _count_events(engine) == 6
+    later = tuple(f"event-{number}" for number in range(1, 6))
+    outcomes = _lead_then_one_group(engine, _add_event, later)
+    assert outcomes == {slug: slug for slug in ("lead", *later)}
+    assert _stored_slugs(engine) == sorted(["lead", *later])
     assert len(commits) == (2 if engine.dialect.name == "sqlite" else 6)
 
 
 def test_group_commit_rolls_back_only_the_savepoint_of_a_work_that_raises(engine: Engine) -> None:
     """In one group (SQLite), a work that raises loses only its own rows; the others of its group are stored."""
-    grouped = engine.dialect.name == "sqlite"
     commits: list[int] = []
     event.listen(engine, "commit", lambda _connection: commits.append(1))
-    outcomes: dict[str, object] = {}
-    gate = threading.Event()
 
-    def run_with(slug: str) -> None:
-        def run(session: Session) -> str:
-            gate.wait(10)
-            make_event(session, slug=slug)
-            session.flush()
-            if slug == "refused":
-                raise ValueError(f"{slug} refused")
-            return slug
-        try:
-            outcomes[slug] = group_commit(engine, run)
-        except ValueError as exc:
-            outcomes[slug] = exc
+    def add_or_refuse(session: Session, slug: str) -> str:
+        _add_event(session, slug)
+        if slug == "refused":
+            raise ValueError(f"{slug} refused")
+        return slug
 
-    threads = {slug: threading.Thread(target=run_with, args=(slug,)) for slug in ("lead", "before", "refused", "after")}
-    threads["lead"].start()
-    if grouped:  # "lead" leads alone, waiting at the gate; the other three queue behind it as the next group
-        group = core.db._GROUPS[engine.pool]
-        wait_until(lambda: group.leader.locked() and not group.waiting)
-    for slug in ("before", "refused", "after"):
-        threads[slug].start()
-    if grouped:
-        wait_until(lambda: len(group.waiting) == 3)
-    gate.set()
-    for thread in threads.values():
-        thread.join(timeout=30)
+    outcomes = _lead_then_one_group(engine, add_or_refuse, ("before", "refused", "after"))
     assert [outcomes[slug] for slug in ("lead", "before", "after")] == ["lead", "before", "after"]
-    assert str(outcomes["refused"]) == "refused refused"
-    with read_only(engine) as session:
-        assert sorted(session.scalars(select(Event.slug))) == ["after", "before", "lead"]
-    assert len(commits) == (2 if grouped else 3)
+    assert isinstance(outcomes["refused"], ValueError) and str(outcomes["refused"]) == "refused refused"
+    assert _stored_slugs(engine) == ["after", "before", "lead"]
+    assert len(commits) == (2 if engine.dialect.name == "sqlite" else 3)
 
 
 def test_group_commit_tells_the_whole_group_when_a_work_is_interrupted(engine: Engine) -> None:
@@ -312,91 +313,45 @@ def test_group_commit_tells_the_whole_group_when_a_work_is_interrupted(engine: E
     class Interrupted(BaseException):
         pass
 
-    grouped = engine.dialect.name == "sqlite"
-    outcomes: dict[str, object] = {}
-    gate = threading.Event()
+    def add_or_interrupt(session: Session, slug: str) -> str:
+        _add_event(session, slug)
+        if slug == "interrupted":
+            raise Interrupted()
+        return slug
 
-    def run_with(slug: str) -> None:
-        def run(session: Session) -> str:
-            gate.wait(10)
-            make_event(session, slug=slug)
-            session.flush()
-            if slug == "interrupted":
-                raise Interrupted()
-            return slug
-        try:
-            outcomes[slug] = group_commit(engine, run)
-        except Interrupted as exc:
-            outcomes[slug] = exc
-
-    threads = {slug: threading.Thread(target=run_with, args=(slug,)) for slug in ("lead", "interrupted", "beside")}
-    threads["lead"].start()
-    if grouped:
-        group = core.db._GROUPS[engine.pool]
-        wait_until(lambda: group.leader.locked() and not group.waiting)
-    threads["interrupted"].start()
-    threads["beside"].start()
-    if grouped:
-        wait_until(lambda: len(group.waiting) == 2)
-    gate.set()
-    for thread in threads.values():
-        thread.join(timeout=30)
+    outcomes = _lead_then_one_group(engine, add_or_interrupt, ("interrupted", "beside"))
     assert outcomes["lead"] == "lead" and isinstance(outcomes["interrupted"], Interrupted)
-    with read_only(engine) as session:
-        stored = sorted(session.scalars(select(Event.slug)))
-    if grouped:  # "beside" shared the interrupted transaction
-        assert isinstance(outcomes["beside"], Interrupted) and stored == ["lead"]
+    if engine.dialect.name == "sqlite":  # "beside" shared the interrupted transaction
+        assert isinstance(outcomes["beside"], Interrupted) and _stored_slugs(engine) == ["lead"]
     else:
-        assert outcomes["beside"] == "beside" and stored == ["beside", "lead"]
+        assert outcomes["beside"] == "beside" and _stored_slugs(engine) == ["beside", "lead"]
 
 
 def test_group_commit_gives_every_work_of_a_group_the_error_of_a_failed_commit_and_stores_none(
         engine: Engine) -> None:
     """A constraint checked only at COMMIT fails the whole group on SQLite: none of its work is stored, and every
     caller hears. On PostgreSQL only the work that broke it fails, in its own transaction."""
-    grouped = engine.dialect.name == "sqlite"
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE parents (id INTEGER PRIMARY KEY)"))
         connection.execute(text("CREATE TABLE children (parent_id INTEGER REFERENCES parents (id) "
                                 "DEFERRABLE INITIALLY DEFERRED)"))
-    outcomes: dict[str, object] = {}
-    gate = threading.Event()
 
-    def run_with(slug: str, orphan: bool) -> None:
-        def run(session: Session) -> str:
-            if slug == "lead":
-                gate.wait(10)
-            make_event(session, slug=slug)
-            if orphan:  # allowed until COMMIT, which then fails
-                session.execute(text("INSERT INTO children (parent_id) VALUES (42)"))
-            session.flush()
-            return slug
-        try:
-            outcomes[slug] = group_commit(engine, run)
-        except IntegrityError as exc:
-            outcomes[slug] = exc
+    def add_or_orphan(session: Session, slug: str) -> str:
+        if slug == "orphan":  # allowed until COMMIT, which then fails
+            session.execute(text("INSERT INTO children (parent_id) VALUES (42)"))
+        return _add_event(session, slug)
 
-    threads = {slug: threading.Thread(target=run_with, args=(slug, slug == "orphan")) for slug in ("lead", "orphan", "ok")}
-    threads["lead"].start()
-    if grouped:  # "orphan" and "ok" queue behind "lead", and form the next group
-        wait_until(lambda: len(core.db._GROUPS[engine.pool].waiting) == 0 and core.db._GROUPS[engine.pool].leader.locked())
-    threads["orphan"].start()
-    threads["ok"].start()
-    if grouped:
-        wait_until(lambda: len(core.db._GROUPS[engine.pool].waiting) == 2)
-    gate.set()
-    for thread in threads.values():
-        thread.join(timeout=30)
-    assert outcomes["lead"] == "lead" and isinstance(outcomes["orphan"], IntegrityError)
-    if grouped:
-        assert isinstance(outcomes["ok"], IntegrityError)
-    else:
-        assert outcomes["ok"] == "ok"
-    with read_only(engine) as session:
-        assert sorted(session.scalars(select(Event.slug))) == (["lead"] if grouped else ["lead", "ok"])
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE children"))
-        connection.execute(text("DROP TABLE parents"))
+    try:
+        outcomes = _lead_then_one_group(engine, add_or_orphan, ("orphan", "ok"))
+        assert outcomes["lead"] == "lead" and isinstance(outcomes["orphan"], IntegrityError)
+        if engine.dialect.name == "sqlite":
+            assert isinstance(outcomes["ok"], IntegrityError) and _stored_slugs(engine) == ["lead"]
+        else:
+            assert outcomes["ok"] == "ok" and _stored_slugs(engine) == ["lead", "ok"]
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE children"))
+            connection.execute(text("DROP TABLE parents"))
 
 
 def _count_events(engine: Engine) -> int:
