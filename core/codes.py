@@ -31,7 +31,7 @@ from sqlalchemy.orm.util import identity_key
 from core.db import transaction_connection
 from core.errors import CodeRefused, CodeThrottled, SubmitThrottled
 from core.models import CodeMode, CodeRedemption, Event, Item, RedemptionCode
-from core.throttle import client_key, record_hit, seconds_blocked
+from core.throttle import admit_hit, client_key, record_hit, seconds_blocked
 
 # Characters entry ignores, besides case: people copy codes with spaces, or as printed in groups ("AB-CD").
 _IGNORED = frozenset("-_")
@@ -238,10 +238,8 @@ def admit_submit(session: Session, client: str, now: datetime, *, code_entered: 
     """
     if code_entered and (wait := code_entry_wait(session, client, now)):
         raise CodeThrottled(wait)
-    key = client_key("submit", client)
-    if wait := seconds_blocked(session, key, now):
+    if wait := admit_hit(session, client_key("submit", client), now, free=SUBMITS_FREE, cap=SUBMITS_MAX_DELAY):
         raise SubmitThrottled(wait)
-    count_submit(session, client, now)
 
 
 def count_submit(session: Session, client: str, now: datetime) -> None:

@@ -25,6 +25,7 @@ T = TypeVar("T")
 TIMEOUT_SECONDS = 120
 # How the public page shows an order reference (pages/order_page.py).
 REFERENCE = re.compile(r"reference is \*\*`([A-Z0-9-]+)`\*\*")
+FINISHED = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Run:
     """What one script run drew: its widgets' ids by label, its text, what went wrong, when a reference came."""
 
     widgets: dict[str, str] = field(default_factory=dict)
+    fragments: dict[str, str] = field(default_factory=dict)  # widget id -> the fragment drawing it ("" if none)
     texts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     reference: str | None = None
@@ -54,6 +56,7 @@ class Session:
         self.local_address = local_address
         self.timeout = timeout
         self.widgets: dict[str, str] = {}
+        self.fragments: dict[str, str] = {}
         self.page_script_hash = ""
         self._connection: ClientConnection | None = None
 
@@ -76,11 +79,14 @@ class Session:
         states = [_widget_state(self.widgets, label, value) for label, value in (values or {}).items()]
         if click is not None:
             states.append(WidgetState(id=_widget_id(self.widgets, click), trigger_value=True))
-        message = BackMsg(rerun_script=ClientState(query_string=self.query_string,
+        # As a browser does: a change inside a fragment (st.fragment) reruns only that fragment.
+        fragments = {self.fragments.get(state.id, "") for state in states}
+        fragment = fragments.pop() if len(fragments) == 1 else ""
+        message = BackMsg(rerun_script=ClientState(query_string=self.query_string, fragment_id=fragment,
                                                    widget_states=WidgetStates(widgets=states),
                                                    page_script_hash=self.page_script_hash,
                                                    page_name="" if self.page_script_hash else self.page_name))
-        run = Run()
+        run, finished = Run(), ForwardMsg.FINISHED_SUCCESSFULLY
         started = time.perf_counter()
         await self._connection.send(message.SerializeToString())
         async with asyncio.timeout(self.timeout):
@@ -93,12 +99,17 @@ class Session:
                 elif kind == "navigation":  # st.navigation ran: the page drawn, which the next rerun must name
                     self.page_script_hash = forward.navigation.page_script_hash
                 elif kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
-                    _read_element(forward.delta.new_element, run, started)
+                    _read_element(forward.delta.new_element, forward.delta.fragment_id, run, started)
                 elif kind == "script_finished" and forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                    if forward.script_finished != ForwardMsg.FINISHED_SUCCESSFULLY:
-                        run.problems.append(f"script finished with status {forward.script_finished}")
+                    finished = forward.script_finished
+                    if finished not in FINISHED:
+                        run.problems.append(f"script finished with status {finished}")
                     break
-        self.widgets = run.widgets
+        if finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:  # the rest of the page is still there
+            kept = {label: widget for label, widget in self.widgets.items() if self.fragments.get(widget) != fragment}
+            self.widgets, self.fragments = {**kept, **run.widgets}, {**self.fragments, **run.fragments}
+        else:
+            self.widgets, self.fragments = run.widgets, run.fragments
         return run
 
 
@@ -120,11 +131,12 @@ def _widget_state(widgets: Mapping[str, str], label: str, value: str | int | boo
     return state
 
 
-def _read_element(element: Any, run: Run, started: float) -> None:
+def _read_element(element: Any, fragment: str, run: Run, started: float) -> None:
     kind = element.WhichOneof("type")
     body = getattr(element, kind)
     if hasattr(body, "label") and hasattr(body, "id") and body.id:
         run.widgets[body.label] = body.id
+        run.fragments[body.id] = fragment
     if kind in ("markdown", "alert"):
         run.texts.append(body.body)
         if kind == "alert" and body.format == body.ERROR:

@@ -23,6 +23,7 @@ from ui import feedback, public_page, runtime
 from ui.accent import apply_accent
 from ui.form_renderer import read_answers, render_form
 from ui.order_lines import show_order_lines
+from ui.public_page import ShownEvent
 
 
 def render() -> None:
@@ -30,30 +31,45 @@ def render() -> None:
     if not slug:
         _landing()
         return
-    if (receipt := st.session_state.get(f"order.{slug}.receipt")) is not None:
+    prefix = f"order.{slug}"
+    if (receipt := st.session_state.get(f"{prefix}.receipt")) is not None:
         # Placed in this session: the confirmation needs nothing from the database, so no form is loaded.
-        st.title(st.session_state.get(f"order.{slug}.title", ""))
-        _confirmation(receipt, f"order.{slug}")
+        st.title(st.session_state.get(f"{prefix}.title", ""))
+        _confirmation(receipt, prefix)
         return
     shown = public_page.load(slug)
     if shown is None:
         return
-    event, image, preview = shown.event, shown.header_image, shown.preview
+    event, image = shown.event, shown.header_image
     apply_accent(event.accent_colour)
-    if preview:
+    if shown.preview:
         public_page.preview_banner()
     if image is not None:
         # A banner: decorative (alt=""), the title below says what it is.
         st.image(image[0], width="stretch", output_format=stored_format(image[0]), alt="")
     st.title(event.title)
     st.markdown(safe_markdown(event.description))
-    if event.phase == EventPhase.NOT_OPEN_YET:
-        _not_open_yet(event)
-    elif event.phase == EventPhase.CLOSED:
-        closed = "Everything is sold out, so orders are closed." if event.sold_out else "Orders for this event are closed."
-        st.info(safe_markdown(event.closed_message) or closed, icon=":material/event_busy:")
+    st.session_state[f"{prefix}.loaded"] = True  # this run's event is fresh: the form below need not read it again
+    _form_part(slug, shown)
+
+
+@st.fragment
+def _form_part(slug: str, shown: ShownEvent) -> None:
+    """The order form, or once placed the confirmation in its place. A fragment: a changed field and "Place order"
+    rerun only this part, not the banner, title and app.py around it (the rush, bench/README.md). Such a rerun
+    gets the last whole run's `shown`, so it reads the event anew: stock, phase and form are as current as before."""
+    prefix = f"order.{slug}"
+    if (receipt := st.session_state.get(f"{prefix}.receipt")) is not None:
+        _confirmation(receipt, prefix)
+        return
+    if not st.session_state.pop(f"{prefix}.loaded", False):
+        shown = public_page.load(slug, header_image=False)
+        if shown is None:
+            return
+    if shown.event.phase == EventPhase.OPEN:
+        _order_form(shown.event, shown.code_rules, preview=shown.preview)
     else:
-        _order_form(event, shown.code_rules, preview=preview)
+        _not_taking_orders(shown.event)
 
 
 def _landing() -> None:
@@ -70,8 +86,11 @@ def _landing() -> None:
     st.caption("Organising an event? [Organiser login](/login)")
 
 
-def _not_open_yet(event: PublicEvent) -> None:
-    if event.opens_at is None:
+def _not_taking_orders(event: PublicEvent) -> None:
+    if event.phase == EventPhase.CLOSED:
+        closed = "Everything is sold out, so orders are closed." if event.sold_out else "Orders for this event are closed."
+        st.info(safe_markdown(event.closed_message) or closed, icon=":material/event_busy:")
+    elif event.opens_at is None:
         st.info("Orders for this event are not open yet.", icon=":material/schedule:")
     else:
         opens = event.local_time(event.opens_at)

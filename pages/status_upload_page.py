@@ -51,7 +51,7 @@ def render() -> None:
         return
     notify = st.checkbox("Tell the attendees (status mail; a text to those who asked for one)",
                          key=f"{PREFIX}.notify")
-    if st.button(f"Apply {changes} change{'s' if changes != 1 else ''}", type="primary", key=f"{PREFIX}.apply",
+    if st.button(f"Apply {counted(changes, 'change')}", type="primary", key=f"{PREFIX}.apply",
                  icon=":material/done_all:"):
         applied = feedback.apply(lambda session: apply_status_import(
             session, actor, event.id, seen_preview, notify_attendee=notify, settings=runtime.settings()))

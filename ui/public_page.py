@@ -26,8 +26,9 @@ class ShownEvent:
     preview: bool  # no order is taken: the submit button is off, and core refuses an unpublished event anyway
 
 
-def load(slug: str) -> ShownEvent | None:
-    """The event at `slug` as the public page shows it, or None after drawing why there is none."""
+def load(slug: str, *, header_image: bool = True) -> ShownEvent | None:
+    """The event at `slug` as the public page shows it, or None after drawing why there is none; without its
+    header image (None) when the caller draws only the form."""
     actor = runtime.current_actor()
     # A preview is for the event's organisers only (core says NotFound to anyone else); the anonymous get the page
     # as the address has it.
@@ -38,7 +39,7 @@ def load(slug: str) -> ShownEvent | None:
                 shown = preview_event(session, actor, slug)
                 return ShownEvent(shown.event, shown.header_image, shown.code_rules, preview=True)
             event = load_public_event(session, slug, utcnow())
-            image = get_header_image(session, slug) if event.has_header_image else None
+            image = get_header_image(session, slug) if header_image and event.has_header_image else None
             rules = codes.public_code_rules(session, get_published_event(session, slug))
             return ShownEvent(event, image, rules, preview=False)
     except NotFound:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.event import listen, remove
 
 from core.code_admin import revoke_codes
 from core.codes import (
@@ -236,6 +237,24 @@ def test_submissions_are_throttled_generously_per_client(world: World) -> None:
             admit_submit(session, "10.0.0.1", NOW)
         admit_submit(session, "10.0.0.2", NOW)
         admit_submit(session, "10.0.0.1", NOW + timedelta(seconds=3))
+
+
+def test_a_submission_reads_the_clients_entry_once(world: World) -> None:
+    """admit_submit runs in every order's write transaction: the check and the count share one locked read."""
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement: str, *_args) -> None:  # noqa: ANN001, ANN002
+        statements.append(statement)
+
+    listen(world.engine, "before_cursor_execute", seen)
+    try:
+        with unit_of_work(world.engine) as session:
+            admit_submit(session, "10.0.0.1", NOW)  # the client's first: read, then INSERT
+            admit_submit(session, "10.0.0.1", NOW)  # then read, then UPDATE
+    finally:
+        remove(world.engine, "before_cursor_execute", seen)
+    entry_statements = [s.split()[0] for s in statements if "login_throttle" in s]
+    assert entry_statements == ["SELECT", "INSERT", "SELECT", "UPDATE"]
 
 
 def test_a_submission_counted_after_its_rollback_throttles_like_an_admitted_one(world: World) -> None:

@@ -51,6 +51,13 @@ def test_amounts_are_written_with_the_currencys_symbol_and_digits() -> None:
     assert column_format("JPY") == "¥%.0f"
 
 
+def test_amounts_that_are_equal_but_written_differently_stay_apart_in_the_cache() -> None:
+    """format_money is cached; -0 equals 0 and 15.0 equals 15, so a cache keyed by value would mix them up."""
+    assert [format_money(amount, "EUR") for amount in (Decimal("-0"), Decimal("0"), 0)] == ["-€0.00", "€0.00", "€0.00"]
+    assert format_money(Decimal("15"), "EUR") == format_money(15.0, "EUR") == "€15.00"
+    assert format_money(Decimal("15"), "JPY") == "¥15"  # the currency is part of the key
+
+
 def test_only_iso_4217_codes_in_use_are_currencies() -> None:
     assert {"EUR", "GBP", "USD", "CHF", "JPY", "SEK"} <= set(currency_codes())
     assert currency_problem("GBP") is None
