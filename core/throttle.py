@@ -92,7 +92,8 @@ def record_hit(session: Session, key: str, now: datetime, *, free: float, cap: t
 def admit_hit(session: Session, key: str, now: datetime, *, free: float, cap: timedelta) -> int:
     """`seconds_blocked`, then `record_hit` if it is 0, with one read of the entry: returns how long the key must
     still wait (nothing counted), or 0 once this hit is counted. Every public submit runs it while holding the
-    write lock, so the read saved is one statement fewer per order in a rush."""
+    write lock, so the read saved is one statement fewer per order in a rush. (A hit that races the key's very
+    first one is counted unchecked, as before: one hit blocks nobody while `free` is at least 1.)"""
     connection = transaction_connection(session)
     found = connection.execute(_ENTRY_TO_UPDATE, {"key": key}).first()
     if wait := wait_of(found, now):

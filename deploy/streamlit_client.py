@@ -30,10 +30,12 @@ FINISHED = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_S
 
 @dataclass
 class Run:
-    """What one script run drew: its widgets' ids by label, its text, what went wrong, when a reference came."""
+    """What one script run drew: its widgets' ids by label (and the fragment of each), how many elements, its
+    text, what went wrong, when a reference came."""
 
     widgets: dict[str, str] = field(default_factory=dict)
     fragments: dict[str, str] = field(default_factory=dict)  # widget id -> the fragment drawing it ("" if none)
+    elements: int = 0
     texts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     reference: str | None = None
@@ -99,6 +101,7 @@ class Session:
                 elif kind == "navigation":  # st.navigation ran: the page drawn, which the next rerun must name
                     self.page_script_hash = forward.navigation.page_script_hash
                 elif kind == "delta" and forward.delta.WhichOneof("type") == "new_element":
+                    run.elements += 1
                     _read_element(forward.delta.new_element, forward.delta.fragment_id, run, started)
                 elif kind == "script_finished" and forward.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                     finished = forward.script_finished
@@ -106,6 +109,8 @@ class Session:
                         run.problems.append(f"script finished with status {finished}")
                     break
         if finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:  # the rest of the page is still there
+            if not run.elements:  # what a server does with a fragment it no longer knows: log it, draw nothing
+                run.problems.append("the fragment's rerun drew nothing")
             kept = {label: widget for label, widget in self.widgets.items() if self.fragments.get(widget) != fragment}
             self.widgets, self.fragments = {**kept, **run.widgets}, {**self.fragments, **run.fragments}
         else:

@@ -22,8 +22,7 @@ from core.orders import OrderReceipt, submit_public_order
 from ui import feedback, public_page, runtime
 from ui.accent import apply_accent
 from ui.form_renderer import read_answers, render_form
-from ui.order_lines import show_order_lines
-from ui.public_page import ShownEvent
+from ui.order_lines import show_receipt_lines
 
 
 def render() -> None:
@@ -50,14 +49,15 @@ def render() -> None:
     st.title(event.title)
     st.markdown(safe_markdown(event.description))
     st.session_state[f"{prefix}.loaded"] = True  # this run's event is fresh: the form below need not read it again
-    _form_part(slug, shown)
+    _form_part(slug, public_page.ShownEvent(event, None, shown.code_rules, shown.preview))
 
 
 @st.fragment
-def _form_part(slug: str, shown: ShownEvent) -> None:
+def _form_part(slug: str, shown: public_page.ShownEvent) -> None:
     """The order form, or once placed the confirmation in its place. A fragment: a changed field and "Place order"
-    rerun only this part, not the banner, title and app.py around it (the rush, bench/README.md). Such a rerun
-    gets the last whole run's `shown`, so it reads the event anew: stock, phase and form are as current as before."""
+    rerun only this part, not the banner, title and app.py around it (the rush, bench/README.md). Streamlit keeps
+    `shown` for the session (so it comes without the banner's bytes), and such a rerun reads the event anew: stock,
+    phase and form are as current as before."""
     prefix = f"order.{slug}"
     if (receipt := st.session_state.get(f"{prefix}.receipt")) is not None:
         _confirmation(receipt, prefix)
@@ -187,7 +187,7 @@ def _confirmation(receipt: OrderReceipt, prefix: str) -> None:
                 icon=":material/check_circle:")
     st.markdown(f"Your order reference is **`{receipt.reference}`**. Please keep it: you will need it if you "
                 "contact the organiser about your order.")
-    show_order_lines(receipt.lines, receipt.total, receipt.currency)
+    show_receipt_lines(receipt.lines, receipt.total, receipt.currency)
     # The secret is known only in the run that placed the order; the mail carries the same link.
     link = f"/lookup?t={receipt.lookup_token}" if receipt.lookup_token else "/lookup"
     st.markdown(f"You can see, change or cancel your order on [Find my order]({link}), also linked in your "

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.lookup import OwnOrder, tracking_link
 from core.mail_templates import DELETE_AFTER_UNKNOWN
-from ui.order_lines import show_order_lines
+from ui.order_lines import show_receipt_lines
 
 
 def show_own_order(order: OwnOrder) -> None:
@@ -17,7 +17,7 @@ def show_own_order(order: OwnOrder) -> None:
                 f"Status: **{order.status_label}**.")
     if order.changed_at is not None:
         st.caption(f"Last changed by you on {order.local(order.changed_at):%d %B %Y at %H:%M}.")
-    show_order_lines(order.lines, order.total, order.currency, order.line_status_labels or None)
+    show_receipt_lines(order.lines, order.total, order.currency, order.line_status_labels or None)
     st.markdown("**What happened so far**")
     for step in order.history:
         st.text(f"{order.local(step.at):%d %b %Y %H:%M}  {step.label}")

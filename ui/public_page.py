@@ -15,7 +15,7 @@ from core.errors import NotFound, SchemaError
 from core.event_admin import preview_event
 from core.events import PublicEvent, get_header_image, get_published_event, load_public_event
 from core.models import utcnow
-from ui import runtime
+from ui import login_session, runtime
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class ShownEvent:
 def load(slug: str, *, header_image: bool = True) -> ShownEvent | None:
     """The event at `slug` as the public page shows it, or None after drawing why there is none; without its
     header image (None) when the caller draws only the form."""
+    if st.query_params.get("preview") == "1" and runtime.current_actor() is not None:
+        # The order form also reruns alone (a fragment, pages/order_page.py), past app.py's check of the login.
+        login_session.restore_session()
     actor = runtime.current_actor()
     # A preview is for the event's organisers only (core says NotFound to anyone else); the anonymous get the page
     # as the address has it.
@@ -37,7 +40,8 @@ def load(slug: str, *, header_image: bool = True) -> ShownEvent | None:
         with read_only(runtime.engine()) as session:
             if preview:
                 shown = preview_event(session, actor, slug)
-                return ShownEvent(shown.event, shown.header_image, shown.code_rules, preview=True)
+                return ShownEvent(shown.event, shown.header_image if header_image else None, shown.code_rules,
+                                  preview=True)
             event = load_public_event(session, slug, utcnow())
             image = get_header_image(session, slug) if header_image and event.has_header_image else None
             rules = codes.public_code_rules(session, get_published_event(session, slug))

@@ -74,7 +74,7 @@ def test_the_secret_link_opens_the_order(shop: Shop) -> None:
     assert at.title[0].value == "Find my order" and at.subheader[0].value == "Summer Meetup"
     text = _texts(at)
     assert f"Order **`{shop.reference}`**" in text and "Status: **Received**" in text and "Received" in at.text[0].value
-    assert list(at.dataframe[0].value["Item"]) == ["T-shirt", "Hoodie"]
+    assert list(at.table[0].value["Item"]) == ["T-shirt", "Hoodie"]
     assert "Your personal details are deleted after the event." in text
     assert {"Change my order", "Cancel my order"} <= {b.label for b in at.button}
     assert not at.text_input  # no lookup form once the order is open
@@ -119,7 +119,7 @@ def test_changing_the_size_saves_the_order_and_renews_the_link(shop: Shop) -> No
     at = click(at, "Save changes")
     assert not at.exception
     assert at.success[0].value.startswith("Your order has been changed.")
-    assert list(at.dataframe[0].value["Choice"]) == ["Fitted, M", "M"]
+    assert list(at.table[0].value["Choice"]) == ["Fitted, M", "M"]
     order = _order(shop)
     assert order.personal is not None and order.personal.answers["name"] == "Ada King"
     new_token = at.query_params["t"]

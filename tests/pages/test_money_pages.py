@@ -58,8 +58,8 @@ def test_the_confirmation_shows_the_orders_total_in_its_currency(app: AppFactory
     assert not at.exception
     assert [s.value for s in at.success] == ["Thank you, your order has been received."]
     assert "**Total: CHF\u00a030.00**" in _markdown(at)
-    [lines] = at.dataframe
-    assert lines.value["Price each"].tolist() == [15.0]
+    [lines] = at.table
+    assert lines.value["Price each"].tolist() == ["CHF\u00a015.00"]
 
 
 def test_the_organiser_sets_the_currency_on_the_event_settings(engine: Engine) -> None:

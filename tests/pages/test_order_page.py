@@ -108,7 +108,7 @@ def test_valid_order_is_stored_and_the_reference_shown(app: AppFactory, engine: 
     [order] = _orders(engine)
     assert order.reference in _texts(at)
     assert "Thank you" in at.success[0].value
-    summary = at.dataframe[0].value
+    summary = at.table[0].value
     assert summary.to_dict("records")[0]["Choice"] == "Fitted, M, Black"
     assert summary.to_dict("records")[0]["Quantity"] == 2
     with read_only(engine) as session:

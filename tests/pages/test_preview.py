@@ -11,6 +11,7 @@ from core.db import read_only, unit_of_work
 from core.errors import EventNotOpen
 from core.models import CodeMode, Event, Order
 from core.orders import place_order
+from core.users import log_out_everywhere
 from tests.factories import answers, make_shop, make_user
 from tests.pages.conftest import render_page
 
@@ -49,6 +50,19 @@ def test_anyone_else_gets_the_page_of_an_unknown_event(engine: Engine, olga: Act
     assert not at.exception
     assert [t.value for t in at.title] == ["Event not found"]
     assert not at.warning and not at.button
+
+
+def test_a_preview_whose_login_ended_meanwhile_is_gone_even_when_only_the_form_reruns(
+        engine: Engine, olga: Actor) -> None:
+    """The form reruns alone (a fragment), past app.py's check of the login: loading the preview checks it itself.
+    render_page runs the screen without app.py, as such a rerun does."""
+    at = render_page("order_page", olga, query=PREVIEW)
+    assert at.warning[0].value.startswith("Preview:")
+    with unit_of_work(engine) as session:
+        log_out_everywhere(session, olga)
+    at = at.run()
+    assert [t.value for t in at.title] == ["Event not found"]
+    assert not at.warning and "auth.actor" not in at.session_state
 
 
 def test_without_preview_the_draft_stays_unknown_even_to_its_organiser(engine: Engine, olga: Actor) -> None:
