@@ -1,6 +1,6 @@
 """The organiser's login in this session: restored from the cookie and re-checked against the database on every
-run, kept in the browser's cookie once it starts, forgotten on logout; the streamlit-authenticator object both
-the login and the account screens use."""
+whole run (app.py; a fragment's rerun skips it), kept in the browser's cookie once it starts, forgotten on logout;
+the streamlit-authenticator object both the login and the account screens use."""
 
 from __future__ import annotations
 

@@ -114,7 +114,8 @@ def _connection_client() -> str | None:
 
 
 def current_actor() -> Actor | None:
-    """The logged-in user of this session; app.py re-checks it against the database at the start of every run."""
+    """The logged-in user of this session; app.py re-checks it against the database at the start of every whole run
+    (a fragment's rerun skips app.py: ui/public_page re-checks it itself for a preview of the order form)."""
     return st.session_state.get(ACTOR_KEY)
 
 
